@@ -1,0 +1,259 @@
+//! The conformance suite every backend runs, first-party and third-party alike.
+//!
+//! `check_repository(&open)` exercises the contracts written on [`Repository`] and
+//! [`Folder`]; it panics with a message naming the broken contract, so it is meant to be
+//! called from a `#[test]`:
+//!
+//! ```ignore
+//! #[test]
+//! fn passes_the_conformance_suite() {
+//!     let root = tempfile::tempdir().unwrap();
+//!     let config = RepositoryConfig::new("test").with("localfolders", root.path().to_str().unwrap());
+//!     backend_api::conformance::check_repository(&|| MyBackend::open(config.clone()).unwrap());
+//! }
+//! ```
+//!
+//! Each call of `open` must open the same store, empty at the first call: the suite reopens
+//! it to check that UIDs, UIDVALIDITY and flags persist.
+
+use crate::line_endings;
+use crate::{Flags, Folder, FolderPath, LineEnding, NewMessage, Repository, SystemFlag, Uid};
+
+const TOP: &str = "twinbox-conformance";
+const CHILD: &str = "twinbox-conformance/child";
+
+/// Sample messages written with LF; converted to the repository's line endings. They carry
+/// what real mail has: an mbox-style `From ` line in the body, 8-bit bytes, a lone CR, no
+/// final newline.
+fn samples(line_ending: LineEnding) -> Vec<Vec<u8>> {
+    let raw: [&[u8]; 3] = [
+        b"From: alice@example.org\nTo: bob@example.org\nSubject: one\nMessage-ID: <1@example.org>\n\nHello\nFrom the start of a line\n",
+        b"From: bob@example.org\nSubject: =?utf-8?q?zw=C3=B6lf?=\nMessage-ID: <2@example.org>\n\n8-bit: \xc3\xa4\xff\r lone CR\n",
+        b"Subject: no final newline\n\nbody without newline",
+    ];
+    raw.iter()
+        .map(|bytes| line_endings::convert(bytes.to_vec(), LineEnding::Lf, line_ending))
+        .collect()
+}
+
+fn flags(list: &[SystemFlag]) -> Flags {
+    Flags::from_system(list)
+}
+
+/// Runs the whole suite. Panics on the first broken contract.
+pub fn check_repository(open: &dyn Fn() -> Box<dyn Repository>) {
+    let repository = open();
+    let line_ending = repository.info().expect("info()").line_ending;
+    let top = FolderPath::new(TOP).expect("valid");
+    let child = FolderPath::new(CHILD).expect("valid");
+
+    // Folders: create (twice is fine), nested, INBOX, and listing.
+    repository.create_folder(&top).expect("create_folder(top)");
+    repository
+        .create_folder(&top)
+        .expect("create_folder of an existing folder must succeed");
+    repository
+        .create_folder(&child)
+        .expect("create_folder(nested)");
+    repository
+        .create_folder(&FolderPath::inbox())
+        .expect("create_folder(INBOX)");
+    let listed = repository.list_folders().expect("list_folders()");
+    for wanted in [&top, &child, &FolderPath::inbox()] {
+        assert!(
+            listed.iter().any(|f| &f.path == wanted && f.selectable),
+            "list_folders() must list the created folder {wanted} as selectable; got {listed:?}"
+        );
+    }
+    assert!(
+        repository
+            .open_folder(&FolderPath::new("twinbox-conformance-missing").expect("valid"))
+            .is_err(),
+        "open_folder() of a folder that does not exist must fail"
+    );
+
+    let mut folder = repository.open_folder(&top).expect("open_folder(top)");
+    let status = folder.status().expect("status()");
+    assert_ne!(status.uid_validity, 0, "UIDVALIDITY must not be 0");
+    assert_eq!(status.message_count, 0, "a new folder is empty");
+    let permanent = status.permanent_flags.clone();
+    for flag in SystemFlag::ALL {
+        assert!(
+            permanent.flags.contains(flag),
+            "every backend must store the system flag {}",
+            flag.imap_name()
+        );
+    }
+
+    // Append three messages with flags and dates.
+    let bodies = samples(line_ending);
+    let wanted_flags = [
+        flags(&[]),
+        flags(&[SystemFlag::Seen, SystemFlag::Answered]),
+        flags(&[SystemFlag::Flagged, SystemFlag::Draft, SystemFlag::Seen]),
+    ];
+    let dates = [Some(1_500_000_000), Some(1_600_000_000), None];
+    let messages: Vec<NewMessage> = (0..3)
+        .map(|i| NewMessage {
+            bytes: bodies[i].clone(),
+            flags: wanted_flags[i].clone(),
+            internal_date: dates[i],
+        })
+        .collect();
+    let appended = folder.append_messages(messages).expect("append_messages()");
+    assert_eq!(appended.len(), 3, "one result per appended message");
+    folder.flush().expect("flush()");
+
+    let listing = folder.list_messages().expect("list_messages()");
+    assert_eq!(
+        listing.len(),
+        3,
+        "three messages after three appends: {listing:?}"
+    );
+    let uids: Vec<Uid> = listing.iter().map(|m| m.uid).collect();
+    assert!(
+        uids.windows(2).all(|w| w[0] < w[1]),
+        "UIDs ascending: {uids:?}"
+    );
+    assert!(
+        uids[0] >= status.uid_next,
+        "new UIDs are at or above the UIDNEXT read before"
+    );
+    for (returned, listed) in appended.iter().zip(&uids) {
+        if let Some(uid) = returned {
+            assert_eq!(
+                uid, listed,
+                "a reported UID is the UID the message is listed under"
+            );
+        }
+    }
+    for (i, message) in listing.iter().enumerate() {
+        assert_eq!(
+            message.flags,
+            permanent.storable(&wanted_flags[i]),
+            "flags stored with the message"
+        );
+        assert_eq!(
+            message.size,
+            bodies[i].len() as u64,
+            "size is the stored byte count"
+        );
+    }
+    let status_after = folder.status().expect("status()");
+    assert_eq!(status_after.message_count, 3);
+    assert!(status_after.uid_next > uids[2], "UIDNEXT above every UID");
+
+    // Fetch returns the bytes as given, in the order asked, and skips missing UIDs.
+    let asked = [uids[2], 999_999, uids[0], uids[1]];
+    let fetched = folder.fetch_messages(&asked).expect("fetch_messages()");
+    assert_eq!(
+        fetched.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![uids[2], uids[0], uids[1]],
+        "fetch returns the existing UIDs in the order asked"
+    );
+    assert_eq!(fetched[1].bytes, bodies[0], "bytes are never changed");
+    assert_eq!(
+        fetched[2].bytes, bodies[1],
+        "bytes are never changed (8-bit, lone CR)"
+    );
+    assert_eq!(
+        fetched[0].bytes, bodies[2],
+        "bytes are never changed (no final newline)"
+    );
+    for (message, date) in [(&fetched[1], dates[0]), (&fetched[2], dates[1])] {
+        if let (Some(got), Some(want)) = (message.internal_date, date) {
+            assert_eq!(got, want, "the internal date given at append is kept");
+        }
+    }
+
+    // Flags: add and remove, on several UIDs at once; missing UIDs are skipped.
+    folder
+        .update_flags(
+            &[uids[0], uids[1], 999_999],
+            &flags(&[SystemFlag::Flagged]),
+            &flags(&[SystemFlag::Seen]),
+        )
+        .expect("update_flags()");
+    folder.flush().expect("flush()");
+    let listing = folder.list_messages().expect("list_messages()");
+    assert_eq!(listing[0].flags, flags(&[SystemFlag::Flagged]));
+    assert_eq!(
+        listing[1].flags,
+        flags(&[SystemFlag::Flagged, SystemFlag::Answered])
+    );
+    assert_eq!(listing[2].flags, permanent.storable(&wanted_flags[2]));
+    if permanent.flags.contains_keyword("$Forwarded") || permanent.any_keyword {
+        let mut forwarded = Flags::new();
+        forwarded.insert_keyword("$Forwarded");
+        folder
+            .update_flags(&[uids[2]], &forwarded, &Flags::new())
+            .expect("update_flags(keyword)");
+        let listing = folder.list_messages().expect("list_messages()");
+        assert!(
+            listing[2].flags.contains_keyword("$Forwarded"),
+            "a storable keyword is kept"
+        );
+    }
+
+    // Delete exactly what is asked.
+    folder
+        .delete_messages(&[uids[1], 999_999])
+        .expect("delete_messages()");
+    folder.flush().expect("flush()");
+    let listing = folder.list_messages().expect("list_messages()");
+    assert_eq!(
+        listing.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![uids[0], uids[2]],
+        "delete removes exactly the UIDs asked"
+    );
+    assert!(
+        folder
+            .fetch_messages(&[uids[1]])
+            .expect("fetch of a deleted UID")
+            .is_empty(),
+        "a deleted UID is not fetched"
+    );
+
+    // UIDs are never reused.
+    let again = folder
+        .append_messages(vec![NewMessage {
+            bytes: bodies[1].clone(),
+            flags: Flags::new(),
+            internal_date: None,
+        }])
+        .expect("append_messages()");
+    folder.flush().expect("flush()");
+    let listing = folder.list_messages().expect("list_messages()");
+    let newest = listing.last().expect("a message").uid;
+    assert!(newest > uids[2], "a UID is never reused after a delete");
+    if let Some(uid) = again[0] {
+        assert_eq!(uid, newest);
+    }
+    let before_reopen = listing;
+    drop(folder);
+    drop(repository);
+
+    // Everything persists across a reopen of the store.
+    let repository = open();
+    let mut folder = repository.open_folder(&top).expect("reopen folder");
+    let status_reopened = folder.status().expect("status() after reopen");
+    assert_eq!(
+        status_reopened.uid_validity, status.uid_validity,
+        "UIDVALIDITY persists"
+    );
+    let listing = folder
+        .list_messages()
+        .expect("list_messages() after reopen");
+    assert_eq!(listing, before_reopen, "UIDs, flags and sizes persist");
+    let mut child_folder = repository.open_folder(&child).expect("open nested folder");
+    assert!(child_folder
+        .list_messages()
+        .expect("list nested")
+        .is_empty());
+    let mut inbox: Box<dyn Folder> = repository
+        .open_folder(&FolderPath::inbox())
+        .expect("open INBOX");
+    inbox.status().expect("status(INBOX)");
+    let inbox_lower = FolderPath::new("inbox").expect("valid");
+    assert!(inbox_lower.is_inbox(), "INBOX is case-insensitive");
+}

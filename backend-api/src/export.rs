@@ -1,0 +1,281 @@
+//! The plugin side of the boundary: wraps a backend's [`Repository`] into the FFI traits.
+//!
+//! Every call is run inside `catch_unwind`: a panic in a plugin becomes a repository-level
+//! error returned to the host, never an abort of the host process.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Once, OnceLock};
+
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RResult, RStr, RVec};
+
+use crate::ffi::{
+    BackendModule, BackendModuleRef, FfiError, FfiFetchedMessage, FfiFlags, FfiFolder,
+    FfiFolderBox, FfiFolderInfo, FfiFolderStatus, FfiFolder_TO, FfiHostServices, FfiMessageInfo,
+    FfiNewMessage, FfiPluginHello, FfiRepository, FfiRepositoryBox, FfiRepositoryInfo,
+    FfiRepository_TO,
+};
+use crate::{BackendError, Folder, FolderPath, Repository, RepositoryConfig, INTERFACE_VERSION};
+
+/// What a backend plugin implements; [`export_backend!`](crate::export_backend) turns it
+/// into the plugin's root module.
+pub trait Backend {
+    /// The repository type, matched case-insensitively against `type =` in the config.
+    const NAME: &'static str;
+    /// The plugin's version, usually `env!("CARGO_PKG_VERSION")`.
+    const VERSION: &'static str;
+
+    /// Optional features the plugin offers.
+    fn capabilities() -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Opens the repository a config section describes. Errors name the option at fault.
+    fn open(config: RepositoryConfig) -> Result<Box<dyn Repository>, BackendError>;
+}
+
+/// Exports `$backend` (a type implementing [`Backend`]) as this library's plugin root
+/// module. Use it once, in a `cdylib` crate.
+#[macro_export]
+macro_rules! export_backend {
+    ($backend:ty) => {
+        #[$crate::abi_stable::export_root_module]
+        pub fn twinbox_backend_root_module() -> $crate::ffi::BackendModuleRef {
+            $crate::export_module::<$backend>()
+        }
+    };
+}
+
+/// Builds the root module for `B`. Called once by the code `export_backend!` generates.
+pub fn export_module<B: Backend>() -> BackendModuleRef {
+    BackendModule {
+        hello: hello::<B>,
+        open_repository: open_repository::<B>,
+    }
+    .leak_into_prefix()
+}
+
+extern "C" fn hello<B: Backend>() -> RResult<FfiPluginHello, FfiError> {
+    quiet_panics();
+    guard("hello", || {
+        Ok(FfiPluginHello {
+            name: B::NAME.into(),
+            plugin_version: B::VERSION.into(),
+            interface_major: INTERFACE_VERSION.0,
+            interface_minor: INTERFACE_VERSION.1,
+            capabilities: B::capabilities().into_iter().map(Into::into).collect(),
+        })
+    })
+}
+
+extern "C" fn open_repository<B: Backend>(
+    config_json: RStr<'_>,
+    host: FfiHostServices,
+) -> RResult<FfiRepositoryBox, FfiError> {
+    quiet_panics();
+    install_host_logger(host);
+    guard("open_repository", || {
+        let config: RepositoryConfig = serde_json::from_str(config_json.as_str()).map_err(|e| {
+            BackendError::repository(format!(
+                "the host passed a configuration the plugin cannot read: {e}"
+            ))
+        })?;
+        let repository = B::open(config)?;
+        Ok(FfiRepository_TO::from_value(
+            ExportedRepository { inner: repository },
+            TD_Opaque,
+        ))
+    })
+}
+
+/// The default panic hook prints to stderr with a backtrace hint; the host reports the
+/// panic as an error instead, so the plugin's own copy of std stays quiet (the message
+/// still reaches the host's log at debug level).
+fn quiet_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            log::debug!("plugin panicked: {info}");
+        }))
+    });
+}
+
+static HOST_SERVICES: OnceLock<FfiHostServices> = OnceLock::new();
+
+struct HostLogger;
+
+impl log::Log for HostLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        HOST_SERVICES
+            .get()
+            .is_some_and(|host| (metadata.level() as u8) <= host.max_log_level)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if let Some(host) = HOST_SERVICES.get() {
+            if (record.level() as u8) <= host.max_log_level {
+                let message = record.args().to_string();
+                (host.log)(
+                    record.level() as u8,
+                    record.target().into(),
+                    message.as_str().into(),
+                );
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Routes this plugin's `log` macros to the host's logger.
+fn install_host_logger(host: FfiHostServices) {
+    let host = *HOST_SERVICES.get_or_init(|| host);
+    static LOGGER: HostLogger = HostLogger;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(match host.max_log_level {
+            0 => log::LevelFilter::Off,
+            1 => log::LevelFilter::Error,
+            2 => log::LevelFilter::Warn,
+            3 => log::LevelFilter::Info,
+            4 => log::LevelFilter::Debug,
+            _ => log::LevelFilter::Trace,
+        });
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(no message)".to_owned()
+    }
+}
+
+/// Runs one plugin call, turning an error or a panic into an [`FfiError`].
+fn guard<T>(call: &str, body: impl FnOnce() -> Result<T, BackendError>) -> RResult<T, FfiError> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(value)) => RResult::ROk(value),
+        Ok(Err(error)) => RResult::RErr(error.into()),
+        Err(payload) => RResult::RErr(
+            BackendError::repository(format!(
+                "the plugin panicked in {call}: {}",
+                panic_message(payload.as_ref())
+            ))
+            .into(),
+        ),
+    }
+}
+
+fn folder_path(path: RStr<'_>) -> Result<FolderPath, BackendError> {
+    FolderPath::new(path.as_str()).map_err(|e| BackendError::folder(e.to_string()))
+}
+
+struct ExportedRepository {
+    inner: Box<dyn Repository>,
+}
+
+impl FfiRepository for ExportedRepository {
+    fn info(&self) -> RResult<FfiRepositoryInfo, FfiError> {
+        guard("info", || Ok(self.inner.info()?.line_ending.into()))
+    }
+
+    fn list_folders(&self) -> RResult<RVec<FfiFolderInfo>, FfiError> {
+        guard("list_folders", || {
+            Ok(self
+                .inner
+                .list_folders()?
+                .into_iter()
+                .map(|folder| FfiFolderInfo {
+                    path: String::from(folder.path).into(),
+                    selectable: folder.selectable,
+                })
+                .collect())
+        })
+    }
+
+    fn create_folder(&self, path: RStr<'_>) -> RResult<(), FfiError> {
+        guard("create_folder", || {
+            self.inner.create_folder(&folder_path(path)?)
+        })
+    }
+
+    fn open_folder(&self, path: RStr<'_>) -> RResult<FfiFolderBox, FfiError> {
+        guard("open_folder", || {
+            let folder = self.inner.open_folder(&folder_path(path)?)?;
+            Ok(FfiFolder_TO::from_value(
+                ExportedFolder { inner: folder },
+                TD_Opaque,
+            ))
+        })
+    }
+}
+
+struct ExportedFolder {
+    inner: Box<dyn Folder>,
+}
+
+impl FfiFolder for ExportedFolder {
+    fn status(&mut self) -> RResult<FfiFolderStatus, FfiError> {
+        guard("status", || Ok(self.inner.status()?.into()))
+    }
+
+    fn list_messages(&mut self) -> RResult<RVec<FfiMessageInfo>, FfiError> {
+        guard("list_messages", || {
+            Ok(self
+                .inner
+                .list_messages()?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    fn fetch_messages(&mut self, uids: RVec<u32>) -> RResult<RVec<FfiFetchedMessage>, FfiError> {
+        guard("fetch_messages", || {
+            Ok(self
+                .inner
+                .fetch_messages(&uids)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    fn append_messages(
+        &mut self,
+        messages: RVec<FfiNewMessage>,
+    ) -> RResult<RVec<abi_stable::std_types::ROption<u32>>, FfiError> {
+        guard("append_messages", || {
+            let messages = messages.into_iter().map(Into::into).collect();
+            Ok(self
+                .inner
+                .append_messages(messages)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    fn update_flags(
+        &mut self,
+        uids: RVec<u32>,
+        add: FfiFlags,
+        remove: FfiFlags,
+    ) -> RResult<(), FfiError> {
+        guard("update_flags", || {
+            self.inner.update_flags(&uids, &add.into(), &remove.into())
+        })
+    }
+
+    fn delete_messages(&mut self, uids: RVec<u32>) -> RResult<(), FfiError> {
+        guard("delete_messages", || self.inner.delete_messages(&uids))
+    }
+
+    fn flush(&mut self) -> RResult<(), FfiError> {
+        guard("flush", || self.inner.flush())
+    }
+}

@@ -1,0 +1,143 @@
+//! Loading a plugin library: the layout check, our own versioned hello, and opening
+//! repositories through it.
+
+use std::path::{Path, PathBuf};
+
+use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::std_types::RStr;
+
+use crate::ffi::{BackendModuleRef, FfiHostServices};
+use crate::import::ImportedRepository;
+use crate::{BackendError, PluginHello, Repository, RepositoryConfig, INTERFACE_VERSION};
+
+/// Why a library could not be used as a plugin. Each names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    #[error("{path}: cannot be loaded as a shared library: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("{path}: not a twinbox plugin (it exports no twinbox root module)")]
+    NotAPlugin { path: PathBuf },
+    #[error("{path}: built against an incompatible plugin interface ({reason}); rebuild it against twinbox-backend-api {}", env!("CARGO_PKG_VERSION"))]
+    IncompatibleLayout { path: PathBuf, reason: String },
+    #[error("{path}: plugin {name} {plugin_version} speaks interface {}.{}, this twinbox speaks {}.{}; install a version of the plugin built for interface {}.x", .interface.0, .interface.1, INTERFACE_VERSION.0, INTERFACE_VERSION.1, INTERFACE_VERSION.0)]
+    IncompatibleInterface {
+        path: PathBuf,
+        name: String,
+        plugin_version: String,
+        interface: (u32, u32),
+    },
+    #[error("{path}: the plugin failed to start: {reason}")]
+    Hello { path: PathBuf, reason: String },
+}
+
+/// A plugin library that loaded and said hello.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    pub path: PathBuf,
+    pub hello: PluginHello,
+    module: BackendModuleRef,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("path", &self.path)
+            .field("hello", &self.hello)
+            .finish()
+    }
+}
+
+/// Loads the library at `path`. Libraries are never unloaded (abi_stable keeps them).
+pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
+    let module = lib_header_from_path(path)
+        .and_then(|header| header.init_root_module::<BackendModuleRef>())
+        .map_err(|error| classify(path, error))?;
+    let hello = (module.hello())()
+        .into_result()
+        .map_err(|e| LoadError::Hello {
+            path: path.to_owned(),
+            reason: e.message.into(),
+        })?;
+    let hello = PluginHello {
+        name: hello.name.into(),
+        plugin_version: hello.plugin_version.into(),
+        interface_version: (hello.interface_major, hello.interface_minor),
+        capabilities: hello.capabilities.into_iter().map(Into::into).collect(),
+    };
+    if hello.interface_version.0 != INTERFACE_VERSION.0 {
+        return Err(LoadError::IncompatibleInterface {
+            path: path.to_owned(),
+            name: hello.name,
+            plugin_version: hello.plugin_version,
+            interface: hello.interface_version,
+        });
+    }
+    Ok(LoadedPlugin {
+        path: path.to_owned(),
+        hello,
+        module,
+    })
+}
+
+fn classify(path: &Path, error: LibraryError) -> LoadError {
+    let path = path.to_owned();
+    match error {
+        LibraryError::OpenError { err, .. } => LoadError::Open {
+            path,
+            reason: err.to_string(),
+        },
+        LibraryError::GetSymbolError { .. } => LoadError::NotAPlugin { path },
+        other => LoadError::IncompatibleLayout {
+            path,
+            reason: one_line(&other.to_string()),
+        },
+    }
+}
+
+fn one_line(text: &str) -> String {
+    let mut line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.len() > 300 {
+        let mut end = 300;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        line.push_str("...");
+    }
+    line
+}
+
+extern "C" fn host_log(level: u8, target: RStr<'_>, message: RStr<'_>) {
+    let level = match level {
+        1 => log::Level::Error,
+        2 => log::Level::Warn,
+        3 => log::Level::Info,
+        4 => log::Level::Debug,
+        _ => log::Level::Trace,
+    };
+    log::log!(target: target.as_str(), level, "{}", message.as_str());
+}
+
+impl LoadedPlugin {
+    /// Opens a repository of this plugin's type.
+    pub fn open_repository(
+        &self,
+        config: &RepositoryConfig,
+    ) -> Result<Box<dyn Repository>, BackendError> {
+        let json = serde_json::to_string(config).map_err(|e| {
+            BackendError::repository(format!("cannot encode the configuration: {e}"))
+        })?;
+        let host = FfiHostServices {
+            max_log_level: log::max_level() as u8,
+            log: host_log,
+        };
+        let repository = (self.module.open_repository())(json.as_str().into(), host)
+            .into_result()
+            .map_err(BackendError::from)?;
+        Ok(Box::new(ImportedRepository::new(
+            repository,
+            self.hello.name.clone(),
+        )))
+    }
+}
