@@ -1,0 +1,258 @@
+//! The sync engine: two repositories, the state of their last sync, and the policy that
+//! reconciles them.
+//!
+//! The engine knows no backend. It sees two [`Repository`] trait objects (loaded from
+//! plugins, or in-memory ones in tests), compares each folder pair three ways (see
+//! [`plan`]), and applies the result in an order that keeps every step durable before it is
+//! recorded (see [`folder`]). It reports through a [`SyncObserver`] and never prints.
+//!
+//! Folders are synced in parallel, up to `SyncOptions::threads` at a time; a repository
+//! serves several open folders at once, and the state database serializes its commits.
+
+pub mod folder;
+pub mod plan;
+pub mod report;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use backend_api::{BackendError, FolderPath, Repository};
+use rayon::prelude::*;
+
+pub use folder::FolderFailure;
+use folder::{FolderSync, OpenFolder};
+pub use report::{AccountReport, FolderReport, NoObserver, SyncEvent, SyncObserver};
+
+use crate::state::{Side, SyncState};
+
+/// What to sync and how.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Plan only: change nothing on either side nor in the state.
+    pub dry_run: bool,
+    /// Create a folder on the local side when it exists only on the remote side.
+    pub create_on_local: bool,
+    /// Create a folder on the remote side when it exists only on the local side.
+    pub create_on_remote: bool,
+    /// Only these folders (all when `None`).
+    pub folders: Option<Vec<FolderPath>>,
+    /// How many folders to sync at once (at least 1).
+    pub threads: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            dry_run: false,
+            create_on_local: true,
+            create_on_remote: true,
+            folders: None,
+            threads: 1,
+        }
+    }
+}
+
+/// One account: its two repositories and its state.
+pub struct Account<'a> {
+    pub name: &'a str,
+    pub local: &'a dyn Repository,
+    pub remote: &'a dyn Repository,
+    pub state: &'a SyncState,
+    pub options: SyncOptions,
+}
+
+impl Account<'_> {
+    fn repository(&self, side: Side) -> &dyn Repository {
+        match side {
+            Side::Local => self.local,
+            Side::Remote => self.remote,
+        }
+    }
+
+    fn creates_on(&self, side: Side) -> bool {
+        match side {
+            Side::Local => self.options.create_on_local,
+            Side::Remote => self.options.create_on_remote,
+        }
+    }
+}
+
+/// Where a folder exists at the start of a sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Presence {
+    Both,
+    Only(Side),
+}
+
+/// Syncs every folder of an account. Never panics on bad input; everything that went
+/// wrong is in the report.
+pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> AccountReport {
+    let mut report = AccountReport {
+        account: account.name.to_owned(),
+        dry_run: account.options.dry_run,
+        ..Default::default()
+    };
+    let folders = match folder_plan(account) {
+        Ok(folders) => folders,
+        Err(error) => {
+            report.error = Some(error);
+            return report;
+        }
+    };
+    let stop = AtomicBool::new(false);
+    let sync_one = |(path, presence): &(FolderPath, Result<Presence, String>)| {
+        let mut folder_report = FolderReport::for_folder(path);
+        if stop.load(Ordering::SeqCst) {
+            folder_report
+                .errors
+                .push("skipped: a repository of this account failed on another folder".into());
+            return folder_report;
+        }
+        observer.event(&SyncEvent::FolderStarted {
+            account: account.name,
+            folder: path,
+        });
+        let outcome = match presence {
+            Ok(presence) => sync_folder(account, path, *presence, observer, &mut folder_report),
+            Err(problem) => {
+                folder_report.errors.push(problem.clone());
+                Ok(())
+            }
+        };
+        if let Err(failure) = outcome {
+            if failure.stops_account() {
+                stop.store(true, Ordering::SeqCst);
+            }
+            folder_report.errors.push(failure.to_string());
+        }
+        observer.event(&SyncEvent::FolderFinished {
+            account: account.name,
+            report: &folder_report,
+        });
+        folder_report
+    };
+    let threads = account.options.threads.max(1);
+    report.folders = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(|| folders.par_iter().map(sync_one).collect()),
+        Err(_) => folders.iter().map(sync_one).collect(),
+    };
+    report
+}
+
+/// The folders to sync, each with where it exists or why it cannot be synced.
+fn folder_plan(
+    account: &Account<'_>,
+) -> Result<Vec<(FolderPath, Result<Presence, String>)>, String> {
+    let list = |side: Side| -> Result<BTreeSet<FolderPath>, String> {
+        let folders = account
+            .repository(side)
+            .list_folders()
+            .map_err(|e| format!("{} repository: cannot list folders: {e}", side.name()))?;
+        Ok(folders
+            .into_iter()
+            .filter(|f| f.selectable)
+            .map(|f| f.path)
+            .collect())
+    };
+    let local = list(Side::Local)?;
+    let remote = list(Side::Remote)?;
+    let known: BTreeSet<FolderPath> = account
+        .state
+        .folders()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect();
+
+    let mut wanted: BTreeSet<FolderPath> = local.union(&remote).cloned().collect();
+    if let Some(only) = &account.options.folders {
+        wanted = only.iter().cloned().collect();
+    }
+    let mut folders = Vec::new();
+    for path in wanted {
+        let presence = match (local.contains(&path), remote.contains(&path)) {
+            (true, true) => Ok(Presence::Both),
+            (false, false) => Err(format!(
+                "no folder {path} in either repository; check the name given with -f"
+            )),
+            (in_local, _) => {
+                let (present, missing) = if in_local {
+                    (Side::Local, Side::Remote)
+                } else {
+                    (Side::Remote, Side::Local)
+                };
+                if known.contains(&path) {
+                    Err(format!(
+                        "folder vanished from the {missing} repository since the last sync; twinbox never deletes a folder. Delete it on the {present} side too if that was meant, or recreate it on the {missing} side and run `twinbox forget` for it"
+                    ))
+                } else if !account.creates_on(missing) {
+                    log::info!("{}: folder {path} exists only on the {present} side and createfolders is off for the {missing} side; skipped", account.name);
+                    continue;
+                } else {
+                    Ok(Presence::Only(present))
+                }
+            }
+        };
+        folders.push((path, presence));
+    }
+    Ok(folders)
+}
+
+fn sync_folder(
+    account: &Account<'_>,
+    path: &FolderPath,
+    presence: Presence,
+    observer: &dyn SyncObserver,
+    report: &mut FolderReport,
+) -> Result<(), FolderFailure> {
+    let dry_run = account.options.dry_run;
+    if let Presence::Only(present) = presence {
+        let missing = present.other();
+        report.created_on = Some(missing);
+        if dry_run {
+            // Nothing to open on the missing side: everything on the present side would be copied.
+            let mut folder = open(account, present, path)?;
+            let count = folder
+                .folder
+                .list_messages()
+                .map_err(|error| FolderFailure::Backend {
+                    side: present,
+                    error,
+                })?
+                .iter()
+                .filter(|m| !m.flags.contains(backend_api::SystemFlag::Deleted))
+                .count();
+            *report.copied_to(missing) = count;
+            return Ok(());
+        }
+        account
+            .repository(missing)
+            .create_folder(path)
+            .map_err(|error| FolderFailure::Backend {
+                side: missing,
+                error,
+            })?;
+    }
+    let sync = FolderSync {
+        account: account.name,
+        path,
+        local: open(account, Side::Local, path)?,
+        remote: open(account, Side::Remote, path)?,
+        state: account.state,
+        dry_run,
+        observer,
+    };
+    sync.run(report)
+}
+
+fn open(account: &Account<'_>, side: Side, path: &FolderPath) -> Result<OpenFolder, FolderFailure> {
+    let on = |error: BackendError| FolderFailure::Backend { side, error };
+    let repository = account.repository(side);
+    Ok(OpenFolder {
+        line_ending: repository.info().map_err(on)?.line_ending,
+        folder: repository.open_folder(path).map_err(on)?,
+    })
+}
+
+#[cfg(test)]
+mod tests;

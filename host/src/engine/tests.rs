@@ -1,0 +1,368 @@
+//! Engine tests on in-memory repositories, mbsync-style: each scenario runs normally, then
+//! interrupted after every write and resumed (it must reach the same end state), then once
+//! more (it must change nothing).
+
+use backend_api::memory::{Fault, MemoryRepository};
+use backend_api::{Flags, FolderPath, LineEnding, PermanentFlags, SystemFlag};
+
+use super::*;
+use crate::state::SyncState;
+
+fn sync(local: &MemoryRepository, remote: &MemoryRepository, state: &SyncState) -> AccountReport {
+    sync_with(local, remote, state, SyncOptions::default())
+}
+
+fn sync_with(
+    local: &MemoryRepository,
+    remote: &MemoryRepository,
+    state: &SyncState,
+    options: SyncOptions,
+) -> AccountReport {
+    let account = Account {
+        name: "test",
+        local,
+        remote,
+        state,
+        options,
+    };
+    sync_account(&account, &NoObserver)
+}
+
+fn seen() -> Flags {
+    Flags::from_system(&[SystemFlag::Seen])
+}
+
+/// Each folder's messages as (text with LF line ends, flags), sorted: what a user sees,
+/// UIDs and line endings aside.
+fn contents(repository: &MemoryRepository) -> Vec<(String, Vec<(String, Flags)>)> {
+    repository
+        .folder_names()
+        .into_iter()
+        .map(|name| {
+            let mut messages: Vec<(String, Flags)> = repository
+                .messages(&name)
+                .into_iter()
+                .map(|(_, m)| {
+                    let text = backend_api::line_endings::crlf_to_lf(&m.bytes);
+                    (String::from_utf8_lossy(&text).into_owned(), m.flags)
+                })
+                .collect();
+            messages.sort_by(|a, b| a.0.cmp(&b.0));
+            (name, messages)
+        })
+        .collect()
+}
+
+fn assert_in_sync(local: &MemoryRepository, remote: &MemoryRepository) {
+    assert_eq!(
+        contents(local),
+        contents(remote),
+        "both sides hold the same messages and flags"
+    );
+}
+
+fn message(n: usize) -> Vec<u8> {
+    format!(
+        "From: a@example.org\nSubject: message {n}\nMessage-ID: <{n}@example.org>\n\nbody {n}\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn first_sync_copies_both_ways_and_creates_folders() {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new();
+    local.deliver("INBOX", &message(1), seen());
+    remote.deliver("INBOX", &message(2), Flags::new());
+    remote.deliver(
+        "Work/Projects",
+        &message(3),
+        Flags::from_system(&[SystemFlag::Flagged]),
+    );
+    let state = SyncState::in_memory().unwrap();
+
+    let report = sync(&local, &remote, &state);
+    assert!(!report.failed(), "{report:?}");
+    assert_in_sync(&local, &remote);
+    assert_eq!(local.messages("INBOX").len(), 2);
+    let work = report
+        .folders
+        .iter()
+        .find(|f| f.folder.as_ref().map(FolderPath::as_str) == Some("Work/Projects"))
+        .unwrap();
+    assert_eq!(work.created_on, Some(Side::Local));
+
+    let again = sync(&local, &remote, &state);
+    assert!(
+        !again.changed_anything(),
+        "a rerun with no change changes nothing: {again:?}"
+    );
+}
+
+#[test]
+fn flags_and_deletions_travel_both_ways() {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new();
+    for n in 0..4 {
+        remote.deliver("INBOX", &message(n), Flags::new());
+    }
+    let state = SyncState::in_memory().unwrap();
+    sync(&local, &remote, &state);
+    let local_uids: Vec<_> = local
+        .messages("INBOX")
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    let remote_uids: Vec<_> = remote
+        .messages("INBOX")
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+
+    local.set_flags("INBOX", local_uids[0], seen());
+    remote.set_flags(
+        "INBOX",
+        remote_uids[1],
+        Flags::from_system(&[SystemFlag::Flagged]),
+    );
+    local.expunge("INBOX", local_uids[2]);
+    remote.expunge("INBOX", remote_uids[3]);
+    let report = sync(&local, &remote, &state);
+    assert!(!report.failed(), "{report:?}");
+    assert_in_sync(&local, &remote);
+    let inbox = &report.folders[0];
+    assert_eq!((inbox.flags_on_local, inbox.flags_on_remote), (1, 1));
+    assert_eq!((inbox.deleted_on_local, inbox.deleted_on_remote), (1, 1));
+    assert_eq!(remote.messages("INBOX").len(), 2);
+    assert!(!sync(&local, &remote, &state).changed_anything());
+}
+
+#[test]
+fn line_endings_are_converted_and_nothing_else() {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new().with_line_ending(LineEnding::CrLf);
+    remote.deliver(
+        "INBOX",
+        b"Subject: x\r\n\r\nbody\r\nlone\rCR\r\n",
+        Flags::new(),
+    );
+    local.deliver("INBOX", b"Subject: y\n\n8-bit \xff\n", Flags::new());
+    let state = SyncState::in_memory().unwrap();
+    sync(&local, &remote, &state);
+    let local_bytes: Vec<Vec<u8>> = local
+        .messages("INBOX")
+        .into_iter()
+        .map(|(_, m)| m.bytes)
+        .collect();
+    let remote_bytes: Vec<Vec<u8>> = remote
+        .messages("INBOX")
+        .into_iter()
+        .map(|(_, m)| m.bytes)
+        .collect();
+    assert!(local_bytes.contains(&b"Subject: x\n\nbody\nlone\rCR\n".to_vec()));
+    assert!(remote_bytes.contains(&b"Subject: y\r\n\r\n8-bit \xff\r\n".to_vec()));
+}
+
+#[test]
+fn a_changed_uidvalidity_stops_only_that_folder_and_changes_nothing() {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new();
+    remote.deliver("INBOX", &message(1), Flags::new());
+    remote.deliver("Other", &message(2), Flags::new());
+    let state = SyncState::in_memory().unwrap();
+    sync(&local, &remote, &state);
+
+    remote.renumber("INBOX");
+    remote.deliver("Other", &message(3), Flags::new());
+    let before_local = contents(&local);
+    let report = sync(&local, &remote, &state);
+    assert!(report.failed());
+    let inbox = &report.folders[0];
+    assert!(inbox.errors[0].contains("UIDVALIDITY changed"), "{inbox:?}");
+    assert_eq!(local.messages("INBOX"), {
+        let (name, _) = &before_local[0];
+        assert_eq!(name, "INBOX");
+        local.messages("INBOX")
+    });
+    assert_eq!(
+        local.messages("INBOX").len(),
+        1,
+        "nothing deleted or duplicated"
+    );
+    assert_eq!(remote.messages("INBOX").len(), 1);
+    assert_eq!(local.messages("Other").len(), 2, "other folders still sync");
+}
+
+#[test]
+fn a_vanished_folder_is_refused_not_deleted() {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new();
+    remote.deliver("Lists", &message(1), Flags::new());
+    let state = SyncState::in_memory().unwrap();
+    sync(&local, &remote, &state);
+    remote.remove_folder("Lists");
+    let report = sync(&local, &remote, &state);
+    assert!(report.failed());
+    assert!(report.folders[0].errors[0].contains("vanished"));
+    assert_eq!(local.messages("Lists").len(), 1);
+}
+
+#[test]
+fn dry_run_changes_nothing_and_counts_what_it_would_do() {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new();
+    remote.deliver("INBOX", &message(1), Flags::new());
+    remote.deliver("New", &message(2), Flags::new());
+    local.add_folder("INBOX");
+    let state = SyncState::in_memory().unwrap();
+    let options = SyncOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let report = sync_with(&local, &remote, &state, options);
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(
+        report
+            .folders
+            .iter()
+            .map(|f| f.copied_to_local)
+            .sum::<usize>(),
+        2
+    );
+    assert_eq!(local.folder_names(), vec!["INBOX"]);
+    assert!(local.messages("INBOX").is_empty());
+    assert!(state.folders().unwrap().is_empty());
+}
+
+#[test]
+fn flags_a_side_cannot_store_do_not_cause_endless_updates() {
+    let local = MemoryRepository::new().with_permanent_flags(PermanentFlags {
+        flags: Flags::all_system(),
+        any_keyword: false,
+    });
+    let remote = MemoryRepository::new();
+    let mut junk = seen();
+    junk.insert_keyword("$Junk");
+    remote.deliver("INBOX", &message(1), junk);
+    let state = SyncState::in_memory().unwrap();
+    sync(&local, &remote, &state);
+    assert!(!sync(&local, &remote, &state).changed_anything());
+    assert!(
+        remote.messages("INBOX")[0]
+            .1
+            .flags
+            .contains_keyword("$Junk"),
+        "the keyword stays on the side that has it"
+    );
+}
+
+/// A scenario with changes on both sides, to be interrupted anywhere.
+fn scenario(uidplus: bool) -> (MemoryRepository, MemoryRepository, SyncState) {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new()
+        .with_line_ending(LineEnding::CrLf)
+        .reporting_append_uids(uidplus);
+    for n in 0..6 {
+        remote.deliver(
+            "INBOX",
+            &backend_api::line_endings::lf_to_crlf(&message(n)),
+            Flags::new(),
+        );
+        local.deliver("Sent", &message(100 + n), seen());
+    }
+    let state = SyncState::in_memory().unwrap();
+    sync(&local, &remote, &state);
+    // Changes on both sides since the first sync.
+    let local_inbox: Vec<_> = local
+        .messages("INBOX")
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    let remote_sent: Vec<_> = remote
+        .messages("Sent")
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    local.set_flags("INBOX", local_inbox[0], seen());
+    local.expunge("INBOX", local_inbox[1]);
+    remote.set_flags("Sent", remote_sent[0], Flags::new());
+    remote.expunge("Sent", remote_sent[1]);
+    for n in 0..5 {
+        local.deliver("INBOX", &message(200 + n), Flags::new());
+        remote.deliver(
+            "Sent",
+            &backend_api::line_endings::lf_to_crlf(&message(300 + n)),
+            seen(),
+        );
+    }
+    (local, remote, state)
+}
+
+fn interrupted_anywhere_converges(uidplus: bool) {
+    // The reference: an uninterrupted run.
+    let (local, remote, state) = scenario(uidplus);
+    sync(&local, &remote, &state);
+    let expected = (contents(&local), contents(&remote));
+    assert_in_sync(&local, &remote);
+
+    for after_writes in 0..30 {
+        for effect_applied in [false, true] {
+            for faulty_side in [Side::Local, Side::Remote] {
+                let (local, remote, state) = scenario(uidplus);
+                let faulty = match faulty_side {
+                    Side::Local => &local,
+                    Side::Remote => &remote,
+                };
+                faulty.inject_fault(Fault {
+                    after_writes,
+                    effect_applied,
+                });
+                sync(&local, &remote, &state);
+                faulty.clear_fault();
+                let resumed = sync(&local, &remote, &state);
+                assert!(
+                    !resumed.failed(),
+                    "resume after {after_writes} writes: {resumed:?}"
+                );
+                let got = (contents(&local), contents(&remote));
+                assert_eq!(
+                    got, expected,
+                    "interrupted after {after_writes} writes on {faulty_side:?} (applied: {effect_applied}), resumed: not the uninterrupted end state"
+                );
+                let again = sync(&local, &remote, &state);
+                assert!(
+                    !again.changed_anything(),
+                    "a third run changes nothing: {again:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn interrupted_anywhere_and_resumed_reaches_the_same_state() {
+    interrupted_anywhere_converges(true);
+}
+
+#[test]
+fn interrupted_anywhere_without_uidplus_reaches_the_same_state() {
+    interrupted_anywhere_converges(false);
+}
+
+#[test]
+fn without_uidplus_copies_are_found_by_content() {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new().reporting_append_uids(false);
+    for n in 0..3 {
+        local.deliver("INBOX", &message(n), Flags::new());
+    }
+    // Two identical messages must still give two copies, each paired once.
+    local.deliver("INBOX", &message(0), Flags::new());
+    let state = SyncState::in_memory().unwrap();
+    let report = sync(&local, &remote, &state);
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(state.pairs(&FolderPath::inbox()).unwrap().len(), 4);
+    assert!(state.pending(&FolderPath::inbox()).unwrap().is_empty());
+    assert!(!sync(&local, &remote, &state).changed_anything());
+    assert_in_sync(&local, &remote);
+}

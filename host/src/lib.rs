@@ -1,0 +1,8 @@
+//! twinbox: keeps two mail repositories in sync, two-way, without changing a byte.
+//!
+//! The binary (`main.rs`) is a thin shell over this library: `config` reads the
+//! OfflineIMAP-style configuration, `plugins` finds and loads backend plugins, `state`
+//! keeps what the last sync saw, and `engine` decides and applies what to do.
+
+pub mod engine;
+pub mod state;

@@ -1,0 +1,456 @@
+//! The sync state of one account, in a redb database under `metadata`.
+//!
+//! Per folder it holds the UIDVALIDITY each side had at the last sync, the pairs of UIDs
+//! that name the same message on both sides with the flags they had when last synced (the
+//! common ancestor of the three-way comparison), and the copies that were started but not
+//! yet recorded (pending), so that a crash at any point neither loses nor duplicates a
+//! message.
+//!
+//! Every change the engine makes is one [`StateChange`] list committed in one durable
+//! transaction, after the effects it records are durable.
+
+use std::path::{Path, PathBuf};
+
+use backend_api::{Flags, FolderPath, Uid, UidValidity};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+/// (folder) -> JSON [`FolderRecord`].
+const FOLDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("folders");
+/// (folder, remote UID) -> JSON [`PairValue`].
+const PAIRS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("pairs");
+/// (folder, id) -> JSON [`PendingCopy`].
+const PENDING: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("pending");
+
+/// The two sides of an account, named as in the config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Side {
+    Local,
+    Remote,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Local => Side::Remote,
+            Side::Remote => Side::Local,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Local => "local",
+            Side::Remote => "remote",
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the state knows of a folder as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderRecord {
+    pub local_uid_validity: UidValidity,
+    pub remote_uid_validity: UidValidity,
+}
+
+impl FolderRecord {
+    pub fn uid_validity(&self, side: Side) -> UidValidity {
+        match side {
+            Side::Local => self.local_uid_validity,
+            Side::Remote => self.remote_uid_validity,
+        }
+    }
+}
+
+/// One message known on both sides, with the flags both had at the last sync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pair {
+    pub local: Uid,
+    pub remote: Uid,
+    pub flags: Flags,
+}
+
+impl Pair {
+    pub fn uid(&self, side: Side) -> Uid {
+        match side {
+            Side::Local => self.local,
+            Side::Remote => self.remote,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct PairValue {
+    local: Uid,
+    flags: Flags,
+}
+
+/// A copy that was started: recorded before the message is appended, removed in the same
+/// transaction that records its pair.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingCopy {
+    /// The side the message is copied to.
+    pub destination: Side,
+    /// The UID of the original on the other side.
+    pub source_uid: Uid,
+    /// Size in bytes of the copy, as the destination stores it.
+    pub size: u64,
+    /// MD5 (hex) of the copy as the destination stores it.
+    pub md5: String,
+    /// The destination folder's UIDNEXT before the copy: the copy has a UID at or above it.
+    pub destination_uid_next: Uid,
+    /// The flags the copy was given; they become the pair's synced flags.
+    pub flags: Flags,
+}
+
+/// One change to the state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateChange {
+    SetFolder(FolderRecord),
+    PutPair(Pair),
+    RemovePair { remote: Uid },
+    AddPending { id: u64, copy: PendingCopy },
+    RemovePending { id: u64 },
+}
+
+/// Why the state could not be read or written. Each names the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("sync state {path}: another twinbox is using it (one sync per account at a time); wait for it to finish")]
+    Busy { path: PathBuf },
+    #[error("sync state {path}: {reason}")]
+    Storage { path: PathBuf, reason: String },
+    #[error("sync state {path}: cannot create its directory: {reason}; check the [general] metadata option")]
+    Directory { path: PathBuf, reason: String },
+    #[error("sync state {path}: a record of folder {folder} is damaged ({reason}); move the file aside to start over (messages will be copied again)")]
+    Damaged {
+        path: PathBuf,
+        folder: String,
+        reason: String,
+    },
+}
+
+/// The state database of one account.
+pub struct SyncState {
+    db: Database,
+    path: PathBuf,
+}
+
+impl SyncState {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<SyncState, StateError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StateError::Directory {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+        }
+        let db = Database::builder()
+            // The default cache is 1 GiB; the state of even a large account is far smaller.
+            .set_cache_size(16 * 1024 * 1024)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StateError::Busy {
+                    path: path.to_owned(),
+                },
+                other => StateError::Storage {
+                    path: path.to_owned(),
+                    reason: other.to_string(),
+                },
+            })?;
+        let state = SyncState {
+            db,
+            path: path.to_owned(),
+        };
+        state.create_tables()?;
+        Ok(state)
+    }
+
+    /// An empty state that lives in memory only (for `--dry-run` of a new account, and tests).
+    pub fn in_memory() -> Result<SyncState, StateError> {
+        let path = PathBuf::from("(in memory)");
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| StateError::Storage {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        let state = SyncState { db, path };
+        state.create_tables()?;
+        Ok(state)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn storage(&self, error: impl std::fmt::Display) -> StateError {
+        StateError::Storage {
+            path: self.path.clone(),
+            reason: error.to_string(),
+        }
+    }
+
+    fn damaged(&self, folder: &str, error: impl std::fmt::Display) -> StateError {
+        StateError::Damaged {
+            path: self.path.clone(),
+            folder: folder.to_owned(),
+            reason: error.to_string(),
+        }
+    }
+
+    fn create_tables(&self) -> Result<(), StateError> {
+        let txn = self.db.begin_write().map_err(|e| self.storage(e))?;
+        txn.open_table(FOLDERS).map_err(|e| self.storage(e))?;
+        txn.open_table(PAIRS).map_err(|e| self.storage(e))?;
+        txn.open_table(PENDING).map_err(|e| self.storage(e))?;
+        txn.commit().map_err(|e| self.storage(e))
+    }
+
+    /// Every folder the state knows.
+    pub fn folders(&self) -> Result<Vec<(FolderPath, FolderRecord)>, StateError> {
+        let txn = self.db.begin_read().map_err(|e| self.storage(e))?;
+        let table = txn.open_table(FOLDERS).map_err(|e| self.storage(e))?;
+        let mut folders = Vec::new();
+        for entry in table.iter().map_err(|e| self.storage(e))? {
+            let (key, value) = entry.map_err(|e| self.storage(e))?;
+            let name = key.value();
+            let path = FolderPath::new(name).map_err(|e| self.damaged(name, e))?;
+            let record =
+                serde_json::from_slice(value.value()).map_err(|e| self.damaged(name, e))?;
+            folders.push((path, record));
+        }
+        Ok(folders)
+    }
+
+    /// What the state knows of `folder`, if it was synced before.
+    pub fn folder(&self, folder: &FolderPath) -> Result<Option<FolderRecord>, StateError> {
+        let txn = self.db.begin_read().map_err(|e| self.storage(e))?;
+        let table = txn.open_table(FOLDERS).map_err(|e| self.storage(e))?;
+        let value = table.get(folder.as_str()).map_err(|e| self.storage(e))?;
+        match value {
+            None => Ok(None),
+            Some(value) => serde_json::from_slice(value.value())
+                .map(Some)
+                .map_err(|e| self.damaged(folder.as_str(), e)),
+        }
+    }
+
+    /// The pairs of `folder`, in remote UID order.
+    pub fn pairs(&self, folder: &FolderPath) -> Result<Vec<Pair>, StateError> {
+        let txn = self.db.begin_read().map_err(|e| self.storage(e))?;
+        let table = txn.open_table(PAIRS).map_err(|e| self.storage(e))?;
+        let name = folder.as_str();
+        let mut pairs = Vec::new();
+        for entry in table
+            .range((name, 0u32)..=(name, u32::MAX))
+            .map_err(|e| self.storage(e))?
+        {
+            let (key, value) = entry.map_err(|e| self.storage(e))?;
+            let (_, remote) = key.value();
+            let value: PairValue =
+                serde_json::from_slice(value.value()).map_err(|e| self.damaged(name, e))?;
+            pairs.push(Pair {
+                local: value.local,
+                remote,
+                flags: value.flags,
+            });
+        }
+        Ok(pairs)
+    }
+
+    /// The copies of `folder` that were started and not recorded, with their ids.
+    pub fn pending(&self, folder: &FolderPath) -> Result<Vec<(u64, PendingCopy)>, StateError> {
+        let txn = self.db.begin_read().map_err(|e| self.storage(e))?;
+        let table = txn.open_table(PENDING).map_err(|e| self.storage(e))?;
+        let name = folder.as_str();
+        let mut pending = Vec::new();
+        for entry in table
+            .range((name, 0u64)..=(name, u64::MAX))
+            .map_err(|e| self.storage(e))?
+        {
+            let (key, value) = entry.map_err(|e| self.storage(e))?;
+            let copy = serde_json::from_slice(value.value()).map_err(|e| self.damaged(name, e))?;
+            pending.push((key.value().1, copy));
+        }
+        Ok(pending)
+    }
+
+    /// Applies `changes` to `folder` in one durable transaction.
+    pub fn commit(&self, folder: &FolderPath, changes: &[StateChange]) -> Result<(), StateError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let name = folder.as_str();
+        let txn = self.db.begin_write().map_err(|e| self.storage(e))?;
+        {
+            let mut folders = txn.open_table(FOLDERS).map_err(|e| self.storage(e))?;
+            let mut pairs = txn.open_table(PAIRS).map_err(|e| self.storage(e))?;
+            let mut pending = txn.open_table(PENDING).map_err(|e| self.storage(e))?;
+            for change in changes {
+                match change {
+                    StateChange::SetFolder(record) => {
+                        let json = serde_json::to_vec(record).map_err(|e| self.storage(e))?;
+                        folders
+                            .insert(name, json.as_slice())
+                            .map_err(|e| self.storage(e))?;
+                    }
+                    StateChange::PutPair(pair) => {
+                        let json = serde_json::to_vec(&PairValue {
+                            local: pair.local,
+                            flags: pair.flags.clone(),
+                        })
+                        .map_err(|e| self.storage(e))?;
+                        pairs
+                            .insert((name, pair.remote), json.as_slice())
+                            .map_err(|e| self.storage(e))?;
+                    }
+                    StateChange::RemovePair { remote } => {
+                        pairs.remove((name, *remote)).map_err(|e| self.storage(e))?;
+                    }
+                    StateChange::AddPending { id, copy } => {
+                        let json = serde_json::to_vec(copy).map_err(|e| self.storage(e))?;
+                        pending
+                            .insert((name, *id), json.as_slice())
+                            .map_err(|e| self.storage(e))?;
+                    }
+                    StateChange::RemovePending { id } => {
+                        pending.remove((name, *id)).map_err(|e| self.storage(e))?;
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(|e| self.storage(e))
+    }
+
+    /// Forgets everything about `folder` (its record, pairs and pending copies).
+    pub fn forget_folder(&self, folder: &FolderPath) -> Result<(), StateError> {
+        let name = folder.as_str();
+        let txn = self.db.begin_write().map_err(|e| self.storage(e))?;
+        {
+            let mut folders = txn.open_table(FOLDERS).map_err(|e| self.storage(e))?;
+            folders.remove(name).map_err(|e| self.storage(e))?;
+            let mut pairs = txn.open_table(PAIRS).map_err(|e| self.storage(e))?;
+            pairs
+                .retain_in((name, 0u32)..=(name, u32::MAX), |_, _| false)
+                .map_err(|e| self.storage(e))?;
+            let mut pending = txn.open_table(PENDING).map_err(|e| self.storage(e))?;
+            pending
+                .retain_in((name, 0u64)..=(name, u64::MAX), |_, _| false)
+                .map_err(|e| self.storage(e))?;
+        }
+        txn.commit().map_err(|e| self.storage(e))
+    }
+
+    /// An id for a new pending copy, unique within the database.
+    pub fn next_pending_id(&self, folder: &FolderPath) -> Result<u64, StateError> {
+        Ok(self.pending(folder)?.last().map_or(1, |(id, _)| id + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backend_api::SystemFlag;
+
+    fn inbox() -> FolderPath {
+        FolderPath::inbox()
+    }
+
+    #[test]
+    fn records_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/account.redb");
+        {
+            let state = SyncState::open(&path).unwrap();
+            state
+                .commit(
+                    &inbox(),
+                    &[
+                        StateChange::SetFolder(FolderRecord {
+                            local_uid_validity: 7,
+                            remote_uid_validity: 9,
+                        }),
+                        StateChange::PutPair(Pair {
+                            local: 3,
+                            remote: 30,
+                            flags: Flags::from_system(&[SystemFlag::Seen]),
+                        }),
+                        StateChange::PutPair(Pair {
+                            local: 4,
+                            remote: 40,
+                            flags: Flags::new(),
+                        }),
+                        StateChange::RemovePair { remote: 40 },
+                    ],
+                )
+                .unwrap();
+        }
+        let state = SyncState::open(&path).unwrap();
+        assert_eq!(
+            state.folder(&inbox()).unwrap().unwrap().remote_uid_validity,
+            9
+        );
+        assert_eq!(
+            state.pairs(&inbox()).unwrap(),
+            vec![Pair {
+                local: 3,
+                remote: 30,
+                flags: Flags::from_system(&[SystemFlag::Seen])
+            }]
+        );
+        assert_eq!(state.folders().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn pending_copies_are_per_folder_and_removable() {
+        let state = SyncState::in_memory().unwrap();
+        let other = FolderPath::new("Other").unwrap();
+        let copy = PendingCopy {
+            destination: Side::Local,
+            source_uid: 5,
+            size: 10,
+            md5: "x".into(),
+            destination_uid_next: 1,
+            flags: Flags::new(),
+        };
+        let id = state.next_pending_id(&inbox()).unwrap();
+        state
+            .commit(
+                &inbox(),
+                &[StateChange::AddPending {
+                    id,
+                    copy: copy.clone(),
+                }],
+            )
+            .unwrap();
+        state
+            .commit(&other, &[StateChange::AddPending { id: 1, copy }])
+            .unwrap();
+        assert_eq!(state.pending(&inbox()).unwrap().len(), 1);
+        assert_eq!(state.next_pending_id(&inbox()).unwrap(), id + 1);
+        state
+            .commit(&inbox(), &[StateChange::RemovePending { id }])
+            .unwrap();
+        assert!(state.pending(&inbox()).unwrap().is_empty());
+        assert_eq!(state.pending(&other).unwrap().len(), 1);
+        state.forget_folder(&other).unwrap();
+        assert!(state.pending(&other).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_second_opener_is_told_the_state_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.redb");
+        let _first = SyncState::open(&path).unwrap();
+        match SyncState::open(&path) {
+            Err(StateError::Busy { .. }) => {}
+            other => panic!("expected Busy, got {:?}", other.map(|_| ())),
+        }
+    }
+}
