@@ -4,5 +4,9 @@
 //! OfflineIMAP-style configuration, `plugins` finds and loads backend plugins, `state`
 //! keeps what the last sync saw, and `engine` decides and applies what to do.
 
+pub mod accounts;
+pub mod config;
 pub mod engine;
+pub mod plugins;
 pub mod state;
+pub mod summary;

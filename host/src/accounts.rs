@@ -1,0 +1,173 @@
+//! From configuration to a running account: resolve both repositories' sections, find
+//! their plugins, open them and the account's state, and hand all of it to the engine.
+//!
+//! Problems with the configuration itself are found for every selected account before
+//! anything is opened ([`prepare`]), so a typo never leaves a sync half done.
+
+use std::path::{Path, PathBuf};
+
+use backend_api::{FolderPath, LoadedPlugin, Repository, RepositoryConfig};
+
+use crate::config::{Config, ConfigError, RepositoryConfigExt, Side as ConfigSide};
+use crate::engine::{self, AccountReport, SyncObserver, SyncOptions};
+use crate::plugins::PluginCatalog;
+use crate::state::SyncState;
+
+/// Folders are synced this many at a time unless a repository's `maxconnections` says
+/// fewer.
+pub const DEFAULT_FOLDER_THREADS: usize = 3;
+
+/// An account whose configuration checked out, ready to sync.
+pub struct PreparedAccount<'c> {
+    pub name: String,
+    pub local: (RepositoryConfig, &'c LoadedPlugin),
+    pub remote: (RepositoryConfig, &'c LoadedPlugin),
+    pub state_path: PathBuf,
+    pub options: SyncOptions,
+}
+
+/// A configuration problem found before syncing: one line, exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{file}: [Repository {repository}] type = {kind}: {problem}")]
+    Plugin {
+        file: String,
+        repository: String,
+        kind: String,
+        problem: String,
+    },
+    #[error("-f {name}: {problem}")]
+    FolderName { name: String, problem: String },
+}
+
+/// What the user asked for on the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub accounts: Vec<String>,
+    pub folders: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// Checks the configuration of every selected account and finds their plugins.
+pub fn prepare<'c>(
+    config: &Config,
+    catalog: &'c PluginCatalog,
+    request: &Request,
+) -> Result<Vec<PreparedAccount<'c>>, PrepareError> {
+    let folders = parse_folders(&request.folders)?;
+    let metadata = config.general.metadata_dir()?;
+    let mut prepared = Vec::new();
+    for account in config.selected_accounts(&request.accounts)? {
+        let side = |side: ConfigSide| -> Result<(RepositoryConfig, &'c LoadedPlugin), PrepareError> {
+            let repository = config.repository_for(&account.name, side)?;
+            let kind = repository.repository_type()?.to_owned();
+            let plugin = catalog.find(&kind).map_err(|e| PrepareError::Plugin {
+                file: config.file().to_owned(),
+                repository: repository.name.clone(),
+                kind: kind.clone(),
+                problem: e.to_string(),
+            })?;
+            Ok((repository, plugin))
+        };
+        let local = side(ConfigSide::Local)?;
+        let remote = side(ConfigSide::Remote)?;
+        let threads = [local.0.maxconnections()?, remote.0.maxconnections()?]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(DEFAULT_FOLDER_THREADS)
+            .max(1);
+        let options = SyncOptions {
+            dry_run: request.dry_run,
+            create_on_local: local.0.createfolders()?,
+            create_on_remote: remote.0.createfolders()?,
+            folders: folders.clone(),
+            threads,
+        };
+        prepared.push(PreparedAccount {
+            state_path: state_file(&metadata, &account.name),
+            name: account.name.clone(),
+            local,
+            remote,
+            options,
+        });
+    }
+    Ok(prepared)
+}
+
+fn parse_folders(requested: &[String]) -> Result<Option<Vec<FolderPath>>, PrepareError> {
+    if requested.is_empty() {
+        return Ok(None);
+    }
+    let mut folders = Vec::new();
+    for name in requested.iter().flat_map(|entry| entry.split(',')) {
+        let name = name.trim();
+        if name.is_empty() {
+            continue;
+        }
+        let path = FolderPath::new(name).map_err(|e| PrepareError::FolderName {
+            name: name.to_owned(),
+            problem: e.reason.to_owned(),
+        })?;
+        folders.push(path);
+    }
+    Ok(Some(folders))
+}
+
+/// The state database of `account`: one file per account under the metadata directory.
+pub fn state_file(metadata: &Path, account: &str) -> PathBuf {
+    // Account names are free text; keep the file name portable and unambiguous.
+    let safe: String = account
+        .chars()
+        .map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .collect();
+    metadata.join(format!("Account-{safe}.redb"))
+}
+
+/// Opens the state for a sync. A dry run never creates or changes it: a missing state
+/// is an empty one in memory.
+pub fn open_state(path: &Path, dry_run: bool) -> Result<SyncState, String> {
+    let state = if dry_run && !path.exists() {
+        SyncState::in_memory()
+    } else {
+        SyncState::open(path)
+    };
+    state.map_err(|e| e.to_string())
+}
+
+/// Opens both repositories and the state, and syncs. Every failure is in the report.
+pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> AccountReport {
+    let failed = |error: String| AccountReport {
+        account: account.name.clone(),
+        error: Some(error),
+        dry_run: account.options.dry_run,
+        ..Default::default()
+    };
+    let open = |(config, plugin): &(RepositoryConfig, &LoadedPlugin)| -> Result<Box<dyn Repository>, String> {
+        plugin
+            .open_repository(config)
+            .map_err(|e| format!("[Repository {}]: {e}", config.name))
+    };
+    let local = match open(&account.local) {
+        Ok(repository) => repository,
+        Err(error) => return failed(error),
+    };
+    let remote = match open(&account.remote) {
+        Ok(repository) => repository,
+        Err(error) => return failed(error),
+    };
+    let state = match open_state(&account.state_path, account.options.dry_run) {
+        Ok(state) => state,
+        Err(error) => return failed(error),
+    };
+    let engine_account = engine::Account {
+        name: &account.name,
+        local: local.as_ref(),
+        remote: remote.as_ref(),
+        state: &state,
+        options: account.options.clone(),
+    };
+    engine::sync_account(&engine_account, observer)
+}
