@@ -60,17 +60,18 @@ pub fn prepare<'c>(
     let metadata = config.general.metadata_dir()?;
     let mut prepared = Vec::new();
     for account in config.selected_accounts(&request.accounts)? {
-        let side = |side: ConfigSide| -> Result<(RepositoryConfig, &'c LoadedPlugin), PrepareError> {
-            let repository = config.repository_for(&account.name, side)?;
-            let kind = repository.repository_type()?.to_owned();
-            let plugin = catalog.find(&kind).map_err(|e| PrepareError::Plugin {
-                file: config.file().to_owned(),
-                repository: repository.name.clone(),
-                kind: kind.clone(),
-                problem: e.to_string(),
-            })?;
-            Ok((repository, plugin))
-        };
+        let side =
+            |side: ConfigSide| -> Result<(RepositoryConfig, &'c LoadedPlugin), PrepareError> {
+                let repository = config.repository_for(&account.name, side)?;
+                let kind = repository.repository_type()?.to_owned();
+                let plugin = catalog.find(&kind).map_err(|e| PrepareError::Plugin {
+                    file: config.file().to_owned(),
+                    repository: repository.name.clone(),
+                    kind: kind.clone(),
+                    problem: e.to_string(),
+                })?;
+                Ok((repository, plugin))
+            };
         let local = side(ConfigSide::Local)?;
         let remote = side(ConfigSide::Remote)?;
         let threads = [local.0.maxconnections()?, remote.0.maxconnections()?]
@@ -121,7 +122,13 @@ pub fn state_file(metadata: &Path, account: &str) -> PathBuf {
     // Account names are free text; keep the file name portable and unambiguous.
     let safe: String = account
         .chars()
-        .map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     metadata.join(format!("Account-{safe}.redb"))
 }

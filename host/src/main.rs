@@ -69,7 +69,12 @@ struct ForgetArgs {
     #[arg(short = 'a', long = "account", value_name = "ACCOUNT", required = true)]
     account: String,
     /// The folders to forget (comma-separated or repeated).
-    #[arg(short = 'f', long = "folders", value_name = "FOLDER[,...]", required = true)]
+    #[arg(
+        short = 'f',
+        long = "folders",
+        value_name = "FOLDER[,...]",
+        required = true
+    )]
     folders: Vec<String>,
 }
 
@@ -104,7 +109,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Some(config) => config.general.pluginpath.clone(),
                 None => Vec::new(),
             };
-            let catalog = PluginCatalog::discover(plugins::search_path(&cli.plugin_dirs, &config_dirs));
+            let catalog =
+                PluginCatalog::discover(plugins::search_path(&cli.plugin_dirs, &config_dirs));
             print!("{}", plugins::render_table(&catalog.describe()));
             Ok(ExitCode::SUCCESS)
         }
@@ -138,14 +144,26 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let account = config.account(&args.account)?;
             let path = accounts::state_file(&config.general.metadata_dir()?, &account.name);
             if !path.exists() {
-                println!("Account {}: no sync state yet ({}); nothing to forget", account.name, path.display());
+                println!(
+                    "Account {}: no sync state yet ({}); nothing to forget",
+                    account.name,
+                    path.display()
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             let state = twinbox::state::SyncState::open(&path)?;
-            for name in args.folders.iter().flat_map(|f| f.split(',')).filter(|f| !f.trim().is_empty()) {
+            for name in args
+                .folders
+                .iter()
+                .flat_map(|f| f.split(','))
+                .filter(|f| !f.trim().is_empty())
+            {
                 let folder = backend_api::FolderPath::new(name.trim())?;
                 state.forget_folder(&folder)?;
-                println!("Account {}: forgot the sync state of folder {folder}", account.name);
+                println!(
+                    "Account {}: forgot the sync state of folder {folder}",
+                    account.name
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -189,7 +207,9 @@ fn quiet_panics() {
         return;
     }
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("twinbox: internal error: {info}; please report it (set RUST_BACKTRACE=1 for details)");
+        eprintln!(
+            "twinbox: internal error: {info}; please report it (set RUST_BACKTRACE=1 for details)"
+        );
     }));
 }
 
@@ -199,8 +219,14 @@ struct LogObserver;
 impl SyncObserver for LogObserver {
     fn event(&self, event: &SyncEvent<'_>) {
         match event {
-            SyncEvent::FolderStarted { account, folder } => log::info!("{account}: syncing {folder}"),
-            SyncEvent::MessageSkipped { account, folder, error } => log::warn!("{account}: {folder}: {error}"),
+            SyncEvent::FolderStarted { account, folder } => {
+                log::info!("{account}: syncing {folder}")
+            }
+            SyncEvent::MessageSkipped {
+                account,
+                folder,
+                error,
+            } => log::warn!("{account}: {folder}: {error}"),
             SyncEvent::FolderFinished { account, report } => {
                 if let Some(folder) = &report.folder {
                     log::info!("{account}: {folder} done");

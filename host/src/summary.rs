@@ -16,12 +16,23 @@ fn folder_name(report: &FolderReport) -> String {
 fn folder_line(report: &FolderReport, dry_run: bool) -> String {
     let mut parts = Vec::new();
     if let Some(side) = report.created_on {
-        parts.push(format!("{} on {side}", if dry_run { "would create" } else { "created" }));
+        parts.push(format!(
+            "{} on {side}",
+            if dry_run { "would create" } else { "created" }
+        ));
     }
     for side in [Side::Local, Side::Remote] {
         let (copied, flags, deleted) = match side {
-            Side::Local => (report.copied_to_local, report.flags_on_local, report.deleted_on_local),
-            Side::Remote => (report.copied_to_remote, report.flags_on_remote, report.deleted_on_remote),
+            Side::Local => (
+                report.copied_to_local,
+                report.flags_on_local,
+                report.deleted_on_local,
+            ),
+            Side::Remote => (
+                report.copied_to_remote,
+                report.flags_on_remote,
+                report.deleted_on_remote,
+            ),
         };
         if copied > 0 {
             parts.push(format!("{copied} copied to {side}"));
@@ -42,7 +53,11 @@ fn folder_line(report: &FolderReport, dry_run: bool) -> String {
 /// The summary of one account, ending with a newline.
 pub fn render(report: &AccountReport) -> String {
     let mut out = String::new();
-    let verb = if report.dry_run { "would sync" } else { "synced" };
+    let verb = if report.dry_run {
+        "would sync"
+    } else {
+        "synced"
+    };
     if let Some(error) = &report.error {
         let _ = writeln!(out, "Account {}: FAILED: {error}", report.account);
         return out;
@@ -73,7 +88,11 @@ pub fn render(report: &AccountReport) -> String {
         totals.deleted_on_remote += folder.deleted_on_remote;
         totals.recovered += folder.recovered;
     }
-    let created = report.folders.iter().filter(|f| f.created_on.is_some()).count();
+    let created = report
+        .folders
+        .iter()
+        .filter(|f| f.created_on.is_some())
+        .count();
     let copied = totals.copied_to_local + totals.copied_to_remote;
     let flags = totals.flags_on_local + totals.flags_on_remote;
     let deleted = totals.deleted_on_local + totals.deleted_on_remote;
@@ -111,7 +130,10 @@ mod tests {
             folders: vec![FolderReport::for_folder(&FolderPath::inbox())],
             ..Default::default()
         };
-        assert_eq!(render(&report), "Account Personal: synced 1 folders: no changes\n");
+        assert_eq!(
+            render(&report),
+            "Account Personal: synced 1 folders: no changes\n"
+        );
     }
 
     #[test]
@@ -127,7 +149,10 @@ mod tests {
             ..Default::default()
         };
         let text = render(&report);
-        assert!(text.contains("  INBOX  3 copied to local, 1 flag updates on remote\n"), "{text}");
+        assert!(
+            text.contains("  INBOX  3 copied to local, 1 flag updates on remote\n"),
+            "{text}"
+        );
         assert!(text.contains("  Work   ERROR: boom\n"), "{text}");
         assert!(text.ends_with("1 error\n"), "{text}");
     }

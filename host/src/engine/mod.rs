@@ -100,7 +100,7 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
         }
     };
     let stop = AtomicBool::new(false);
-    let sync_one = |(path, presence): &(FolderPath, Result<Presence, String>)| {
+    let sync_one = |(path, presence): &FolderToSync| {
         let mut folder_report = FolderReport::for_folder(path);
         if stop.load(Ordering::SeqCst) {
             folder_report
@@ -139,10 +139,11 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
     report
 }
 
-/// The folders to sync, each with where it exists or why it cannot be synced.
-fn folder_plan(
-    account: &Account<'_>,
-) -> Result<Vec<(FolderPath, Result<Presence, String>)>, String> {
+/// A folder to sync, with where it exists or why it cannot be synced.
+type FolderToSync = (FolderPath, Result<Presence, String>);
+
+/// The folders to sync.
+fn folder_plan(account: &Account<'_>) -> Result<Vec<FolderToSync>, String> {
     let list = |side: Side| -> Result<BTreeSet<FolderPath>, String> {
         let folders = account
             .repository(side)
