@@ -33,6 +33,7 @@ mod types;
 pub mod conformance;
 pub mod line_endings;
 pub mod memory;
+pub mod mutf7;
 
 pub use config::RepositoryConfig;
 pub use error::{BackendError, ErrorScope, Retry};

@@ -1,0 +1,1 @@
+//! IMAP backend (being written).
