@@ -1,0 +1,640 @@
+//! One Maildir folder: its messages, their UIDs and flags, all read from file names.
+//!
+//! The folder keeps an index from UID to file, built by a scan of `new/` and `cur/`.
+//! Mail clients rename files under our feet (they mark messages seen, move them from
+//! `new/` to `cur/`), so an operation that finds its file gone rescans once and retries
+//! before concluding that the message no longer exists.
+//!
+//! Renames and unlinks are made durable at [`Folder::flush`] by syncing the directories
+//! they touched, one fsync per directory per batch rather than one per message. The one
+//! exception is giving UIDs to files found without one: those renames are synced before
+//! the listing that reports the UIDs returns, so a crash cannot take the UIDs back.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use backend_api::{
+    BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
+    NewMessage, PermanentFlags, Uid, UnixTime,
+};
+
+use crate::fsutil::{create_dir_durably, sync_dir};
+use crate::names::{unique_part, MessageName, FORWARDED};
+use crate::uidstate::{self, UidState};
+
+/// The two directories messages live in. `new/` holds messages no client has looked at
+/// yet (no info part); `cur/` the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Subdir {
+    New,
+    Cur,
+}
+
+impl Subdir {
+    fn name(self) -> &'static str {
+        match self {
+            Subdir::New => "new",
+            Subdir::Cur => "cur",
+        }
+    }
+}
+
+/// One message file as the last scan (or our own change) left it.
+#[derive(Clone, Debug)]
+struct MessageFile {
+    subdir: Subdir,
+    name: MessageName,
+    size: u64,
+}
+
+/// A file seen by a scan, before UIDs are settled.
+struct FoundFile {
+    subdir: Subdir,
+    file_name: String,
+    size: u64,
+}
+
+/// Directories whose entries changed since the last flush.
+#[derive(Default)]
+struct Unsynced {
+    new: bool,
+    cur: bool,
+    /// The folder directory itself (the state file was replaced).
+    folder: bool,
+}
+
+impl Unsynced {
+    fn mark(&mut self, subdir: Subdir) {
+        match subdir {
+            Subdir::New => self.new = true,
+            Subdir::Cur => self.cur = true,
+        }
+    }
+}
+
+/// What a Maildir folder stores: the system flags and `$Forwarded` (each has a letter).
+pub(crate) fn permanent_flags() -> PermanentFlags {
+    let mut flags = Flags::all_system();
+    flags.insert_keyword(FORWARDED);
+    PermanentFlags {
+        flags,
+        any_keyword: false,
+    }
+}
+
+/// An open Maildir folder.
+pub(crate) struct MaildirFolder {
+    path: FolderPath,
+    dir: PathBuf,
+    /// The FMD5 tag of this folder's file names.
+    fmd5: String,
+    /// The UID state as last read or written.
+    state: UidState,
+    /// UID -> file; `None` until the first scan.
+    index: Option<BTreeMap<Uid, MessageFile>>,
+    unsynced: Unsynced,
+}
+
+impl MaildirFolder {
+    /// Opens the folder in `dir` (which has `cur/` and `new/`). A folder without a state
+    /// file gets one now, with a new UIDVALIDITY and the next UID above every UID its
+    /// file names already carry (OfflineIMAP's, typically): those keep their UIDs.
+    pub fn open(path: FolderPath, dir: PathBuf, fmd5: String) -> Result<Self, BackendError> {
+        let mut folder = MaildirFolder {
+            path,
+            dir,
+            fmd5,
+            state: UidState {
+                uid_validity: 0,
+                uid_next: 1,
+            },
+            index: None,
+            unsynced: Unsynced::default(),
+        };
+        let _lock = uidstate::lock(&folder.dir).map_err(|e| folder.context(e))?;
+        folder.state = match uidstate::read(&folder.dir).map_err(|e| folder.context(e))? {
+            Some(state) => state,
+            None => {
+                let highest = folder
+                    .read_files()?
+                    .iter()
+                    .filter_map(|file| MessageName::parse(&file.file_name).uid_for(&folder.fmd5))
+                    .max()
+                    .unwrap_or(0);
+                let state = UidState::fresh(folder.next_after(highest)?);
+                uidstate::write(&folder.dir, &state).map_err(|e| folder.context(e))?;
+                sync_dir(&folder.dir)
+                    .map_err(|e| folder.io(ErrorScope::Folder, "cannot sync", &folder.dir, &e))?;
+                log::info!(
+                    "folder {}: new to twinbox, UIDVALIDITY {}",
+                    folder.path,
+                    state.uid_validity
+                );
+                state
+            }
+        };
+        Ok(folder)
+    }
+
+    fn context(&self, error: BackendError) -> BackendError {
+        error.context(format_args!("folder {}", self.path))
+    }
+
+    fn io(&self, scope: ErrorScope, what: &str, path: &Path, error: &io::Error) -> BackendError {
+        BackendError::io(
+            scope,
+            format_args!("folder {}: {what} {}", self.path, path.display()),
+            error,
+        )
+    }
+
+    fn next_after(&self, uid: Uid) -> Result<Uid, BackendError> {
+        uid.checked_add(1).ok_or_else(|| self.exhausted())
+    }
+
+    fn exhausted(&self) -> BackendError {
+        BackendError::folder(format!(
+            "folder {}: every UID up to {} is used; delete {} to start over with a new \
+             UIDVALIDITY",
+            self.path,
+            Uid::MAX,
+            self.dir.join(uidstate::STATE_FILE).display()
+        ))
+    }
+
+    fn file_path(&self, subdir: Subdir, name: &MessageName) -> PathBuf {
+        self.dir.join(subdir.name()).join(name.file_name())
+    }
+
+    /// Every message file in `new/` then `cur/`. That order matters: a client moving a
+    /// file from `new/` to `cur/` while we read is then seen in one of the two.
+    fn read_files(&self) -> Result<Vec<FoundFile>, BackendError> {
+        let mut found = Vec::new();
+        for subdir in [Subdir::New, Subdir::Cur] {
+            let directory = self.dir.join(subdir.name());
+            let entries = fs::read_dir(&directory)
+                .map_err(|e| self.io(ErrorScope::Folder, "cannot list", &directory, &e))?;
+            for entry in entries {
+                let entry = entry
+                    .map_err(|e| self.io(ErrorScope::Folder, "cannot list", &directory, &e))?;
+                let Ok(file_name) = entry.file_name().into_string() else {
+                    log::warn!(
+                        "folder {}: skipping {}: its name is not UTF-8",
+                        self.path,
+                        entry.path().display()
+                    );
+                    continue;
+                };
+                if file_name.starts_with('.') {
+                    continue;
+                }
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if !(kind.is_file() || kind.is_symlink()) {
+                    continue;
+                }
+                let size = match fs::metadata(entry.path()) {
+                    Ok(metadata) if metadata.is_file() => metadata.len(),
+                    Ok(_) => 0,
+                    // Renamed or deleted since the readdir: not there any more.
+                    Err(error) if error.kind() == ErrorKind::NotFound && !kind.is_symlink() => {
+                        continue
+                    }
+                    // A dangling symlink or an unreadable file is still a message; listing
+                    // it keeps its UID alive (leaving it out would read as a deletion) and
+                    // fetching it reports the problem.
+                    Err(error) => {
+                        log::warn!(
+                            "folder {}: cannot read {}: {error}",
+                            self.path,
+                            entry.path().display()
+                        );
+                        0
+                    }
+                };
+                found.push(FoundFile {
+                    subdir,
+                    file_name,
+                    size,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Rebuilds the index from disk, giving a UID to every file that lacks a valid one.
+    fn rescan(&mut self) -> Result<&BTreeMap<Uid, MessageFile>, BackendError> {
+        let mut found = self.read_files()?;
+        // "First by name keeps the UID" when a user copied a file within the folder.
+        found.sort_by(|a, b| a.file_name.cmp(&b.file_name).then(a.subdir.cmp(&b.subdir)));
+        let mut index = BTreeMap::new();
+        let mut without_uid = Vec::new();
+        for file in found {
+            let name = MessageName::parse(&file.file_name);
+            // No U=, or another folder's FMD5 (a client moved it here), or a copy of a
+            // file whose UID is taken: a message new to this folder.
+            match name.uid_for(&self.fmd5) {
+                Some(uid) if !index.contains_key(&uid) => {
+                    index.insert(
+                        uid,
+                        MessageFile {
+                            subdir: file.subdir,
+                            name,
+                            size: file.size,
+                        },
+                    );
+                }
+                _ => without_uid.push((file, name)),
+            }
+        }
+
+        let highest = index.keys().next_back().copied().unwrap_or(0);
+        let at_least = self.next_after(highest)?;
+        if !without_uid.is_empty() || at_least > self.state.uid_next {
+            // The new UIDs are durable before any file carries them, so a crash between
+            // the two can waste UIDs but never hand one out twice.
+            let first = self.reserve(without_uid.len(), at_least, true)?;
+            let mut renamed = Unsynced::default();
+            for (uid, (file, name)) in (first..).zip(without_uid) {
+                let named = name.with_uid(uid, &self.fmd5);
+                let from = self.dir.join(file.subdir.name()).join(&file.file_name);
+                let to = self.file_path(file.subdir, &named);
+                match rename_new(&from, &to) {
+                    Ok(()) => {
+                        renamed.mark(file.subdir);
+                        log::debug!("folder {}: {} is now UID {uid}", self.path, file.file_name);
+                        index.insert(
+                            uid,
+                            MessageFile {
+                                subdir: file.subdir,
+                                name: named,
+                                size: file.size,
+                            },
+                        );
+                    }
+                    // Moved away meanwhile; the UID stays unused, which is allowed.
+                    Err(error) if error.kind() == ErrorKind::NotFound => {}
+                    Err(error) => {
+                        return Err(self.io(ErrorScope::Folder, "cannot rename", &from, &error))
+                    }
+                }
+            }
+            self.sync_subdirs(&renamed)?;
+        }
+        Ok(&*self.index.insert(index))
+    }
+
+    /// Hands out `count` UIDs, none below `at_least`, and raises the next UID past them
+    /// in the state file (under the folder lock, re-reading it first so that two writers
+    /// never hand out the same UID). Returns the first UID.
+    ///
+    /// With `durable`, the folder directory is synced at once; otherwise at the next
+    /// flush. The state file is replaced atomically either way, so a crash leaves the old
+    /// or the new next UID. The old one is stale only for messages that were not yet
+    /// flushed, and any of their files that survived carries its UID in its name:
+    /// every scan raises the next UID above the highest UID it sees, so none is reused.
+    fn reserve(&mut self, count: usize, at_least: Uid, durable: bool) -> Result<Uid, BackendError> {
+        let _lock = uidstate::lock(&self.dir).map_err(|e| self.context(e))?;
+        let on_disk = uidstate::read(&self.dir).map_err(|e| self.context(e))?;
+        let current = match on_disk {
+            Some(state) if state.uid_validity != self.state.uid_validity => {
+                return Err(BackendError::folder(format!(
+                    "folder {}: its UIDVALIDITY changed from {} to {} while it was open \
+                     (another program rewrote {}); run the sync again",
+                    self.path,
+                    self.state.uid_validity,
+                    state.uid_validity,
+                    uidstate::STATE_FILE
+                )))
+            }
+            Some(state) => state.uid_next.max(self.state.uid_next),
+            // Deleted while open: ours is still right, write it back.
+            None => self.state.uid_next,
+        };
+        let first = current.max(at_least);
+        let next = u32::try_from(count)
+            .ok()
+            .and_then(|count| first.checked_add(count))
+            .ok_or_else(|| self.exhausted())?;
+        let state = UidState {
+            uid_validity: self.state.uid_validity,
+            uid_next: next,
+        };
+        if on_disk != Some(state) {
+            uidstate::write(&self.dir, &state).map_err(|e| self.context(e))?;
+            if durable {
+                sync_dir(&self.dir)
+                    .map_err(|e| self.io(ErrorScope::Folder, "cannot sync", &self.dir, &e))?;
+            } else {
+                self.unsynced.folder = true;
+            }
+        }
+        self.state = state;
+        Ok(first)
+    }
+
+    fn sync_subdirs(&self, which: &Unsynced) -> Result<(), BackendError> {
+        for (flag, subdir) in [(which.new, Subdir::New), (which.cur, Subdir::Cur)] {
+            if flag {
+                let directory = self.dir.join(subdir.name());
+                sync_dir(&directory)
+                    .map_err(|e| self.io(ErrorScope::Folder, "cannot sync", &directory, &e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn ensure_index(&mut self) -> Result<(), BackendError> {
+        if self.index.is_none() {
+            self.rescan()?;
+        }
+        Ok(())
+    }
+
+    fn entry(&self, uid: Uid) -> Option<&MessageFile> {
+        self.index.as_ref().and_then(|index| index.get(&uid))
+    }
+
+    fn read_message(&self, uid: Uid, file: &MessageFile) -> io::Result<FetchedMessage> {
+        let mut handle = File::open(self.file_path(file.subdir, &file.name))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
+        handle.read_to_end(&mut bytes)?;
+        let internal_date = handle
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .map(unix_time);
+        Ok(FetchedMessage {
+            uid,
+            bytes,
+            internal_date,
+        })
+    }
+
+    /// Runs `attempt` on the file of `uid`; if the file is gone (renamed by a mail client),
+    /// rescans once per call and tries again. `Ok(None)` when the message does not exist.
+    fn with_file<T>(
+        &mut self,
+        what: &str,
+        uid: Uid,
+        rescanned: &mut bool,
+        mut attempt: impl FnMut(&Self, &MessageFile) -> io::Result<T>,
+    ) -> Result<Option<T>, BackendError> {
+        loop {
+            let Some(file) = self.entry(uid) else {
+                return Ok(None);
+            };
+            match attempt(self, file) {
+                Ok(value) => return Ok(Some(value)),
+                Err(error) if error.kind() == ErrorKind::NotFound && !*rescanned => {
+                    *rescanned = true;
+                    self.rescan()?;
+                }
+                Err(error) => {
+                    let path = self.file_path(file.subdir, &file.name);
+                    return Err(self.io(ErrorScope::Message, what, &path, &error));
+                }
+            }
+        }
+    }
+
+    /// Writes one message to `tmp/`, then moves it into `new/` or `cur/`.
+    fn deliver(&self, uid: Uid, message: &NewMessage) -> Result<MessageFile, BackendError> {
+        let flags = permanent_flags().storable(&message.flags);
+        let subdir = if flags.is_empty() {
+            Subdir::New
+        } else {
+            Subdir::Cur
+        };
+        let tmp_dir = self.dir.join("tmp");
+        let (name, tmp_path, file) = {
+            let mut attempts = 0;
+            loop {
+                let name = MessageName::for_new_message(&unique_part(), uid, &self.fmd5, &flags);
+                let tmp_path = tmp_dir.join(name.file_name());
+                let created = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&tmp_path);
+                match created {
+                    Ok(file) => break (name, tmp_path, file),
+                    Err(error) if error.kind() == ErrorKind::AlreadyExists && attempts < 5 => {
+                        attempts += 1;
+                    }
+                    Err(error) => {
+                        return Err(self.io(ErrorScope::Folder, "cannot create", &tmp_path, &error))
+                    }
+                }
+            }
+        };
+        let target = self.file_path(subdir, &name);
+        let written = write_synced(file, &message.bytes, message.internal_date)
+            .and_then(|()| rename_new(&tmp_path, &target));
+        if let Err(error) = written {
+            let _ = fs::remove_file(&tmp_path);
+            return Err(self.io(
+                ErrorScope::Folder,
+                "cannot store a message as",
+                &target,
+                &error,
+            ));
+        }
+        Ok(MessageFile {
+            subdir,
+            name,
+            size: message.bytes.len() as u64,
+        })
+    }
+}
+
+/// Writes `bytes` to `file`, sets its mtime to `internal_date` and fsyncs it. The mtime
+/// is set before the fsync so that the fsync makes it durable too.
+fn write_synced(mut file: File, bytes: &[u8], internal_date: Option<UnixTime>) -> io::Result<()> {
+    file.write_all(bytes)?;
+    if let Some(date) = internal_date.and_then(system_time) {
+        file.set_modified(date)?;
+    }
+    file.sync_all()
+}
+
+/// Renames `from` to `to` unless `to` exists: rename(2) would silently replace it, and
+/// here that would destroy a message.
+fn rename_new(from: &Path, to: &Path) -> io::Result<()> {
+    if fs::symlink_metadata(to).is_ok() {
+        return Err(io::Error::new(
+            ErrorKind::AlreadyExists,
+            format!("{} already exists", to.display()),
+        ));
+    }
+    fs::rename(from, to)
+}
+
+fn unix_time(time: SystemTime) -> UnixTime {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => UnixTime::try_from(after.as_secs()).unwrap_or(UnixTime::MAX),
+        Err(before) => {
+            let before = before.duration();
+            // Round toward minus infinity, as whole seconds of a date before 1970 do.
+            let seconds = UnixTime::try_from(before.as_secs()).unwrap_or(UnixTime::MAX);
+            if before.subsec_nanos() > 0 {
+                -seconds - 1
+            } else {
+                -seconds
+            }
+        }
+    }
+}
+
+fn system_time(time: UnixTime) -> Option<SystemTime> {
+    let magnitude = Duration::from_secs(time.unsigned_abs());
+    if time >= 0 {
+        UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        UNIX_EPOCH.checked_sub(magnitude)
+    }
+}
+
+impl Folder for MaildirFolder {
+    fn status(&mut self) -> Result<FolderStatus, BackendError> {
+        let message_count = u32::try_from(self.rescan()?.len()).unwrap_or(u32::MAX);
+        Ok(FolderStatus {
+            uid_validity: self.state.uid_validity,
+            uid_next: self.state.uid_next,
+            highest_modseq: None,
+            message_count,
+            permanent_flags: permanent_flags(),
+        })
+    }
+
+    fn list_messages(&mut self) -> Result<Vec<MessageInfo>, BackendError> {
+        Ok(self
+            .rescan()?
+            .iter()
+            .map(|(uid, file)| MessageInfo {
+                uid: *uid,
+                flags: file.name.flags(),
+                size: file.size,
+                modseq: None,
+            })
+            .collect())
+    }
+
+    fn fetch_messages(&mut self, uids: &[Uid]) -> Result<Vec<FetchedMessage>, BackendError> {
+        self.ensure_index()?;
+        let mut rescanned = false;
+        let mut fetched = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            if let Some(message) =
+                self.with_file("cannot read", uid, &mut rescanned, |folder, file| {
+                    folder.read_message(uid, file)
+                })?
+            {
+                fetched.push(message);
+            }
+        }
+        Ok(fetched)
+    }
+
+    fn append_messages(
+        &mut self,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Option<Uid>>, BackendError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ensure_index()?;
+        let highest = self
+            .index
+            .as_ref()
+            .and_then(|index| index.keys().next_back().copied())
+            .unwrap_or(0);
+        let at_least = self.next_after(highest)?;
+        let first = self.reserve(messages.len(), at_least, false)?;
+        let tmp_dir = self.dir.join("tmp");
+        if create_dir_durably(&tmp_dir)
+            .map_err(|e| self.io(ErrorScope::Folder, "cannot create", &tmp_dir, &e))?
+        {
+            self.unsynced.folder = true;
+        }
+        let mut uids = Vec::with_capacity(messages.len());
+        for (uid, message) in (first..).zip(&messages) {
+            let file = self.deliver(uid, message)?;
+            self.unsynced.mark(file.subdir);
+            if let Some(index) = self.index.as_mut() {
+                index.insert(uid, file);
+            }
+            uids.push(Some(uid));
+        }
+        Ok(uids)
+    }
+
+    fn update_flags(
+        &mut self,
+        uids: &[Uid],
+        add: &Flags,
+        remove: &Flags,
+    ) -> Result<(), BackendError> {
+        self.ensure_index()?;
+        let storable = permanent_flags();
+        let mut rescanned = false;
+        for &uid in uids {
+            let moved = self.with_file("cannot rename", uid, &mut rescanned, |folder, file| {
+                let flags = storable.storable(&file.name.flags().union(add).difference(remove));
+                if flags == file.name.flags() {
+                    return Ok(None);
+                }
+                // A flag change means a client has seen the message: it goes to cur/.
+                let renamed = file.name.with_flags(&flags);
+                rename_new(
+                    &folder.file_path(file.subdir, &file.name),
+                    &folder.file_path(Subdir::Cur, &renamed),
+                )?;
+                Ok(Some((file.subdir, renamed)))
+            })?;
+            if let Some(Some((from, renamed))) = moved {
+                self.unsynced.mark(from);
+                self.unsynced.mark(Subdir::Cur);
+                if let Some(file) = self.index.as_mut().and_then(|index| index.get_mut(&uid)) {
+                    file.subdir = Subdir::Cur;
+                    file.name = renamed;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
+        self.ensure_index()?;
+        let mut rescanned = false;
+        for &uid in uids {
+            let deleted =
+                self.with_file("cannot delete", uid, &mut rescanned, |folder, file| {
+                    fs::remove_file(folder.file_path(file.subdir, &file.name))?;
+                    Ok(file.subdir)
+                })?;
+            if let Some(subdir) = deleted {
+                self.unsynced.mark(subdir);
+                if let Some(index) = self.index.as_mut() {
+                    index.remove(&uid);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), BackendError> {
+        self.sync_subdirs(&self.unsynced)?;
+        if self.unsynced.folder {
+            sync_dir(&self.dir)
+                .map_err(|e| self.io(ErrorScope::Folder, "cannot sync", &self.dir, &e))?;
+        }
+        self.unsynced = Unsynced::default();
+        Ok(())
+    }
+}

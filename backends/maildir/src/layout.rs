@@ -1,0 +1,457 @@
+//! Where a folder lives under the Maildir root, as OfflineIMAP lays it out.
+//!
+//! With `sep = .` (the default) every folder is a direct subdirectory of the root and the
+//! path's components are joined with dots: `Work/Projects` is `Work.Projects`. With
+//! `sep = /` folders nest: `Work/Projects` is `Work/Projects`, and `Work` is a directory
+//! that may or may not be a folder itself. `INBOX` is the directory `INBOX` either way.
+//!
+//! Folder paths match `INBOX` case-insensitively while directory names are case-sensitive,
+//! so a root holding `inbox` (some tools write it so) is resolved to that directory rather
+//! than gaining a second, empty `INBOX` beside it.
+
+use std::collections::HashSet;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use backend_api::{BackendError, ErrorScope, FolderPath};
+
+use crate::fsutil::is_maildir;
+use crate::uidstate::STATE_FILE;
+
+/// The Maildir subdirectories, which can never be folder names under `sep = /`.
+const MAILDIR_SUBDIRS: [&str; 3] = ["cur", "new", "tmp"];
+
+/// Deeper than this, a `sep = /` tree is surely a loop or a mistake.
+const MAX_DEPTH: usize = 64;
+
+/// How folder paths map to directories: the `sep` option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Separator {
+    /// `sep = .`: flat, `Work.Projects`.
+    Dot,
+    /// `sep = /`: nested directories.
+    Slash,
+}
+
+impl Separator {
+    /// The option's value (already trimmed), or `None` if it is neither `.` nor `/`.
+    pub fn from_option(value: &str) -> Option<Separator> {
+        match value {
+            "." => Some(Separator::Dot),
+            "/" => Some(Separator::Slash),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Separator::Dot => ".",
+            Separator::Slash => "/",
+        }
+    }
+}
+
+/// A folder found on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FoundFolder {
+    pub path: FolderPath,
+    /// The directory relative to the root, with the separator (also what FMD5 hashes).
+    pub relative: String,
+    /// False for a `sep = /` directory that only holds folders below it.
+    pub selectable: bool,
+}
+
+/// The path's components, or a folder-level error if this layout cannot store it.
+fn components(path: &FolderPath, sep: Separator) -> Result<Vec<&str>, BackendError> {
+    let components: Vec<&str> = path.components().collect();
+    let refuse = |component: &str, why: &str| {
+        Err(BackendError::folder(format!(
+            "folder {path} cannot be stored in this Maildir: its part {component:?} {why}"
+        )))
+    };
+    for (index, component) in components.iter().enumerate() {
+        match sep {
+            Separator::Dot if component.contains('.') => {
+                return refuse(
+                    component,
+                    "contains '.', the separator (sep = .); set sep = / for nested \
+                     directories, or rename the folder",
+                )
+            }
+            Separator::Slash if MAILDIR_SUBDIRS.contains(component) => {
+                return refuse(component, "is a Maildir subdirectory name")
+            }
+            Separator::Slash if *component == STATE_FILE => {
+                return refuse(component, "is the name of twinbox's UID state file")
+            }
+            Separator::Slash if index == 0 && component.starts_with('.') => {
+                return refuse(
+                    component,
+                    "starts with '.', and hidden directories at the root are not folders",
+                )
+            }
+            _ => {}
+        }
+    }
+    Ok(components)
+}
+
+/// The spellings of `INBOX` other than `INBOX` found as first components at the root,
+/// sorted; and whether `INBOX` itself is used.
+fn inbox_spellings(root: &Path, sep: Separator) -> Result<(bool, Vec<String>), BackendError> {
+    let mut exact = false;
+    let mut variants = Vec::new();
+    for entry in read_root(root)?.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let first = match sep {
+            Separator::Dot => name.split('.').next().unwrap_or(""),
+            Separator::Slash => name.as_str(),
+        };
+        if first == "INBOX" {
+            exact = true;
+        } else if first.eq_ignore_ascii_case("INBOX") && !variants.iter().any(|v| v == first) {
+            variants.push(first.to_owned());
+        }
+    }
+    variants.sort();
+    Ok((exact, variants))
+}
+
+/// The directory (relative to the root) that holds `path`, whether or not it exists yet;
+/// a folder-level error when this layout cannot store the path.
+pub(crate) fn resolve(
+    root: &Path,
+    sep: Separator,
+    path: &FolderPath,
+) -> Result<String, BackendError> {
+    let components = components(path, sep)?;
+    let canonical = components.join(sep.as_str());
+    if components.first() != Some(&"INBOX") || root.join(&canonical).is_dir() {
+        return Ok(canonical);
+    }
+    let (exact, variants) = inbox_spellings(root, sep)?;
+    let respelled = |first: &str| {
+        std::iter::once(first)
+            .chain(components[1..].iter().copied())
+            .collect::<Vec<_>>()
+            .join(sep.as_str())
+    };
+    for variant in &variants {
+        let candidate = respelled(variant);
+        if root.join(&candidate).is_dir() {
+            return Ok(candidate);
+        }
+    }
+    // A new folder: spell INBOX as the existing ones do.
+    match variants.first() {
+        Some(variant) if !exact => Ok(respelled(variant)),
+        _ => Ok(canonical),
+    }
+}
+
+fn read_root(root: &Path) -> Result<fs::ReadDir, BackendError> {
+    fs::read_dir(root).map_err(|error| {
+        BackendError::io(
+            ErrorScope::Repository,
+            format!("cannot list the Maildir root {}", root.display()),
+            &error,
+        )
+    })
+}
+
+/// Every folder under `root`, each path once.
+pub(crate) fn scan(root: &Path, sep: Separator) -> Result<Vec<FoundFolder>, BackendError> {
+    let mut found = Vec::new();
+    match sep {
+        Separator::Dot => scan_flat(root, &mut found)?,
+        Separator::Slash => {
+            let mut visited = HashSet::new();
+            if let Ok(metadata) = fs::metadata(root) {
+                visited.insert((metadata.dev(), metadata.ino()));
+            }
+            scan_nested(root, root, None, 0, &mut visited, &mut found)?;
+        }
+    }
+    Ok(deduplicate(found))
+}
+
+fn scan_flat(root: &Path, found: &mut Vec<FoundFolder>) -> Result<(), BackendError> {
+    for entry in read_root(root)? {
+        let entry = entry.map_err(|error| {
+            BackendError::io(
+                ErrorScope::Repository,
+                format!("cannot list the Maildir root {}", root.display()),
+                &error,
+            )
+        })?;
+        let directory = entry.path();
+        if !is_maildir(&directory) {
+            continue;
+        }
+        let Ok(name) = entry.file_name().into_string() else {
+            log::warn!(
+                "skipping Maildir folder {}: its name is not UTF-8",
+                directory.display()
+            );
+            continue;
+        };
+        match FolderPath::new(name.split('.').collect::<Vec<_>>().join("/")) {
+            Ok(path) => found.push(FoundFolder {
+                path,
+                relative: name,
+                selectable: true,
+            }),
+            Err(error) => log::warn!(
+                "skipping Maildir folder {} (with sep = . it would be an {error})",
+                directory.display()
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Scans `directory` (`relative` to the root, `None` for the root itself) and returns
+/// whether any folder was found in or below it.
+fn scan_nested(
+    root: &Path,
+    directory: &Path,
+    relative: Option<&str>,
+    depth: usize,
+    visited: &mut HashSet<(u64, u64)>,
+    found: &mut Vec<FoundFolder>,
+) -> Result<bool, BackendError> {
+    let entries = match fs::read_dir(directory) {
+        Ok(entries) => entries,
+        Err(error) if relative.is_none() => {
+            return Err(BackendError::io(
+                ErrorScope::Repository,
+                format!("cannot list the Maildir root {}", root.display()),
+                &error,
+            ))
+        }
+        Err(error) => {
+            log::warn!("skipping {}: cannot list it: {error}", directory.display());
+            return Ok(false);
+        }
+    };
+    let mut any = false;
+    for entry in entries.flatten() {
+        let child = entry.path();
+        let Ok(name) = entry.file_name().into_string() else {
+            log::warn!("skipping {}: its name is not UTF-8", child.display());
+            continue;
+        };
+        if MAILDIR_SUBDIRS.contains(&name.as_str()) || (relative.is_none() && name.starts_with('.'))
+        {
+            continue;
+        }
+        // Follows symbolic links, as a user may link a folder in; the visited set stops loops.
+        let Ok(metadata) = fs::metadata(&child) else {
+            continue;
+        };
+        if !metadata.is_dir() || !visited.insert((metadata.dev(), metadata.ino())) {
+            continue;
+        }
+        let child_relative = match relative {
+            Some(parent) => format!("{parent}/{name}"),
+            None => name,
+        };
+        let path = match FolderPath::new(child_relative.as_str()) {
+            Ok(path) => path,
+            Err(error) => {
+                log::warn!("skipping {}: it would be an {error}", child.display());
+                continue;
+            }
+        };
+        let selectable = is_maildir(&child);
+        let below = if depth + 1 < MAX_DEPTH {
+            scan_nested(
+                root,
+                &child,
+                Some(&child_relative),
+                depth + 1,
+                visited,
+                found,
+            )?
+        } else {
+            log::warn!(
+                "not looking below {}: it is nested too deeply",
+                child.display()
+            );
+            false
+        };
+        if selectable || below {
+            found.push(FoundFolder {
+                path,
+                relative: child_relative,
+                selectable,
+            });
+            any = true;
+        }
+    }
+    Ok(any)
+}
+
+/// Keeps one directory per folder path. Only INBOX spellings can collide; the one
+/// [`resolve`] opens wins: exactly `INBOX`, else the first spelling in sorted order. As
+/// `INBOX` sorts before every other spelling of it, sorting by name picks that one.
+fn deduplicate(mut found: Vec<FoundFolder>) -> Vec<FoundFolder> {
+    found.sort_by(|a, b| {
+        a.path
+            .cmp(&b.path)
+            .then_with(|| a.relative.cmp(&b.relative))
+    });
+    let mut kept: Vec<FoundFolder> = Vec::with_capacity(found.len());
+    for folder in found {
+        match kept.last() {
+            Some(previous) if previous.path == folder.path => log::warn!(
+                "ignoring directory {:?}: folder {} is already the directory {:?}",
+                folder.relative,
+                folder.path,
+                previous.relative
+            ),
+            _ => kept.push(folder),
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(name: &str) -> FolderPath {
+        FolderPath::new(name).unwrap()
+    }
+
+    fn maildir(root: &Path, relative: &str) {
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(root.join(relative).join(sub)).unwrap();
+        }
+    }
+
+    fn listed(root: &Path, sep: Separator) -> Vec<(String, bool)> {
+        let mut list: Vec<_> = scan(root, sep)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.path.to_string(), f.selectable))
+            .collect();
+        list.sort();
+        list
+    }
+
+    #[test]
+    fn dot_layout_is_flat_and_refuses_dots_in_names() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        assert_eq!(
+            resolve(root, Separator::Dot, &path("Work/Projects")).unwrap(),
+            "Work.Projects"
+        );
+        assert_eq!(
+            resolve(root, Separator::Dot, &path("INBOX")).unwrap(),
+            "INBOX"
+        );
+        let error = resolve(root, Separator::Dot, &path("Work/v1.2")).unwrap_err();
+        assert_eq!(error.scope, ErrorScope::Folder);
+        assert!(error.message.contains("\"v1.2\""), "{}", error.message);
+
+        maildir(root, "INBOX");
+        maildir(root, "Work.Projects");
+        maildir(root, ".Hidden"); // Maildir++: not a folder in OfflineIMAP's layout
+        maildir(root, "a..b");
+        fs::create_dir(root.join("notmaildir")).unwrap();
+        fs::write(root.join("file"), "x").unwrap();
+        assert_eq!(
+            listed(root, Separator::Dot),
+            vec![("INBOX".into(), true), ("Work/Projects".into(), true)]
+        );
+    }
+
+    #[test]
+    fn slash_layout_nests_and_reports_containers() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        assert_eq!(
+            resolve(root, Separator::Slash, &path("Work/Projects")).unwrap(),
+            "Work/Projects"
+        );
+        assert_eq!(
+            resolve(root, Separator::Slash, &path("Work/v1.2")).unwrap(),
+            "Work/v1.2"
+        );
+        for bad in ["Work/cur", "tmp", "A/twinbox-uidvalidity", ".hidden"] {
+            assert!(
+                resolve(root, Separator::Slash, &path(bad)).is_err(),
+                "{bad}"
+            );
+        }
+
+        maildir(root, "INBOX");
+        maildir(root, "INBOX/Sub");
+        maildir(root, "Work/Projects/Deep");
+        maildir(root, "Lists/a.b");
+        maildir(root, ".notmuch/xapian");
+        fs::create_dir_all(root.join("Empty/Nothing")).unwrap();
+        assert_eq!(
+            listed(root, Separator::Slash),
+            vec![
+                ("INBOX".into(), true),
+                ("INBOX/Sub".into(), true),
+                ("Lists".into(), false),
+                ("Lists/a.b".into(), true),
+                ("Work".into(), false),
+                ("Work/Projects".into(), false),
+                ("Work/Projects/Deep".into(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn symlink_loops_end() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        maildir(root, "A");
+        std::os::unix::fs::symlink(root.join("A"), root.join("A/loop")).unwrap();
+        assert_eq!(listed(root, Separator::Slash), vec![("A".into(), true)]);
+    }
+
+    #[test]
+    fn inbox_spelled_otherwise_on_disk_is_found_not_duplicated() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        maildir(root, "inbox");
+        maildir(root, "inbox.Sub");
+        assert_eq!(
+            resolve(root, Separator::Dot, &path("INBOX")).unwrap(),
+            "inbox"
+        );
+        assert_eq!(
+            resolve(root, Separator::Dot, &path("INBOX/Sub")).unwrap(),
+            "inbox.Sub"
+        );
+        assert_eq!(
+            resolve(root, Separator::Dot, &path("INBOX/New")).unwrap(),
+            "inbox.New"
+        );
+        let found = scan(root, Separator::Dot).unwrap();
+        assert_eq!(found.len(), 2);
+        assert!(found
+            .iter()
+            .any(|f| f.path.as_str() == "INBOX" && f.relative == "inbox"));
+
+        // With both spellings, INBOX wins, in the listing and when opening.
+        maildir(root, "INBOX");
+        assert_eq!(
+            resolve(root, Separator::Dot, &path("INBOX")).unwrap(),
+            "INBOX"
+        );
+        let found = scan(root, Separator::Dot).unwrap();
+        let inboxes: Vec<_> = found.iter().filter(|f| f.path.is_inbox()).collect();
+        assert_eq!(inboxes.len(), 1);
+        assert_eq!(inboxes[0].relative, "INBOX");
+    }
+}

@@ -1,0 +1,184 @@
+//! A Maildir root: its configuration, its folder tree.
+
+use std::fs::{self, DirBuilder};
+use std::io::ErrorKind;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use backend_api::{
+    BackendError, ErrorScope, Folder, FolderInfo, FolderPath, LineEnding, Repository,
+    RepositoryConfig, RepositoryInfo,
+};
+
+use crate::folder::MaildirFolder;
+use crate::fsutil::{create_dir_durably, is_maildir, sync_dir};
+use crate::layout::{self, Separator};
+use crate::names::folder_md5;
+
+/// A tree of Maildir folders under one root directory (the `localfolders` option).
+///
+/// It holds only its configuration: every call reads the disk afresh, so the repository
+/// can be shared by threads and folders opened from it are independent of each other.
+#[derive(Clone, Debug)]
+pub struct MaildirRepository {
+    root: PathBuf,
+    sep: Separator,
+}
+
+impl MaildirRepository {
+    /// Reads `localfolders` and `sep` and makes sure the root directory exists.
+    pub fn open(config: &RepositoryConfig) -> Result<Self, BackendError> {
+        let localfolders = config.require(
+            "localfolders",
+            "the directory that holds your Maildir folders, e.g. ~/Mail",
+        )?;
+        let root = RepositoryConfig::expand_path(localfolders.trim());
+        match fs::metadata(&root) {
+            Ok(metadata) if metadata.is_dir() => {}
+            Ok(_) => {
+                return Err(config.error(
+                    "localfolders",
+                    &format!(
+                        "is {}, which is a file, not a directory; point it at the Maildir root",
+                        root.display()
+                    ),
+                ))
+            }
+            Err(error) if error.kind() == ErrorKind::NotFound => {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&root)
+                    .map_err(|error| {
+                        BackendError::io(
+                            ErrorScope::Repository,
+                            format!(
+                                "cannot create the Maildir root {} (option 'localfolders' of \
+                                 [Repository {}])",
+                                root.display(),
+                                config.name
+                            ),
+                            &error,
+                        )
+                    })?;
+                log::info!("created the Maildir root {}", root.display());
+            }
+            Err(error) => {
+                return Err(BackendError::io(
+                    ErrorScope::Repository,
+                    format!(
+                        "cannot use the Maildir root {} (option 'localfolders' of [Repository {}])",
+                        root.display(),
+                        config.name
+                    ),
+                    &error,
+                ))
+            }
+        }
+        let sep = match config.get("sep").map(str::trim) {
+            None => Separator::Dot,
+            Some(value) => Separator::from_option(value).ok_or_else(|| {
+                config.error(
+                    "sep",
+                    &format!(
+                        "is {value:?}; set it to . (folder Work/Projects is the directory \
+                         Work.Projects) or / (nested directories Work/Projects)"
+                    ),
+                )
+            })?,
+        };
+        Ok(MaildirRepository { root, sep })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn io_error(
+        &self,
+        path: &FolderPath,
+        what: &str,
+        at: &Path,
+        error: &std::io::Error,
+    ) -> BackendError {
+        BackendError::io(
+            ErrorScope::Folder,
+            format_args!("folder {path}: {what} {}", at.display()),
+            error,
+        )
+    }
+
+    /// Creates `directory` and any missing parents below the root, syncing the parent of
+    /// each one created.
+    fn create_dirs(&self, path: &FolderPath, relative: &str) -> Result<(), BackendError> {
+        let mut directory = self.root.clone();
+        for component in relative.split('/') {
+            directory.push(component);
+            create_dir_durably(&directory)
+                .map_err(|e| self.io_error(path, "cannot create the directory", &directory, &e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Repository for MaildirRepository {
+    fn info(&self) -> Result<RepositoryInfo, BackendError> {
+        Ok(RepositoryInfo {
+            line_ending: LineEnding::Lf,
+        })
+    }
+
+    fn list_folders(&self) -> Result<Vec<FolderInfo>, BackendError> {
+        Ok(layout::scan(&self.root, self.sep)?
+            .into_iter()
+            .map(|found| FolderInfo {
+                path: found.path,
+                selectable: found.selectable,
+            })
+            .collect())
+    }
+
+    fn create_folder(&self, path: &FolderPath) -> Result<(), BackendError> {
+        let relative = layout::resolve(&self.root, self.sep, path)?;
+        self.create_dirs(path, &relative)?;
+        let directory = self.root.join(&relative);
+        let mut created = false;
+        for sub in ["tmp", "new", "cur"] {
+            let subdir = directory.join(sub);
+            // Each one's own entries are empty; only its name in the folder needs syncing,
+            // done once below.
+            match DirBuilder::new().mode(0o700).create(&subdir) {
+                Ok(()) => created = true,
+                Err(error) if error.kind() == ErrorKind::AlreadyExists && subdir.is_dir() => {}
+                Err(error) => {
+                    return Err(self.io_error(path, "cannot create the directory", &subdir, &error))
+                }
+            }
+        }
+        if created {
+            sync_dir(&directory)
+                .map_err(|e| self.io_error(path, "cannot sync the directory", &directory, &e))?;
+            log::info!("created folder {path} in {}", directory.display());
+        }
+        Ok(())
+    }
+
+    fn open_folder(&self, path: &FolderPath) -> Result<Box<dyn Folder>, BackendError> {
+        let relative = layout::resolve(&self.root, self.sep, path)?;
+        let directory = self.root.join(&relative);
+        if !is_maildir(&directory) {
+            return Err(BackendError::folder(format!(
+                "folder {path} does not exist: {} is not a Maildir folder (a directory with \
+                 cur/ and new/)",
+                directory.display()
+            )));
+        }
+        let fmd5 = folder_md5(&relative);
+        Ok(Box::new(MaildirFolder::open(
+            path.clone(),
+            directory,
+            fmd5,
+        )?))
+    }
+}

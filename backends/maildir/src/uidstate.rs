@@ -1,0 +1,205 @@
+//! A folder's UIDVALIDITY and next UID, kept in a one-line file inside the folder.
+//!
+//! A Maildir has no UIDs of its own; the UIDs live in the file names and this file holds
+//! what the names cannot: which UIDVALIDITY they belong to, and the next UID to hand out
+//! (which must stay above every UID ever used, even of messages deleted since). Keeping it
+//! inside the folder means it moves, and is deleted, together with the messages.
+//!
+//! Every change is written to a temporary file, fsynced and renamed over the old one, so
+//! the file is always either the old or the new state, never a torn one. Writers in
+//! different processes (or different folder objects) serialize on an advisory lock on the
+//! folder directory and re-read the file under it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use backend_api::{BackendError, ErrorScope, Uid, UidValidity};
+
+/// The state file's name inside a folder directory.
+pub(crate) const STATE_FILE: &str = "twinbox-uidvalidity";
+const STATE_TMP_FILE: &str = "twinbox-uidvalidity.tmp";
+
+/// What the state file holds: `<uidvalidity> <nextuid>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UidState {
+    pub uid_validity: UidValidity,
+    /// Greater than every UID handed out under this UIDVALIDITY.
+    pub uid_next: Uid,
+}
+
+impl UidState {
+    /// A fresh state for a folder twinbox has not seen before.
+    pub fn fresh(uid_next: Uid) -> UidState {
+        UidState {
+            uid_validity: new_uid_validity(),
+            uid_next,
+        }
+    }
+
+    fn parse(text: &str) -> Option<UidState> {
+        let mut words = text.split_ascii_whitespace();
+        let uid_validity = words.next()?.parse::<UidValidity>().ok()?;
+        let uid_next = words.next()?.parse::<Uid>().ok()?;
+        if words.next().is_some() || uid_validity == 0 || uid_next == 0 {
+            return None;
+        }
+        Some(UidState {
+            uid_validity,
+            uid_next,
+        })
+    }
+
+    fn render(&self) -> String {
+        format!("{} {}\n", self.uid_validity, self.uid_next)
+    }
+}
+
+/// A new UIDVALIDITY: the current time in seconds, as IMAP servers do, so that a value
+/// made later is greater; kept strictly increasing within this process so two folders
+/// (or a folder whose state was deleted and remade) made in the same second still differ.
+fn new_uid_validity() -> UidValidity {
+    static LAST: AtomicU32 = AtomicU32::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |elapsed| elapsed.as_secs() as u32)
+        .max(1);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let candidate = if now > last {
+            now
+        } else {
+            last.wrapping_add(1).max(1)
+        };
+        match LAST.compare_exchange(last, candidate, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return candidate,
+            Err(actual) => last = actual,
+        }
+    }
+}
+
+fn state_path(folder_dir: &Path) -> PathBuf {
+    folder_dir.join(STATE_FILE)
+}
+
+/// The folder's state, or `None` when it has no state file yet.
+///
+/// A file that exists but does not parse is a folder-level error: guessing would risk
+/// handing out UIDs twice, so the user decides (deleting the file makes the folder new).
+pub(crate) fn read(folder_dir: &Path) -> Result<Option<UidState>, BackendError> {
+    let path = state_path(folder_dir);
+    let text = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(BackendError::io(
+                ErrorScope::Folder,
+                format!("cannot read {}", path.display()),
+                &error,
+            ))
+        }
+    };
+    match std::str::from_utf8(&text).ok().and_then(UidState::parse) {
+        Some(state) => Ok(Some(state)),
+        None => Err(BackendError::folder(format!(
+            "{} is damaged (it should hold \"<uidvalidity> <nextuid>\"); delete it and \
+             twinbox will treat the folder as new, with a new UIDVALIDITY",
+            path.display()
+        ))),
+    }
+}
+
+/// Replaces the state file with `state`: written to a temporary file, fsynced, renamed.
+/// The rename is durable only once the folder directory is synced, which the caller does
+/// at once or at its next flush (either file is a valid state).
+pub(crate) fn write(folder_dir: &Path, state: &UidState) -> Result<(), BackendError> {
+    let tmp = folder_dir.join(STATE_TMP_FILE);
+    let path = state_path(folder_dir);
+    let written = (|| -> io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        file.write_all(state.render().as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&tmp, &path)
+    })();
+    written.map_err(|error| {
+        let _ = fs::remove_file(&tmp);
+        BackendError::io(
+            ErrorScope::Folder,
+            format!("cannot write {}", path.display()),
+            &error,
+        )
+    })
+}
+
+/// An exclusive advisory lock on a folder directory, held while the state file is read,
+/// changed and written; released when dropped.
+pub(crate) struct StateLock {
+    _directory: File,
+}
+
+pub(crate) fn lock(folder_dir: &Path) -> Result<StateLock, BackendError> {
+    let locked = File::open(folder_dir).and_then(|directory| {
+        directory.lock()?;
+        Ok(directory)
+    });
+    match locked {
+        Ok(directory) => Ok(StateLock {
+            _directory: directory,
+        }),
+        Err(error) => Err(BackendError::io(
+            ErrorScope::Folder,
+            format!("cannot lock folder directory {}", folder_dir.display()),
+            &error,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_damage_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read(dir.path()).unwrap(), None);
+        let state = UidState {
+            uid_validity: 1_700_000_000,
+            uid_next: 42,
+        };
+        write(dir.path(), &state).unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.path().join(STATE_FILE)).unwrap(),
+            "1700000000 42\n"
+        );
+        assert_eq!(read(dir.path()).unwrap(), Some(state));
+        assert!(!dir.path().join(STATE_TMP_FILE).exists());
+
+        for damaged in ["", "12", "0 5", "5 0", "a b", "1 2 3", "-1 2"] {
+            fs::write(dir.path().join(STATE_FILE), damaged).unwrap();
+            let error = read(dir.path()).unwrap_err();
+            assert_eq!(error.scope, ErrorScope::Folder);
+            assert!(error.message.contains(STATE_FILE), "{}", error.message);
+            assert!(error.message.contains("delete it"), "{}", error.message);
+        }
+    }
+
+    #[test]
+    fn uid_validities_increase_and_are_never_zero() {
+        let a = new_uid_validity();
+        let b = new_uid_validity();
+        assert!(a > 0 && b > a);
+    }
+
+    #[test]
+    fn the_lock_can_be_taken_again_after_release() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(lock(dir.path()).unwrap());
+        drop(lock(dir.path()).unwrap());
+    }
+}
