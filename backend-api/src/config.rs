@@ -22,6 +22,12 @@ pub struct RepositoryConfig {
     /// Options of the account using this repository that concern backends
     /// (e.g. `utf8foldernames`).
     pub account_options: BTreeMap<String, String>,
+    /// The host will only read (a `--dry-run`): the backend must change nothing at all,
+    /// not even its own bookkeeping (no UID assignment written, no state file created, no
+    /// mailbox selected read-write); UIDs it would assign may be reported provisionally.
+    /// Write methods may fail.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 impl RepositoryConfig {

@@ -136,10 +136,10 @@ pub fn state_file(metadata: &Path, account: &str) -> PathBuf {
 /// Opens the state for a sync. A dry run never creates or changes it: a missing state
 /// is an empty one in memory.
 pub fn open_state(path: &Path, dry_run: bool) -> Result<SyncState, String> {
-    let state = if dry_run && !path.exists() {
-        SyncState::in_memory()
-    } else {
-        SyncState::open(path)
+    let state = match (dry_run, path.exists()) {
+        (true, false) => SyncState::in_memory(),
+        (true, true) => SyncState::open_read_only(path),
+        (false, _) => SyncState::open(path),
     };
     state.map_err(|e| e.to_string())
 }
@@ -153,8 +153,12 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
         ..Default::default()
     };
     let open = |(config, plugin): &(RepositoryConfig, &LoadedPlugin)| -> Result<Box<dyn Repository>, String> {
+        let config = RepositoryConfig {
+            read_only: account.options.dry_run,
+            ..config.clone()
+        };
         plugin
-            .open_repository(config)
+            .open_repository(&config)
             .map_err(|e| format!("[Repository {}]: {e}", config.name))
     };
     let local = match open(&account.local) {

@@ -146,7 +146,7 @@ pub struct ShadowedPlugin {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PluginError {
-    #[error("no plugin for repository type {type_name:?} (available: {available}; searched: {searched}{broken_note}); install or build the plugin for {type_name:?} into one of those directories, or point --plugin-dir at it")]
+    #[error("no plugin for repository type {type_name:?} (available: {available}; searched: {searched}{broken_note}); install or build the plugin for {type_name:?} into one of those directories, or point --plugin-dir at it; 'twinbox plugins' lists the installed types")]
     UnknownType {
         type_name: String,
         /// The types there are, comma-separated, or "none".
@@ -290,8 +290,8 @@ impl PluginCatalog {
             },
             broken_note: match self.broken.len() {
                 0 => String::new(),
-                1 => "; 1 library failed to load, 'twinbox plugins' shows why".to_owned(),
-                n => format!("; {n} libraries failed to load, 'twinbox plugins' shows why"),
+                1 => "; 1 library failed to load".to_owned(),
+                n => format!("; {n} libraries failed to load"),
             },
         })
     }

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use backend_api::{Flags, FolderPath, Uid, UidValidity};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 /// (folder) -> JSON [`FolderRecord`].
@@ -137,38 +137,107 @@ pub enum StateError {
 
 /// The state database of one account.
 pub struct SyncState {
-    db: Database,
+    db: Db,
     path: PathBuf,
 }
 
-impl SyncState {
-    /// Opens (or creates) the database at `path`.
-    pub fn open(path: &Path) -> Result<SyncState, StateError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StateError::Directory {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
+enum Db {
+    ReadWrite(Database),
+    /// For `--dry-run`: the file is never written, not even by redb's own bookkeeping.
+    ReadOnly(ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Db::ReadWrite(db) => db.begin_read(),
+            Db::ReadOnly(db) => db.begin_read(),
         }
-        let db = Database::builder()
-            // The default cache is 1 GiB; the state of even a large account is far smaller.
-            .set_cache_size(16 * 1024 * 1024)
-            .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StateError::Busy {
-                    path: path.to_owned(),
-                },
-                other => StateError::Storage {
-                    path: path.to_owned(),
-                    reason: other.to_string(),
-                },
-            })?;
-        let state = SyncState {
-            db,
+    }
+}
+
+impl SyncState {
+    /// Opens the database at `path`, creating it if it does not exist.
+    ///
+    /// A new database is made under a temporary name and renamed into place once its
+    /// tables are committed: redb writes its file header last, so a crash while creating
+    /// it in place would leave a file that no later run could open.
+    pub fn open(path: &Path) -> Result<SyncState, StateError> {
+        if !path.exists() {
+            Self::create(path)?;
+        }
+        let db = Self::builder()
+            .open(path)
+            .map_err(|e| Self::open_error(path, e))?;
+        Ok(SyncState {
+            db: Db::ReadWrite(db),
             path: path.to_owned(),
+        })
+    }
+
+    /// Opens an existing database without ever writing to it (for `--dry-run`).
+    pub fn open_read_only(path: &Path) -> Result<SyncState, StateError> {
+        let db = Self::builder()
+            .open_read_only(path)
+            .map_err(|e| Self::open_error(path, e))?;
+        Ok(SyncState {
+            db: Db::ReadOnly(db),
+            path: path.to_owned(),
+        })
+    }
+
+    fn builder() -> redb::Builder {
+        let mut builder = Database::builder();
+        // The default cache is 1 GiB; the state of even a large account is far smaller.
+        builder.set_cache_size(16 * 1024 * 1024);
+        builder
+    }
+
+    fn open_error(path: &Path, error: redb::DatabaseError) -> StateError {
+        match error {
+            redb::DatabaseError::DatabaseAlreadyOpen => StateError::Busy {
+                path: path.to_owned(),
+            },
+            other => StateError::Storage {
+                path: path.to_owned(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    fn create(path: &Path) -> Result<(), StateError> {
+        let directory_error = |e: std::io::Error| StateError::Directory {
+            path: path.to_owned(),
+            reason: e.to_string(),
         };
-        state.create_tables()?;
-        Ok(state)
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(directory_error)?;
+        let mut temporary = path.as_os_str().to_owned();
+        temporary.push(format!(".creating.{}", std::process::id()));
+        let temporary = PathBuf::from(temporary);
+        // A leftover from a run killed while creating: never opened by anyone, safe to drop.
+        let _ = std::fs::remove_file(&temporary);
+        {
+            let db = Self::builder()
+                .create(&temporary)
+                .map_err(|e| Self::open_error(&temporary, e))?;
+            let state = SyncState {
+                db: Db::ReadWrite(db),
+                path: temporary.clone(),
+            };
+            state.create_tables()?;
+        }
+        std::fs::rename(&temporary, path).map_err(directory_error)?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(directory_error)
+    }
+
+    fn writable(&self) -> Result<&Database, StateError> {
+        match &self.db {
+            Db::ReadWrite(db) => Ok(db),
+            Db::ReadOnly(_) => Err(self.storage("opened read-only for a dry run")),
+        }
     }
 
     /// An empty state that lives in memory only (for `--dry-run` of a new account, and tests).
@@ -180,7 +249,10 @@ impl SyncState {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-        let state = SyncState { db, path };
+        let state = SyncState {
+            db: Db::ReadWrite(db),
+            path,
+        };
         state.create_tables()?;
         Ok(state)
     }
@@ -205,7 +277,10 @@ impl SyncState {
     }
 
     fn create_tables(&self) -> Result<(), StateError> {
-        let txn = self.db.begin_write().map_err(|e| self.storage(e))?;
+        let txn = self
+            .writable()?
+            .begin_write()
+            .map_err(|e| self.storage(e))?;
         txn.open_table(FOLDERS).map_err(|e| self.storage(e))?;
         txn.open_table(PAIRS).map_err(|e| self.storage(e))?;
         txn.open_table(PENDING).map_err(|e| self.storage(e))?;
@@ -287,7 +362,10 @@ impl SyncState {
             return Ok(());
         }
         let name = folder.as_str();
-        let txn = self.db.begin_write().map_err(|e| self.storage(e))?;
+        let txn = self
+            .writable()?
+            .begin_write()
+            .map_err(|e| self.storage(e))?;
         {
             let mut folders = txn.open_table(FOLDERS).map_err(|e| self.storage(e))?;
             let mut pairs = txn.open_table(PAIRS).map_err(|e| self.storage(e))?;
@@ -331,7 +409,10 @@ impl SyncState {
     /// Forgets everything about `folder` (its record, pairs and pending copies).
     pub fn forget_folder(&self, folder: &FolderPath) -> Result<(), StateError> {
         let name = folder.as_str();
-        let txn = self.db.begin_write().map_err(|e| self.storage(e))?;
+        let txn = self
+            .writable()?
+            .begin_write()
+            .map_err(|e| self.storage(e))?;
         {
             let mut folders = txn.open_table(FOLDERS).map_err(|e| self.storage(e))?;
             folders.remove(name).map_err(|e| self.storage(e))?;
@@ -441,6 +522,30 @@ mod tests {
         assert_eq!(state.pending(&other).unwrap().len(), 1);
         state.forget_folder(&other).unwrap();
         assert!(state.pending(&other).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_read_only_open_never_writes_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.redb");
+        SyncState::open(&path)
+            .unwrap()
+            .commit(&inbox(), &[StateChange::RemovePair { remote: 1 }])
+            .unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let state = SyncState::open_read_only(&path).unwrap();
+        assert!(state.pairs(&inbox()).unwrap().is_empty());
+        assert!(state
+            .commit(&inbox(), &[StateChange::RemovePair { remote: 1 }])
+            .is_err());
+        drop(state);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(
+            leftovers.len(),
+            1,
+            "no temporary file is left behind by creation"
+        );
     }
 
     #[test]

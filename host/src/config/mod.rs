@@ -451,6 +451,7 @@ fn read_repository(
         config_file: file.to_owned(),
         options: plain(options),
         account_options: BTreeMap::new(),
+        read_only: false,
     })
 }
 
