@@ -27,6 +27,11 @@ pub trait Backend {
     /// The plugin's version, usually `env!("CARGO_PKG_VERSION")`.
     const VERSION: &'static str;
 
+    /// The interface version the plugin claims. Never override it: it exists so that the
+    /// host's refusal of other major versions can be tested with a real library.
+    #[doc(hidden)]
+    const INTERFACE: (u32, u32) = INTERFACE_VERSION;
+
     /// Optional features the plugin offers.
     fn capabilities() -> Vec<String> {
         Vec::new()
@@ -63,8 +68,8 @@ extern "C" fn hello<B: Backend>() -> RResult<FfiPluginHello, FfiError> {
         Ok(FfiPluginHello {
             name: B::NAME.into(),
             plugin_version: B::VERSION.into(),
-            interface_major: INTERFACE_VERSION.0,
-            interface_minor: INTERFACE_VERSION.1,
+            interface_major: B::INTERFACE.0,
+            interface_minor: B::INTERFACE.1,
             capabilities: B::capabilities().into_iter().map(Into::into).collect(),
         })
     })

@@ -114,7 +114,10 @@ pub fn decode(encoded: &str) -> Result<String, InvalidMutf7> {
     while i < bytes.len() {
         let byte = bytes[i];
         if !(0x20..=0x7e).contains(&byte) {
-            return Err(fail(i, "only printable US-ASCII may appear in an encoded name"));
+            return Err(fail(
+                i,
+                "only printable US-ASCII may appear in an encoded name",
+            ));
         }
         if byte != b'&' {
             out.push(byte as char);
@@ -154,7 +157,10 @@ pub fn decode(encoded: &str) -> Result<String, InvalidMutf7> {
                 break;
             }
             let Some(value) = base64_value(b) else {
-                return Err(fail(i, "a character that is not modified base64 inside a shift"));
+                return Err(fail(
+                    i,
+                    "a character that is not modified base64 inside a shift",
+                ));
             };
             bits = (bits << 6) | value;
             count += 6;
@@ -168,7 +174,10 @@ pub fn decode(encoded: &str) -> Result<String, InvalidMutf7> {
         // Padding: fewer than 6 leftover bits, all zero (anything more is a wasted
         // character or a truncated code unit).
         if count >= 6 || i - run_start == 0 {
-            return Err(fail(i, "the base64 run does not end on a whole UTF-16 code unit"));
+            return Err(fail(
+                i,
+                "the base64 run does not end on a whole UTF-16 code unit",
+            ));
         }
         if bits != 0 {
             return Err(fail(i, "the base64 run's padding bits are not zero"));
@@ -220,7 +229,12 @@ mod tests {
 
     #[test]
     fn plain_ascii_is_unchanged() {
-        for name in ["INBOX", "Sent Items", "a.b/c", "~!\"#$%'()*+,-./:;<=>?@[\\]^_`{|}"] {
+        for name in [
+            "INBOX",
+            "Sent Items",
+            "a.b/c",
+            "~!\"#$%'()*+,-./:;<=>?@[\\]^_`{|}",
+        ] {
             round_trip(name, name);
         }
         round_trip("", "");

@@ -34,6 +34,9 @@ pub const MAILDIR_PLUGIN: &str = "libtwinbox_maildir.so";
 /// The file name of the test plugin whose repositories panic (type `Panicking`).
 pub const PANICKING_PLUGIN: &str = "libtwinbox_test_panicking.so";
 
+/// A test plugin that claims a future major interface version (type `Future`).
+pub const FUTURE_PLUGIN: &str = "libtwinbox_test_future.so";
+
 /// The message every panic of the `Panicking` plugin carries.
 pub const PANIC_MESSAGE: &str = "deliberate test panic";
 

@@ -286,6 +286,46 @@ fn libraries_that_are_not_plugins_are_listed_with_an_error_and_ignored() {
 }
 
 #[test]
+fn a_plugin_built_for_another_interface_version_is_refused_by_name() {
+    let sandbox = sandbox_with_pending_work();
+    let installed = sandbox.install();
+    fs::copy(
+        target_dir().join(FUTURE_PLUGIN),
+        installed.join(FUTURE_PLUGIN),
+    )
+    .unwrap();
+
+    let outcome = sandbox.run_installed(&installed, &["plugins"]);
+    outcome.assert_code(0);
+    let future: Vec<&str> = outcome
+        .stdout
+        .lines()
+        .filter(|l| l.contains(FUTURE_PLUGIN))
+        .collect();
+    assert_eq!(future.len(), 1, "{outcome}");
+    for part in ["Future 9.9.9", "interface 2.0", "speaks 1.0"] {
+        assert!(
+            future[0].contains(part),
+            "{part:?} in {:?}\n{outcome}",
+            future[0]
+        );
+    }
+
+    // A repository of that type is refused before anything is synced.
+    sandbox.write_config(&sandbox.two_maildirs_config("").replacen(
+        "type = Maildir",
+        "type = Future",
+        1,
+    ));
+    let frozen = Frozen::of(&sandbox);
+    let outcome = sandbox.run_installed(&installed, &["sync"]);
+    outcome.assert_code(2);
+    assert!(outcome.stderr.contains("\"Future\""), "{outcome}");
+    assert!(outcome.stderr.contains("failed to load"), "{outcome}");
+    frozen.assert_unchanged();
+}
+
+#[test]
 fn localfolders_that_is_a_file_fails_the_account_naming_the_option() {
     let sandbox = sandbox_with_pending_work();
     let file = sandbox.path().join("not-a-directory");
