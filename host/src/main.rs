@@ -127,11 +127,25 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             let prepared = accounts::prepare(&config, &catalog, &request)?;
             let observer = LogObserver;
+            // Accounts are independent (their own repositories and state files): up to
+            // `maxsyncaccounts` at once, as in OfflineIMAP. Summaries print in config order.
+            let reports: Vec<_> = match rayon::ThreadPoolBuilder::new()
+                .num_threads(config.general.maxsyncaccounts.max(1))
+                .build()
+            {
+                Ok(pool) => pool.install(|| {
+                    use rayon::prelude::*;
+                    prepared
+                        .par_iter()
+                        .map(|account| accounts::sync(account, &observer))
+                        .collect()
+                }),
+                Err(_) => prepared.iter().map(|a| accounts::sync(a, &observer)).collect(),
+            };
             let mut failed = false;
-            for account in &prepared {
-                let report = accounts::sync(account, &observer);
+            for report in &reports {
                 failed |= report.failed();
-                print!("{}", summary::render(&report));
+                print!("{}", summary::render(report));
             }
             Ok(if failed {
                 ExitCode::from(EXIT_FAILED)
