@@ -9,8 +9,21 @@
 //! they touched, one fsync per directory per batch rather than one per message. The one
 //! exception is giving UIDs to files found without one: those renames are synced before
 //! the listing that reports the UIDs returns, so a crash cannot take the UIDs back.
+//!
+//! Some files are listed with a UID that is in no name and no state, valid for one
+//! listing only (a *provisional* UID, always at or above the next UID, given in name
+//! order so the same tree lists the same way twice):
+//!
+//! - in a dry run (read-only), every file that would get a UID, as nothing may be renamed;
+//! - a file without a UID that cannot be read (a dangling symbolic link). It cannot be
+//!   copied, so it must not be renamed either (the user would no longer recognise it); but
+//!   leaving it out would hide it, so it is listed and fetching it is a message-level
+//!   error that names it. It gets a real UID, in its name, once it can be read.
+//!
+//! A file that carries our UID and becomes unreadable stays listed under it, so it is not
+//! taken for deleted. Each unreadable file is warned about once per open folder.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -19,16 +32,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backend_api::{
     BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
-    NewMessage, PermanentFlags, Uid, UnixTime,
+    NewMessage, PermanentFlags, Retry, Uid, UnixTime,
 };
 
 use crate::fsutil::{create_dir_durably, sync_dir};
-use crate::names::{unique_part, MessageName, FORWARDED};
+use crate::leftovers;
+use crate::names::{tmp_file_name, unique_part, MessageName, FORWARDED};
 use crate::uidstate::{self, UidState};
 
 /// The two directories messages live in. `new/` holds messages no client has looked at
 /// yet (no info part); `cur/` the rest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Subdir {
     New,
     Cur,
@@ -43,12 +57,25 @@ impl Subdir {
     }
 }
 
+/// Where the UID of a listed file comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UidOrigin {
+    /// Its name (`U=` with this folder's FMD5).
+    Name,
+    /// A provisional UID for this listing only, in a dry run (see the module docs).
+    Provisional,
+    /// A provisional UID for a file without one that cannot be read: listed so that the
+    /// engine reports it, never renamed, never fetched.
+    Unreadable,
+}
+
 /// One message file as the last scan (or our own change) left it.
 #[derive(Clone, Debug)]
 struct MessageFile {
     subdir: Subdir,
     name: MessageName,
     size: u64,
+    origin: UidOrigin,
 }
 
 /// A file seen by a scan, before UIDs are settled.
@@ -56,6 +83,8 @@ struct FoundFile {
     subdir: Subdir,
     file_name: String,
     size: u64,
+    /// Why it cannot be read (a dangling symbolic link, say), if it cannot.
+    problem: Option<String>,
 }
 
 /// Directories whose entries changed since the last flush.
@@ -68,6 +97,10 @@ struct Unsynced {
 }
 
 impl Unsynced {
+    fn is_empty(&self) -> bool {
+        !(self.new || self.cur || self.folder)
+    }
+
     fn mark(&mut self, subdir: Subdir) {
         match subdir {
             Subdir::New => self.new = true,
@@ -97,13 +130,26 @@ pub(crate) struct MaildirFolder {
     /// UID -> file; `None` until the first scan.
     index: Option<BTreeMap<Uid, MessageFile>>,
     unsynced: Unsynced,
+    /// A dry run: nothing is renamed, created, removed or written.
+    read_only: bool,
+    /// The unreadable files already warned about, so each is warned about once.
+    warned: HashSet<(Subdir, String)>,
 }
 
 impl MaildirFolder {
     /// Opens the folder in `dir` (which has `cur/` and `new/`). A folder without a state
     /// file gets one now, with a new UIDVALIDITY and the next UID above every UID its
     /// file names already carry (OfflineIMAP's, typically): those keep their UIDs.
-    pub fn open(path: FolderPath, dir: PathBuf, fmd5: String) -> Result<Self, BackendError> {
+    ///
+    /// Opened for writing, it first clears what interrupted writes left behind (see
+    /// [`leftovers`]). Read-only, it changes nothing: a missing state file gives a
+    /// provisional UIDVALIDITY, reported for as long as the folder stays open.
+    pub fn open(
+        path: FolderPath,
+        dir: PathBuf,
+        fmd5: String,
+        read_only: bool,
+    ) -> Result<Self, BackendError> {
         let mut folder = MaildirFolder {
             path,
             dir,
@@ -114,8 +160,14 @@ impl MaildirFolder {
             },
             index: None,
             unsynced: Unsynced::default(),
+            read_only,
+            warned: HashSet::new(),
         };
         let _lock = uidstate::lock(&folder.dir).map_err(|e| folder.context(e))?;
+        if !read_only {
+            uidstate::remove_leftover(&folder.dir);
+            leftovers::clean_tmp(&folder.dir, SystemTime::now());
+        }
         folder.state = match uidstate::read(&folder.dir).map_err(|e| folder.context(e))? {
             Some(state) => state,
             None => {
@@ -126,6 +178,15 @@ impl MaildirFolder {
                     .max()
                     .unwrap_or(0);
                 let state = UidState::fresh(folder.next_after(highest)?);
+                if read_only {
+                    log::info!(
+                        "folder {}: new to twinbox; a dry run gives it the provisional \
+                         UIDVALIDITY {} and writes no state",
+                        folder.path,
+                        state.uid_validity
+                    );
+                    return Ok(MaildirFolder { state, ..folder });
+                }
                 uidstate::write(&folder.dir, &state).map_err(|e| folder.context(e))?;
                 sync_dir(&folder.dir)
                     .map_err(|e| folder.io(ErrorScope::Folder, "cannot sync", &folder.dir, &e))?;
@@ -170,6 +231,25 @@ impl MaildirFolder {
         self.dir.join(subdir.name()).join(name.file_name())
     }
 
+    /// The error of every write method in a dry run.
+    fn refuse_write(&self, what: &str) -> BackendError {
+        BackendError::repository(format!(
+            "folder {}: cannot {what}: the Maildir is open read-only (a dry run)",
+            self.path
+        ))
+    }
+
+    /// Whether a warning about this file is the first one (and notes that it is given).
+    fn first_warning(&mut self, subdir: Subdir, file_name: &str) -> bool {
+        self.warned.insert((subdir, file_name.to_owned()))
+    }
+
+    /// Why a file that looked fine to `stat` cannot be opened (permissions), if so.
+    fn open_problem(&self, file: &FoundFile) -> Option<String> {
+        let path = self.dir.join(file.subdir.name()).join(&file.file_name);
+        File::open(path).err().map(|error| error.to_string())
+    }
+
     /// Every message file in `new/` then `cur/`. That order matters: a client moving a
     /// file from `new/` to `cur/` while we read is then seen in one of the two.
     fn read_files(&self) -> Result<Vec<FoundFile>, BackendError> {
@@ -198,39 +278,34 @@ impl MaildirFolder {
                 if !(kind.is_file() || kind.is_symlink()) {
                     continue;
                 }
-                let size = match fs::metadata(entry.path()) {
-                    Ok(metadata) if metadata.is_file() => metadata.len(),
-                    Ok(_) => 0,
+                let (size, problem) = match fs::metadata(entry.path()) {
+                    Ok(metadata) if metadata.is_file() => (metadata.len(), None),
+                    Ok(_) => (0, Some("it is not a regular file".to_owned())),
                     // Renamed or deleted since the readdir: not there any more.
                     Err(error) if error.kind() == ErrorKind::NotFound && !kind.is_symlink() => {
                         continue
                     }
-                    // A dangling symlink or an unreadable file is still a message; listing
-                    // it keeps its UID alive (leaving it out would read as a deletion) and
-                    // fetching it reports the problem.
-                    Err(error) => {
-                        log::warn!(
-                            "folder {}: cannot read {}: {error}",
-                            self.path,
-                            entry.path().display()
-                        );
-                        0
-                    }
+                    // A dangling symlink or an unreadable file is still there; the scan
+                    // decides what to make of it (and warns, once).
+                    Err(error) => (0, Some(error.to_string())),
                 };
                 found.push(FoundFile {
                     subdir,
                     file_name,
                     size,
+                    problem,
                 });
             }
         }
         Ok(found)
     }
 
-    /// Rebuilds the index from disk, giving a UID to every file that lacks a valid one.
+    /// Rebuilds the index from disk, giving a UID to every file that lacks a valid one
+    /// (a provisional one when it cannot be renamed: see the module documentation).
     fn rescan(&mut self) -> Result<&BTreeMap<Uid, MessageFile>, BackendError> {
         let mut found = self.read_files()?;
-        // "First by name keeps the UID" when a user copied a file within the folder.
+        // "First by name keeps the UID" when a user copied a file within the folder; and
+        // provisional UIDs follow name order.
         found.sort_by(|a, b| a.file_name.cmp(&b.file_name).then(a.subdir.cmp(&b.subdir)));
         let mut index = BTreeMap::new();
         let mut without_uid = Vec::new();
@@ -240,12 +315,27 @@ impl MaildirFolder {
             // file whose UID is taken: a message new to this folder.
             match name.uid_for(&self.fmd5) {
                 Some(uid) if !index.contains_key(&uid) => {
+                    if let Some(problem) = &file.problem {
+                        if self.first_warning(file.subdir, &file.file_name) {
+                            log::warn!(
+                                "folder {}: cannot read {}: {problem}; it stays listed as \
+                                 UID {uid} so that it is not taken for deleted, and it cannot \
+                                 be copied until it is repaired or removed",
+                                self.path,
+                                self.dir
+                                    .join(file.subdir.name())
+                                    .join(&file.file_name)
+                                    .display()
+                            );
+                        }
+                    }
                     index.insert(
                         uid,
                         MessageFile {
                             subdir: file.subdir,
                             name,
                             size: file.size,
+                            origin: UidOrigin::Name,
                         },
                     );
                 }
@@ -253,14 +343,45 @@ impl MaildirFolder {
             }
         }
 
+        // Which of the others get a UID in their names now, and which one for this
+        // listing only.
+        let mut to_name = Vec::new();
+        let mut provisional = Vec::new();
+        let mut unreadable = Vec::new();
+        for (file, name) in without_uid {
+            let problem = file.problem.clone().or_else(|| self.open_problem(&file));
+            if let Some(problem) = problem {
+                if self.first_warning(file.subdir, &file.file_name) {
+                    log::warn!(
+                        "folder {}: cannot read {}: {problem}; it has no UID yet, so it is \
+                         left as it is (not renamed) and cannot be copied: repair it (a \
+                         dangling symbolic link?) or remove it",
+                        self.path,
+                        self.dir
+                            .join(file.subdir.name())
+                            .join(&file.file_name)
+                            .display()
+                    );
+                }
+                unreadable.push((file, name, UidOrigin::Unreadable));
+            } else if self.read_only {
+                provisional.push((file, name, UidOrigin::Provisional));
+            } else {
+                to_name.push((file, name));
+            }
+        }
+
         let highest = index.keys().next_back().copied().unwrap_or(0);
         let at_least = self.next_after(highest)?;
-        if !without_uid.is_empty() || at_least > self.state.uid_next {
+        if self.read_only {
+            // What a real scan would write, kept in memory only.
+            self.state.uid_next = self.state.uid_next.max(at_least);
+        } else if !to_name.is_empty() || at_least > self.state.uid_next {
             // The new UIDs are durable before any file carries them, so a crash between
             // the two can waste UIDs but never hand one out twice.
-            let first = self.reserve(without_uid.len(), at_least, true)?;
+            let first = self.reserve(to_name.len(), at_least, true)?;
             let mut renamed = Unsynced::default();
-            for (uid, (file, name)) in (first..).zip(without_uid) {
+            for (uid, (file, name)) in (first..).zip(to_name) {
                 let named = name.with_uid(uid, &self.fmd5);
                 let from = self.dir.join(file.subdir.name()).join(&file.file_name);
                 let to = self.file_path(file.subdir, &named);
@@ -274,6 +395,7 @@ impl MaildirFolder {
                                 subdir: file.subdir,
                                 name: named,
                                 size: file.size,
+                                origin: UidOrigin::Name,
                             },
                         );
                     }
@@ -286,7 +408,59 @@ impl MaildirFolder {
             }
             self.sync_subdirs(&renamed)?;
         }
+
+        // Provisional UIDs: above every UID in use or handed out, in name order, the
+        // unreadable files last; the numbers a real scan gives are then the same.
+        provisional.append(&mut unreadable);
+        let highest = index.keys().next_back().copied().unwrap_or(0);
+        let first = self.state.uid_next.max(self.next_after(highest)?);
+        let room = u64::from(Uid::MAX - first) + 1;
+        if provisional.len() as u64 > room {
+            return Err(self.exhausted());
+        }
+        for (uid, (file, name, origin)) in (first..=Uid::MAX).zip(provisional) {
+            index.insert(
+                uid,
+                MessageFile {
+                    subdir: file.subdir,
+                    name,
+                    size: file.size,
+                    origin,
+                },
+            );
+        }
         Ok(&*self.index.insert(index))
+    }
+
+    /// The next UID as the last listing shows it: above the state's next UID when the
+    /// listing holds provisional UIDs.
+    fn listed_uid_next(&self) -> Uid {
+        let highest = self
+            .index
+            .as_ref()
+            .and_then(|index| index.keys().next_back().copied())
+            .unwrap_or(0);
+        self.state.uid_next.max(highest.saturating_add(1))
+    }
+
+    /// The error for fetching a file that has no UID and could not be read when listed.
+    fn unreadable_error(&self, file: &MessageFile) -> BackendError {
+        let path = self.file_path(file.subdir, &file.name);
+        match File::open(&path).and_then(|mut handle| handle.read(&mut [0u8; 1])) {
+            Err(error) => BackendError::message(format!(
+                "folder {}: cannot read {}: {error}; it has no UID yet, so twinbox leaves it \
+                 as it is: repair it (a dangling symbolic link?) or remove it",
+                self.path,
+                path.display()
+            )),
+            Ok(_) => BackendError::message(format!(
+                "folder {}: {} could not be read when the folder was listed; it is copied by \
+                 the next sync",
+                self.path,
+                path.display()
+            ))
+            .with_retry(Retry::Later),
+        }
     }
 
     /// Hands out `count` UIDs, none below `at_least`, and raises the next UID past them
@@ -360,6 +534,13 @@ impl MaildirFolder {
         self.index.as_ref().and_then(|index| index.get(&uid))
     }
 
+    /// Whether `uid` is an unreadable file's listing-only UID: the engine never had its
+    /// content, so it has nothing to change or delete there, and the file is left alone.
+    fn is_unreadable(&self, uid: Uid) -> bool {
+        self.entry(uid)
+            .is_some_and(|file| file.origin == UidOrigin::Unreadable)
+    }
+
     fn read_message(&self, uid: Uid, file: &MessageFile) -> io::Result<FetchedMessage> {
         let mut handle = File::open(self.file_path(file.subdir, &file.name))?;
         let mut bytes = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
@@ -403,7 +584,8 @@ impl MaildirFolder {
         }
     }
 
-    /// Writes one message to `tmp/`, then moves it into `new/` or `cur/`.
+    /// Writes one message to `tmp/` (under a name that says who wrote it, see
+    /// [`leftovers`]), then moves it into `new/` or `cur/`.
     fn deliver(&self, uid: Uid, message: &NewMessage) -> Result<MessageFile, BackendError> {
         let flags = permanent_flags().storable(&message.flags);
         let subdir = if flags.is_empty() {
@@ -415,8 +597,9 @@ impl MaildirFolder {
         let (name, tmp_path, file) = {
             let mut attempts = 0;
             loop {
-                let name = MessageName::for_new_message(&unique_part(), uid, &self.fmd5, &flags);
-                let tmp_path = tmp_dir.join(name.file_name());
+                let unique = unique_part();
+                let name = MessageName::for_new_message(&unique, uid, &self.fmd5, &flags);
+                let tmp_path = tmp_dir.join(tmp_file_name(&unique));
                 let created = OpenOptions::new()
                     .write(true)
                     .create_new(true)
@@ -449,6 +632,7 @@ impl MaildirFolder {
             subdir,
             name,
             size: message.bytes.len() as u64,
+            origin: UidOrigin::Name,
         })
     }
 }
@@ -505,7 +689,7 @@ impl Folder for MaildirFolder {
         let message_count = u32::try_from(self.rescan()?.len()).unwrap_or(u32::MAX);
         Ok(FolderStatus {
             uid_validity: self.state.uid_validity,
-            uid_next: self.state.uid_next,
+            uid_next: self.listed_uid_next(),
             highest_modseq: None,
             message_count,
             permanent_flags: permanent_flags(),
@@ -530,6 +714,11 @@ impl Folder for MaildirFolder {
         let mut rescanned = false;
         let mut fetched = Vec::with_capacity(uids.len());
         for &uid in uids {
+            if let Some(file) = self.entry(uid) {
+                if file.origin == UidOrigin::Unreadable {
+                    return Err(self.unreadable_error(file));
+                }
+            }
             if let Some(message) =
                 self.with_file("cannot read", uid, &mut rescanned, |folder, file| {
                     folder.read_message(uid, file)
@@ -545,6 +734,9 @@ impl Folder for MaildirFolder {
         &mut self,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Option<Uid>>, BackendError> {
+        if self.read_only {
+            return Err(self.refuse_write("append messages"));
+        }
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -580,10 +772,16 @@ impl Folder for MaildirFolder {
         add: &Flags,
         remove: &Flags,
     ) -> Result<(), BackendError> {
+        if self.read_only {
+            return Err(self.refuse_write("change flags"));
+        }
         self.ensure_index()?;
         let storable = permanent_flags();
         let mut rescanned = false;
         for &uid in uids {
+            if self.is_unreadable(uid) {
+                continue;
+            }
             let moved = self.with_file("cannot rename", uid, &mut rescanned, |folder, file| {
                 let flags = storable.storable(&file.name.flags().union(add).difference(remove));
                 if flags == file.name.flags() {
@@ -610,9 +808,15 @@ impl Folder for MaildirFolder {
     }
 
     fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
+        if self.read_only {
+            return Err(self.refuse_write("delete messages"));
+        }
         self.ensure_index()?;
         let mut rescanned = false;
         for &uid in uids {
+            if self.is_unreadable(uid) {
+                continue;
+            }
             let deleted =
                 self.with_file("cannot delete", uid, &mut rescanned, |folder, file| {
                     fs::remove_file(folder.file_path(file.subdir, &file.name))?;
@@ -629,6 +833,12 @@ impl Folder for MaildirFolder {
     }
 
     fn flush(&mut self) -> Result<(), BackendError> {
+        if self.unsynced.is_empty() {
+            return Ok(());
+        }
+        if self.read_only {
+            return Err(self.refuse_write("make changes durable"));
+        }
         self.sync_subdirs(&self.unsynced)?;
         if self.unsynced.folder {
             sync_dir(&self.dir)

@@ -8,13 +8,21 @@
 //! Folder paths match `INBOX` case-insensitively while directory names are case-sensitive,
 //! so a root holding `inbox` (some tools write it so) is resolved to that directory rather
 //! than gaining a second, empty `INBOX` beside it.
+//!
+//! Each component of a folder path is one directory name (or one dot-separated part of
+//! one), written in IMAP's modified UTF-7 unless the account says `utf8foldernames = yes`,
+//! as OfflineIMAP does: `Ärger` is the directory `&AMQ-rger`, so Maildirs written by
+//! OfflineIMAP keep their names. The rules about separators and reserved names apply to
+//! the decoded component (what the user calls the folder); encoding never adds a `.` or a
+//! `/`, so they hold for the directory name too.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use backend_api::{BackendError, ErrorScope, FolderPath};
+use backend_api::{mutf7, BackendError, ErrorScope, FolderPath};
 
 use crate::fsutil::is_maildir;
 use crate::uidstate::STATE_FILE;
@@ -52,11 +60,81 @@ impl Separator {
     }
 }
 
+/// How a folder path component is spelled as a directory name: the account's
+/// `utf8foldernames` option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NameEncoding {
+    /// `utf8foldernames = yes`: the component itself.
+    Utf8,
+    /// `utf8foldernames = no` (the default): IMAP's modified UTF-7.
+    ModifiedUtf7,
+}
+
+impl NameEncoding {
+    fn encode(self, component: &str) -> Cow<'_, str> {
+        match self {
+            NameEncoding::Utf8 => Cow::Borrowed(component),
+            NameEncoding::ModifiedUtf7 => Cow::Owned(mutf7::encode(component)),
+        }
+    }
+
+    /// The component a directory name stands for, or why it stands for none.
+    fn decode(self, name: &str) -> Result<String, String> {
+        match self {
+            NameEncoding::Utf8 => Ok(name.to_owned()),
+            NameEncoding::ModifiedUtf7 => mutf7::decode(name).map_err(|error| error.to_string()),
+        }
+    }
+}
+
+/// Where folders live: the `sep` option and the `utf8foldernames` option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub sep: Separator,
+    pub encoding: NameEncoding,
+}
+
+impl Layout {
+    /// Decodes the on-disk `relative` name (components joined by the separator) into a
+    /// folder path, or says (in a warning) why the directory is skipped.
+    fn folder_path(self, directory: &Path, relative: &str) -> Option<FolderPath> {
+        let mut components = Vec::new();
+        for part in relative.split(self.sep.as_str()) {
+            match self.encoding.decode(part) {
+                Ok(component) => components.push(component),
+                Err(reason) => {
+                    log::warn!(
+                        "skipping Maildir folder {}: its name is not valid modified UTF-7 \
+                         ({reason}); with utf8foldernames = no (the default), directory names \
+                         are IMAP's modified UTF-7, as OfflineIMAP writes them; if your folder \
+                         names are plain UTF-8, set utf8foldernames = yes in the [Account] \
+                         section",
+                        directory.display()
+                    );
+                    return None;
+                }
+            }
+        }
+        match FolderPath::new(components.join("/")) {
+            Ok(path) => Some(path),
+            Err(error) => {
+                log::warn!(
+                    "skipping Maildir folder {} (with sep = {} it would be an {error})",
+                    directory.display(),
+                    self.sep.as_str()
+                );
+                None
+            }
+        }
+    }
+}
+
 /// A folder found on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct FoundFolder {
     pub path: FolderPath,
-    /// The directory relative to the root, with the separator (also what FMD5 hashes).
+    /// The directory relative to the root as it is on disk (encoded), with the
+    /// separator: also what FMD5 hashes.
     pub relative: String,
     /// False for a `sep = /` directory that only holds folders below it.
     pub selectable: bool,
@@ -120,14 +198,19 @@ fn inbox_spellings(root: &Path, sep: Separator) -> Result<(bool, Vec<String>), B
     Ok((exact, variants))
 }
 
-/// The directory (relative to the root) that holds `path`, whether or not it exists yet;
-/// a folder-level error when this layout cannot store the path.
+/// The directory (relative to the root, encoded) that holds `path`, whether or not it
+/// exists yet; a folder-level error when this layout cannot store the path.
 pub(crate) fn resolve(
     root: &Path,
-    sep: Separator,
+    layout: Layout,
     path: &FolderPath,
 ) -> Result<String, BackendError> {
-    let components = components(path, sep)?;
+    let sep = layout.sep;
+    let encoded: Vec<Cow<'_, str>> = components(path, sep)?
+        .into_iter()
+        .map(|component| layout.encoding.encode(component))
+        .collect();
+    let components: Vec<&str> = encoded.iter().map(|c| c.as_ref()).collect();
     let canonical = components.join(sep.as_str());
     if components.first() != Some(&"INBOX") || root.join(&canonical).is_dir() {
         return Ok(canonical);
@@ -163,22 +246,26 @@ fn read_root(root: &Path) -> Result<fs::ReadDir, BackendError> {
 }
 
 /// Every folder under `root`, each path once.
-pub(crate) fn scan(root: &Path, sep: Separator) -> Result<Vec<FoundFolder>, BackendError> {
+pub(crate) fn scan(root: &Path, layout: Layout) -> Result<Vec<FoundFolder>, BackendError> {
     let mut found = Vec::new();
-    match sep {
-        Separator::Dot => scan_flat(root, &mut found)?,
+    match layout.sep {
+        Separator::Dot => scan_flat(root, layout, &mut found)?,
         Separator::Slash => {
             let mut visited = HashSet::new();
             if let Ok(metadata) = fs::metadata(root) {
                 visited.insert((metadata.dev(), metadata.ino()));
             }
-            scan_nested(root, root, None, 0, &mut visited, &mut found)?;
+            scan_nested(root, layout, root, None, 0, &mut visited, &mut found)?;
         }
     }
     Ok(deduplicate(found))
 }
 
-fn scan_flat(root: &Path, found: &mut Vec<FoundFolder>) -> Result<(), BackendError> {
+fn scan_flat(
+    root: &Path,
+    layout: Layout,
+    found: &mut Vec<FoundFolder>,
+) -> Result<(), BackendError> {
     for entry in read_root(root)? {
         let entry = entry.map_err(|error| {
             BackendError::io(
@@ -198,16 +285,12 @@ fn scan_flat(root: &Path, found: &mut Vec<FoundFolder>) -> Result<(), BackendErr
             );
             continue;
         };
-        match FolderPath::new(name.split('.').collect::<Vec<_>>().join("/")) {
-            Ok(path) => found.push(FoundFolder {
+        if let Some(path) = layout.folder_path(&directory, &name) {
+            found.push(FoundFolder {
                 path,
                 relative: name,
                 selectable: true,
-            }),
-            Err(error) => log::warn!(
-                "skipping Maildir folder {} (with sep = . it would be an {error})",
-                directory.display()
-            ),
+            });
         }
     }
     Ok(())
@@ -217,6 +300,7 @@ fn scan_flat(root: &Path, found: &mut Vec<FoundFolder>) -> Result<(), BackendErr
 /// whether any folder was found in or below it.
 fn scan_nested(
     root: &Path,
+    layout: Layout,
     directory: &Path,
     relative: Option<&str>,
     depth: usize,
@@ -259,17 +343,16 @@ fn scan_nested(
             Some(parent) => format!("{parent}/{name}"),
             None => name,
         };
-        let path = match FolderPath::new(child_relative.as_str()) {
-            Ok(path) => path,
-            Err(error) => {
-                log::warn!("skipping {}: it would be an {error}", child.display());
-                continue;
-            }
+        // A directory whose name does not decode is skipped with all below it: the
+        // folders there would have no name.
+        let Some(path) = layout.folder_path(&child, &child_relative) else {
+            continue;
         };
         let selectable = is_maildir(&child);
         let below = if depth + 1 < MAX_DEPTH {
             scan_nested(
                 root,
+                layout,
                 &child,
                 Some(&child_relative),
                 depth + 1,
@@ -323,6 +406,15 @@ fn deduplicate(mut found: Vec<FoundFolder>) -> Vec<FoundFolder> {
 mod tests {
     use super::*;
 
+    const DOT: Layout = Layout {
+        sep: Separator::Dot,
+        encoding: NameEncoding::ModifiedUtf7,
+    };
+    const SLASH: Layout = Layout {
+        sep: Separator::Slash,
+        encoding: NameEncoding::ModifiedUtf7,
+    };
+
     fn path(name: &str) -> FolderPath {
         FolderPath::new(name).unwrap()
     }
@@ -333,8 +425,8 @@ mod tests {
         }
     }
 
-    fn listed(root: &Path, sep: Separator) -> Vec<(String, bool)> {
-        let mut list: Vec<_> = scan(root, sep)
+    fn listed(root: &Path, layout: Layout) -> Vec<(String, bool)> {
+        let mut list: Vec<_> = scan(root, layout)
             .unwrap()
             .into_iter()
             .map(|f| (f.path.to_string(), f.selectable))
@@ -348,14 +440,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let root = root.path();
         assert_eq!(
-            resolve(root, Separator::Dot, &path("Work/Projects")).unwrap(),
+            resolve(root, DOT, &path("Work/Projects")).unwrap(),
             "Work.Projects"
         );
-        assert_eq!(
-            resolve(root, Separator::Dot, &path("INBOX")).unwrap(),
-            "INBOX"
-        );
-        let error = resolve(root, Separator::Dot, &path("Work/v1.2")).unwrap_err();
+        assert_eq!(resolve(root, DOT, &path("INBOX")).unwrap(), "INBOX");
+        let error = resolve(root, DOT, &path("Work/v1.2")).unwrap_err();
         assert_eq!(error.scope, ErrorScope::Folder);
         assert!(error.message.contains("\"v1.2\""), "{}", error.message);
 
@@ -366,7 +455,7 @@ mod tests {
         fs::create_dir(root.join("notmaildir")).unwrap();
         fs::write(root.join("file"), "x").unwrap();
         assert_eq!(
-            listed(root, Separator::Dot),
+            listed(root, DOT),
             vec![("INBOX".into(), true), ("Work/Projects".into(), true)]
         );
     }
@@ -376,18 +465,15 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let root = root.path();
         assert_eq!(
-            resolve(root, Separator::Slash, &path("Work/Projects")).unwrap(),
+            resolve(root, SLASH, &path("Work/Projects")).unwrap(),
             "Work/Projects"
         );
         assert_eq!(
-            resolve(root, Separator::Slash, &path("Work/v1.2")).unwrap(),
+            resolve(root, SLASH, &path("Work/v1.2")).unwrap(),
             "Work/v1.2"
         );
         for bad in ["Work/cur", "tmp", "A/twinbox-uidvalidity", ".hidden"] {
-            assert!(
-                resolve(root, Separator::Slash, &path(bad)).is_err(),
-                "{bad}"
-            );
+            assert!(resolve(root, SLASH, &path(bad)).is_err(), "{bad}");
         }
 
         maildir(root, "INBOX");
@@ -397,7 +483,7 @@ mod tests {
         maildir(root, ".notmuch/xapian");
         fs::create_dir_all(root.join("Empty/Nothing")).unwrap();
         assert_eq!(
-            listed(root, Separator::Slash),
+            listed(root, SLASH),
             vec![
                 ("INBOX".into(), true),
                 ("INBOX/Sub".into(), true),
@@ -416,7 +502,7 @@ mod tests {
         let root = root.path();
         maildir(root, "A");
         std::os::unix::fs::symlink(root.join("A"), root.join("A/loop")).unwrap();
-        assert_eq!(listed(root, Separator::Slash), vec![("A".into(), true)]);
+        assert_eq!(listed(root, SLASH), vec![("A".into(), true)]);
     }
 
     #[test]
@@ -425,19 +511,10 @@ mod tests {
         let root = root.path();
         maildir(root, "inbox");
         maildir(root, "inbox.Sub");
-        assert_eq!(
-            resolve(root, Separator::Dot, &path("INBOX")).unwrap(),
-            "inbox"
-        );
-        assert_eq!(
-            resolve(root, Separator::Dot, &path("INBOX/Sub")).unwrap(),
-            "inbox.Sub"
-        );
-        assert_eq!(
-            resolve(root, Separator::Dot, &path("INBOX/New")).unwrap(),
-            "inbox.New"
-        );
-        let found = scan(root, Separator::Dot).unwrap();
+        assert_eq!(resolve(root, DOT, &path("INBOX")).unwrap(), "inbox");
+        assert_eq!(resolve(root, DOT, &path("INBOX/Sub")).unwrap(), "inbox.Sub");
+        assert_eq!(resolve(root, DOT, &path("INBOX/New")).unwrap(), "inbox.New");
+        let found = scan(root, DOT).unwrap();
         assert_eq!(found.len(), 2);
         assert!(found
             .iter()
@@ -445,11 +522,8 @@ mod tests {
 
         // With both spellings, INBOX wins, in the listing and when opening.
         maildir(root, "INBOX");
-        assert_eq!(
-            resolve(root, Separator::Dot, &path("INBOX")).unwrap(),
-            "INBOX"
-        );
-        let found = scan(root, Separator::Dot).unwrap();
+        assert_eq!(resolve(root, DOT, &path("INBOX")).unwrap(), "INBOX");
+        let found = scan(root, DOT).unwrap();
         let inboxes: Vec<_> = found.iter().filter(|f| f.path.is_inbox()).collect();
         assert_eq!(inboxes.len(), 1);
         assert_eq!(inboxes[0].relative, "INBOX");

@@ -21,14 +21,32 @@
 //! UIDs are recorded durably before any file carries them, and the next UID can never
 //! fall behind the names on disk because every scan raises it above the highest it sees.
 //!
+//! Folder names are IMAP's modified UTF-7 on disk unless the account sets
+//! `utf8foldernames = yes`, again as OfflineIMAP does, and FMD5 hashes the name on disk:
+//! an OfflineIMAP Maildir with non-ASCII folder names is read without renaming anything.
+//!
+//! A dry run opens the repository read-only and must leave every byte as it was, our own
+//! bookkeeping included. UIDs it would assign are reported provisionally, for one listing,
+//! so that the engine can say what a real run would do; the real run then assigns the same
+//! ones to the same files. A file that cannot be read (a dangling symbolic link) is
+//! treated the same way in every run if it has no UID yet: it is listed, so the engine
+//! reports it, but never renamed, since it cannot be copied.
+//!
+//! A process killed while writing leaves a file in `tmp/`. Ours are named so that their
+//! writer can be recognised; opening a folder for writing removes those whose writer is
+//! gone, and anyone's older than 36 hours (the Maildir convention).
+//!
 //! Layout: `names` (the file name scheme), `layout` (folder paths to directories, the
-//! `sep` option), `uidstate` (the state file), `folder` and `repository` (the interface
+//! `sep` option, name encoding), `options` (account options), `uidstate` (the state
+//! file), `leftovers` (abandoned `tmp/` files), `folder` and `repository` (the interface
 //! traits), `fsutil` (syncing). Unix only, like Maildir itself.
 
 mod folder;
 mod fsutil;
 mod layout;
+mod leftovers;
 mod names;
+mod options;
 mod repository;
 mod uidstate;
 
@@ -39,7 +57,9 @@ pub use repository::MaildirRepository;
 /// The plugin: opens a [`MaildirRepository`] from a `[Repository]` section.
 ///
 /// Options: `localfolders` (required; the Maildir root, `~` expanded, created if
-/// missing) and `sep` (`.` by default, or `/` for nested directories).
+/// missing) and `sep` (`.` by default, or `/` for nested directories); from the account,
+/// `utf8foldernames` (`no` by default: directory names in modified UTF-7, as OfflineIMAP
+/// writes them; `yes`: in UTF-8).
 pub struct MaildirBackend;
 
 impl Backend for MaildirBackend {

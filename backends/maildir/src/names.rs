@@ -204,6 +204,36 @@ pub(crate) fn unique_part() -> String {
     format!("{seconds}_{sequence}.{}.{}", std::process::id(), hostname())
 }
 
+/// The field that ends the name of every file twinbox writes into `tmp/`. No mail client
+/// names a file so, which is what lets twinbox recognise (and clean up) its own leftovers
+/// without touching anyone else's.
+const TMP_MARKER: &str = "twinbox-tmp";
+
+/// The name in `tmp/` of a message being written: `<unique>,twinbox-tmp`, where `unique`
+/// comes from [`unique_part`] and so names the writing process and host.
+pub(crate) fn tmp_file_name(unique: &str) -> String {
+    format!("{unique},{TMP_MARKER}")
+}
+
+/// The process that wrote a `tmp/` file, if twinbox wrote it: `(pid, host)`. `None` for
+/// every name [`tmp_file_name`] cannot have made.
+pub(crate) fn tmp_file_writer(file_name: &str) -> Option<(u32, &str)> {
+    let unique = file_name.strip_suffix(TMP_MARKER)?.strip_suffix(',')?;
+    let (time_and_sequence, rest) = unique.split_once('.')?;
+    let (pid, host) = rest.split_once('.')?;
+    let (time, sequence) = time_and_sequence.split_once('_')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(time) || !digits(sequence) || !digits(pid) || host.is_empty() {
+        return None;
+    }
+    Some((pid.parse().ok()?, host))
+}
+
+/// This machine's name as it appears in the names twinbox writes.
+pub(crate) fn this_host() -> &'static str {
+    hostname()
+}
+
 /// This machine's name, made safe for a Maildir file name: `/` would make a path, `:`
 /// starts the info part and `,` a field, so each becomes `-` (as OfflineIMAP does for `/`).
 fn hostname() -> &'static str {
@@ -361,6 +391,36 @@ mod tests {
         let colon = MessageName::parse("host:odd,U=2");
         assert_eq!(colon.uid, Some(2));
         assert!(!colon.has_info());
+    }
+
+    #[test]
+    fn tmp_names_say_who_wrote_them() {
+        let unique = unique_part();
+        let name = tmp_file_name(&unique);
+        assert_eq!(
+            tmp_file_writer(&name),
+            Some((std::process::id(), this_host()))
+        );
+        assert_eq!(
+            tmp_file_writer("1700000000_3.4242.mail.example.org,twinbox-tmp"),
+            Some((4242, "mail.example.org"))
+        );
+        for foreign in [
+            // Other writers' names: a classic delivery, OfflineIMAP's, ours without the
+            // marker (a finished name), malformed ones.
+            "1700000000.M1P2.host",
+            "1700000000_3.4242.host,U=1,FMD5=abc",
+            "1700000000_3.4242.host",
+            "twinbox-tmp",
+            ",twinbox-tmp",
+            "x_3.4242.host,twinbox-tmp",
+            "1700000000_3.42a.host,twinbox-tmp",
+            "1700000000_3.4242.,twinbox-tmp",
+            "1700000000_3.4242.host,twinbox-tmp:2,S",
+            "1700000000_3.99999999999.host,twinbox-tmp",
+        ] {
+            assert_eq!(tmp_file_writer(foreign), None, "{foreign}");
+        }
     }
 
     #[test]

@@ -12,8 +12,9 @@ use backend_api::{
 
 use crate::folder::MaildirFolder;
 use crate::fsutil::{create_dir_durably, is_maildir, sync_dir};
-use crate::layout::{self, Separator};
+use crate::layout::{self, Layout, NameEncoding, Separator};
 use crate::names::folder_md5;
+use crate::options::account_bool;
 
 /// A tree of Maildir folders under one root directory (the `localfolders` option).
 ///
@@ -22,11 +23,14 @@ use crate::names::folder_md5;
 #[derive(Clone, Debug)]
 pub struct MaildirRepository {
     root: PathBuf,
-    sep: Separator,
+    layout: Layout,
+    /// A dry run: nothing on disk is changed, not even twinbox's own bookkeeping.
+    read_only: bool,
 }
 
 impl MaildirRepository {
-    /// Reads `localfolders` and `sep` and makes sure the root directory exists.
+    /// Reads `localfolders`, `sep` and the account's `utf8foldernames`, and makes sure the
+    /// root directory exists (unless read-only: a missing root is then an empty tree).
     pub fn open(config: &RepositoryConfig) -> Result<Self, BackendError> {
         let localfolders = config.require(
             "localfolders",
@@ -43,6 +47,12 @@ impl MaildirRepository {
                         root.display()
                     ),
                 ))
+            }
+            Err(error) if error.kind() == ErrorKind::NotFound && config.read_only => {
+                log::info!(
+                    "the Maildir root {} does not exist yet (a dry run does not create it)",
+                    root.display()
+                );
             }
             Err(error) if error.kind() == ErrorKind::NotFound => {
                 DirBuilder::new()
@@ -87,7 +97,16 @@ impl MaildirRepository {
                 )
             })?,
         };
-        Ok(MaildirRepository { root, sep })
+        let encoding = if account_bool(config, "utf8foldernames", false)? {
+            NameEncoding::Utf8
+        } else {
+            NameEncoding::ModifiedUtf7
+        };
+        Ok(MaildirRepository {
+            root,
+            layout: Layout { sep, encoding },
+            read_only: config.read_only,
+        })
     }
 
     /// The root directory.
@@ -130,7 +149,10 @@ impl Repository for MaildirRepository {
     }
 
     fn list_folders(&self) -> Result<Vec<FolderInfo>, BackendError> {
-        Ok(layout::scan(&self.root, self.sep)?
+        if self.read_only && fs::symlink_metadata(&self.root).is_err() {
+            return Ok(Vec::new());
+        }
+        Ok(layout::scan(&self.root, self.layout)?
             .into_iter()
             .map(|found| FolderInfo {
                 path: found.path,
@@ -140,7 +162,13 @@ impl Repository for MaildirRepository {
     }
 
     fn create_folder(&self, path: &FolderPath) -> Result<(), BackendError> {
-        let relative = layout::resolve(&self.root, self.sep, path)?;
+        if self.read_only {
+            return Err(BackendError::repository(format!(
+                "cannot create folder {path}: the Maildir {} is open read-only (a dry run)",
+                self.root.display()
+            )));
+        }
+        let relative = layout::resolve(&self.root, self.layout, path)?;
         self.create_dirs(path, &relative)?;
         let directory = self.root.join(&relative);
         let mut created = false;
@@ -165,7 +193,7 @@ impl Repository for MaildirRepository {
     }
 
     fn open_folder(&self, path: &FolderPath) -> Result<Box<dyn Folder>, BackendError> {
-        let relative = layout::resolve(&self.root, self.sep, path)?;
+        let relative = layout::resolve(&self.root, self.layout, path)?;
         let directory = self.root.join(&relative);
         if !is_maildir(&directory) {
             return Err(BackendError::folder(format!(
@@ -179,6 +207,7 @@ impl Repository for MaildirRepository {
             path.clone(),
             directory,
             fmd5,
+            self.read_only,
         )?))
     }
 }

@@ -463,22 +463,197 @@ fn a_file_renamed_by_a_client_is_found_again() {
 }
 
 #[test]
-fn an_unreadable_file_is_a_message_error() {
+fn an_unreadable_file_without_a_uid_is_listed_but_never_renamed() {
     let root = tempfile::tempdir().unwrap();
     let repository = repository(root.path(), None);
     repository.create_folder(&path("INBOX")).unwrap();
-    let link = root.path().join("INBOX/cur/dangling:2,S");
+    let inbox = root.path().join("INBOX");
+    let md5 = folder_md5("INBOX");
+    fs::write(inbox.join("new/1700000000.M1P1.host"), b"fine\n").unwrap();
+    let link = inbox.join("cur/dangling:2,S");
     std::os::unix::fs::symlink(root.path().join("nowhere"), &link).unwrap();
+    let target_before = fs::read_link(&link).unwrap();
+
     let mut folder = repository.open_folder(&path("INBOX")).unwrap();
     let listing = folder.list_messages().unwrap();
+    // The readable one got UID 1 in its name; the dangling link a UID for this listing
+    // only, above the next UID, so that the engine sees it and reports it.
     assert_eq!(
-        listing.len(),
-        1,
+        listing.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(listing[1].flags, Flags::from_system(&[SystemFlag::Seen]));
+    assert_eq!(folder.status().unwrap().uid_next, 3);
+    assert_eq!(
+        fs::read_to_string(inbox.join(STATE_FILE))
+            .unwrap()
+            .split_whitespace()
+            .nth(1),
+        Some("2"),
+        "the listing-only UID is not reserved"
+    );
+    assert_eq!(
+        names(&inbox, "cur"),
+        vec!["dangling:2,S".to_owned()],
+        "an unreadable file is not renamed"
+    );
+    assert_eq!(fs::read_link(&link).unwrap(), target_before);
+    assert_eq!(
+        names(&inbox, "new"),
+        vec![format!("1700000000.M1P1.host,U=1,FMD5={md5}")]
+    );
+
+    let error = folder.fetch_messages(&[2]).unwrap_err();
+    assert_eq!(error.scope, ErrorScope::Message);
+    assert!(
+        error.message.contains("dangling") && error.message.contains("remove it"),
+        "{}",
+        error.message
+    );
+    // The engine never had its content: changing or deleting it does nothing.
+    folder
+        .update_flags(
+            &[2],
+            &Flags::from_system(&[SystemFlag::Flagged]),
+            &Flags::new(),
+        )
+        .unwrap();
+    folder.delete_messages(&[2]).unwrap();
+    assert_eq!(names(&inbox, "cur"), vec!["dangling:2,S".to_owned()]);
+    // An append goes above it, and the next listing gives it the next free UID.
+    assert_eq!(
+        folder
+            .append_messages(vec![message(b"appended\n", &[], None)])
+            .unwrap(),
+        vec![Some(3)]
+    );
+    folder.flush().unwrap();
+    assert_eq!(uids(folder.as_mut()), vec![1, 3, 4]);
+    drop(folder);
+
+    // Once it can be read, it gets a UID in its name like any delivered file.
+    fs::write(root.path().join("nowhere"), b"found again\n").unwrap();
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    assert_eq!(uids(folder.as_mut()), vec![1, 3, 4]);
+    assert!(
+        names(&inbox, "cur").contains(&format!("dangling,U=4,FMD5={md5}:2,S")),
+        "{:?}",
+        names(&inbox, "cur")
+    );
+    assert_eq!(
+        folder.fetch_messages(&[4]).unwrap()[0].bytes,
+        b"found again\n"
+    );
+}
+
+#[test]
+fn an_unreadable_file_with_a_uid_stays_listed_under_it() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path(), None);
+    repository.create_folder(&path("INBOX")).unwrap();
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    folder
+        .append_messages(vec![message(b"m\n", &[SystemFlag::Seen], None)])
+        .unwrap();
+    folder.flush().unwrap();
+    let cur = root.path().join("INBOX/cur");
+    let name = names(&root.path().join("INBOX"), "cur").remove(0);
+    fs::remove_file(cur.join(&name)).unwrap();
+    std::os::unix::fs::symlink(root.path().join("gone"), cur.join(&name)).unwrap();
+
+    let listing = folder.list_messages().unwrap();
+    assert_eq!(
+        listing.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1],
         "listed, so that its UID does not read as deleted"
     );
-    let error = folder.fetch_messages(&[listing[0].uid]).unwrap_err();
+    let error = folder.fetch_messages(&[1]).unwrap_err();
     assert_eq!(error.scope, ErrorScope::Message);
-    assert!(error.message.contains("dangling"), "{}", error.message);
+    assert!(error.message.contains(&name), "{}", error.message);
+    assert_eq!(names(&root.path().join("INBOX"), "cur"), vec![name]);
+}
+
+#[test]
+fn an_unreadable_file_is_warned_about_once_per_open_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path(), None);
+    repository.create_folder(&path("INBOX")).unwrap();
+    let inbox = root.path().join("INBOX");
+    let md5 = folder_md5("INBOX");
+    let without_uid = inbox.join("cur/no-uid-dangling:2,S");
+    let with_uid = inbox.join(format!("cur/uid-dangling,U=1,FMD5={md5}:2,S"));
+    for link in [&without_uid, &with_uid] {
+        std::os::unix::fs::symlink(root.path().join("nowhere"), link).unwrap();
+    }
+    let warnings = |file: &Path| {
+        let file = file.display().to_string();
+        capture::warnings()
+            .iter()
+            .filter(|w| w.contains(&file))
+            .count()
+    };
+    capture::install();
+
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    folder.status().unwrap();
+    let listing = folder.list_messages().unwrap();
+    let _ = folder.fetch_messages(&[1]);
+    folder.list_messages().unwrap();
+    folder.status().unwrap();
+    assert_eq!(listing.len(), 2);
+    assert_eq!(warnings(&without_uid), 1);
+    assert_eq!(warnings(&with_uid), 1);
+    let warning = capture::warnings()
+        .into_iter()
+        .find(|w| w.contains("no-uid-dangling"))
+        .unwrap();
+    assert!(
+        warning.contains("not renamed") && warning.contains("remove it"),
+        "names the file and the fix: {warning}"
+    );
+
+    // A folder opened again (the next sync) says it again, once.
+    drop(folder);
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    folder.list_messages().unwrap();
+    folder.list_messages().unwrap();
+    assert_eq!(warnings(&without_uid), 2);
+}
+
+/// A logger that keeps warnings, for the tests that count them. Tests run in parallel
+/// threads of one process, so each looks only for its own (temporary) paths.
+mod capture {
+    use std::sync::Mutex;
+
+    static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    struct Capture;
+
+    impl log::Log for Capture {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.level() <= log::Level::Warn
+        }
+
+        fn log(&self, record: &log::Record<'_>) {
+            if self.enabled(record.metadata()) {
+                WARNINGS.lock().unwrap().push(record.args().to_string());
+            }
+        }
+
+        fn flush(&self) {}
+    }
+
+    static LOGGER: Capture = Capture;
+
+    pub fn install() {
+        // Only the first call installs it; later ones find it there.
+        let _ = log::set_logger(&LOGGER);
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+
+    pub fn warnings() -> Vec<String> {
+        WARNINGS.lock().unwrap().clone()
+    }
 }
 
 #[test]
@@ -586,4 +761,431 @@ fn folders_are_usable_from_other_threads() {
     })
     .join()
     .unwrap();
+}
+
+/// Everything below `root`: each entry's kind, content (or link target) and modification
+/// time. Directory mtimes catch any name added, removed or renamed in them.
+fn tree_snapshot(root: &Path) -> std::collections::BTreeMap<PathBuf, (String, Vec<u8>)> {
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        out: &mut std::collections::BTreeMap<PathBuf, (String, Vec<u8>)>,
+    ) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let metadata = fs::symlink_metadata(&path).unwrap();
+            let mtime = format!("{:?}", metadata.modified().unwrap());
+            let relative = path.strip_prefix(root).unwrap().to_owned();
+            if metadata.is_symlink() {
+                let target = fs::read_link(&path).unwrap();
+                out.insert(
+                    relative,
+                    (
+                        format!("link {mtime}"),
+                        target.into_os_string().into_encoded_bytes(),
+                    ),
+                );
+            } else if metadata.is_dir() {
+                out.insert(relative, (format!("dir {mtime}"), Vec::new()));
+                walk(root, &path, out);
+            } else {
+                out.insert(
+                    relative,
+                    (format!("file {mtime}"), fs::read(&path).unwrap()),
+                );
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    if let Ok(metadata) = fs::metadata(root) {
+        out.insert(
+            PathBuf::new(),
+            (
+                format!("root {:?}", metadata.modified().unwrap()),
+                Vec::new(),
+            ),
+        );
+    }
+    walk(root, root, &mut out);
+    out
+}
+
+fn read_only(root: &Path, sep: Option<&str>) -> MaildirRepository {
+    let config = RepositoryConfig {
+        read_only: true,
+        ..config(root, sep)
+    };
+    MaildirRepository::open(&config).unwrap()
+}
+
+/// The pid of a process that has exited.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+fn hostname_in_names() -> String {
+    let unique = crate::names::unique_part();
+    unique.splitn(3, '.').nth(2).unwrap().to_owned()
+}
+
+/// A tree with every kind of work a real session would do on disk: a folder without a
+/// state file, files without UIDs in new/ and cur/, a copied UID, a file moved in from
+/// another folder, a dangling link, a folder without tmp/, and leftovers in tmp/.
+fn tree_with_pending_work(root: &Path) {
+    let inbox = maildir(&root.join("INBOX"));
+    let md5 = folder_md5("INBOX");
+    fs::write(inbox.join("new/1700000003.M1P1.host"), b"delivered\n").unwrap();
+    fs::write(inbox.join("cur/1700000002.M2P1.host:2,S"), b"read\n").unwrap();
+    fs::write(inbox.join(format!("cur/a,U=5,FMD5={md5}:2,S")), b"five\n").unwrap();
+    fs::write(inbox.join(format!("cur/b,U=5,FMD5={md5}:2,S")), b"five\n").unwrap();
+    fs::write(
+        inbox.join(format!("cur/c,U=2,FMD5={}:2,F", folder_md5("Sent"))),
+        b"moved here\n",
+    )
+    .unwrap();
+    // Sorts first by name, yet is numbered last, as a real scan numbers it.
+    std::os::unix::fs::symlink(root.join("nowhere"), inbox.join("cur/0-dangling:2,S")).unwrap();
+    let host = hostname_in_names();
+    fs::write(
+        inbox.join(format!(
+            "tmp/1700000000_0.{}.{host},twinbox-tmp",
+            dead_pid()
+        )),
+        b"half",
+    )
+    .unwrap();
+    fs::write(inbox.join("twinbox-uidvalidity.tmp"), "1 2\n").unwrap();
+
+    let work = maildir(&root.join("Work.Projects"));
+    fs::remove_dir(work.join("tmp")).unwrap();
+    let md5 = folder_md5("Work.Projects");
+    fs::write(work.join(STATE_FILE), "1600000000 10\n").unwrap();
+    fs::write(work.join(format!("cur/x,U=3,FMD5={md5}:2,S")), b"three\n").unwrap();
+    fs::write(work.join("new/zzz.M1P1.host"), b"late 1\n").unwrap();
+    fs::write(work.join("new/aaa.M1P1.host"), b"late 2\n").unwrap();
+}
+
+#[test]
+fn a_read_only_session_changes_nothing_on_disk() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    tree_with_pending_work(root);
+    let before = tree_snapshot(root);
+
+    let session = |repository: &MaildirRepository| {
+        let mut listed = Vec::new();
+        let mut folders = repository.list_folders().unwrap();
+        folders.sort_by(|a, b| a.path.cmp(&b.path));
+        for info in folders {
+            let mut folder = repository.open_folder(&info.path).unwrap();
+            let status = folder.status().unwrap();
+            let listing = folder.list_messages().unwrap();
+            let all: Vec<Uid> = listing.iter().map(|m| m.uid).collect();
+            // The unreadable one fails; fetch the rest one by one.
+            let mut fetched = Vec::new();
+            for uid in &all {
+                if let Ok(mut got) = folder.fetch_messages(&[*uid]) {
+                    fetched.push((*uid, got.remove(0).bytes));
+                }
+            }
+            assert!(folder.status().unwrap().uid_next > *all.last().unwrap());
+            folder.flush().unwrap();
+            listed.push((info.path.to_string(), status, listing, fetched));
+        }
+        listed
+    };
+    let dry = read_only(root, None);
+    let first = session(&dry);
+    assert_eq!(
+        tree_snapshot(root),
+        before,
+        "a read-only session changed the tree"
+    );
+
+    // INBOX: no state yet, so a provisional UIDVALIDITY; UID 5 is kept by the first name
+    // (a); the rest get provisional UIDs from 6 on, in name order.
+    let (name, status, listing, fetched) = &first[0];
+    assert_eq!(name, "INBOX");
+    assert_ne!(status.uid_validity, 0);
+    assert_eq!(
+        listing.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![5, 6, 7, 8, 9, 10]
+    );
+    assert_eq!(status.uid_next, 11);
+    let bytes = |uid: Uid| {
+        fetched
+            .iter()
+            .find(|(u, _)| *u == uid)
+            .map(|(_, b)| b.clone())
+    };
+    // Readable names in order: 1700000002.M2P1.host:2,S, 1700000003.M1P1.host, (a,) b,
+    // c; then the unreadable 0-dangling.
+    assert_eq!(bytes(6).as_deref(), Some(&b"read\n"[..]));
+    assert_eq!(bytes(7).as_deref(), Some(&b"delivered\n"[..]));
+    assert_eq!(bytes(8).as_deref(), Some(&b"five\n"[..]));
+    assert_eq!(bytes(9).as_deref(), Some(&b"moved here\n"[..]));
+    assert_eq!(bytes(10), None, "the dangling link cannot be fetched");
+    // Work.Projects: the state's next UID is 10.
+    let (name, status, listing, fetched) = &first[1];
+    assert_eq!(name, "Work/Projects");
+    assert_eq!(status.uid_validity, 1_600_000_000);
+    assert_eq!(
+        listing.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![3, 10, 11]
+    );
+    assert_eq!(fetched[1], (10, b"late 2\n".to_vec()));
+
+    // The same tree lists the same way again (but for INBOX's provisional UIDVALIDITY).
+    let second = session(&read_only(root, None));
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!((&a.0, &a.2, &a.3), (&b.0, &b.2, &b.3));
+    }
+    assert_eq!(first[1].1, second[1].1);
+
+    // Every write is refused, naming the dry run, and still nothing changed.
+    let mut folder = dry.open_folder(&path("INBOX")).unwrap();
+    folder.list_messages().unwrap();
+    let refusals = [
+        folder
+            .append_messages(vec![message(b"x\n", &[], None)])
+            .unwrap_err(),
+        folder
+            .update_flags(
+                &[5],
+                &Flags::from_system(&[SystemFlag::Flagged]),
+                &Flags::new(),
+            )
+            .unwrap_err(),
+        folder.delete_messages(&[5]).unwrap_err(),
+        dry.create_folder(&path("New")).unwrap_err(),
+    ];
+    for error in refusals {
+        assert_eq!(error.scope, ErrorScope::Repository);
+        assert!(error.message.contains("read-only"), "{}", error.message);
+    }
+    folder.flush().unwrap();
+    drop(folder);
+    assert_eq!(tree_snapshot(root), before);
+
+    // A real session afterwards gives the files exactly the UIDs the dry run showed.
+    let real = repository(root, None);
+    for (name, _, listing, _) in &first {
+        let mut folder = real.open_folder(&path(name)).unwrap();
+        assert_eq!(&folder.list_messages().unwrap(), listing, "{name}");
+    }
+    assert_ne!(tree_snapshot(root), before);
+}
+
+#[test]
+fn a_read_only_repository_with_a_missing_root_is_empty() {
+    let parent = tempfile::tempdir().unwrap();
+    let root = parent.path().join("not-yet");
+    let before = tree_snapshot(parent.path());
+    let repository = read_only(&root, None);
+    assert!(repository.list_folders().unwrap().is_empty());
+    assert!(repository.open_folder(&path("INBOX")).is_err());
+    let error = repository.create_folder(&path("INBOX")).unwrap_err();
+    assert!(error.message.contains("read-only"), "{}", error.message);
+    assert!(!root.exists());
+    assert_eq!(tree_snapshot(parent.path()), before);
+
+    // With sep = / too, and a root that exists but holds no folder.
+    fs::create_dir(&root).unwrap();
+    let repository = read_only(&root, Some("/"));
+    assert!(repository.list_folders().unwrap().is_empty());
+    assert!(repository.open_folder(&path("Work/Projects")).is_err());
+}
+
+#[test]
+fn opening_a_folder_for_writing_clears_abandoned_tmp_files() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    tree_with_pending_work(root);
+    let inbox = root.join("INBOX");
+    let live = format!(
+        "1700000000_1.{}.{},twinbox-tmp",
+        std::process::id(),
+        hostname_in_names()
+    );
+    fs::write(inbox.join("tmp").join(&live), b"being written").unwrap();
+    fs::write(inbox.join("tmp/1700000000.M9P9.otherclient"), b"theirs").unwrap();
+    let new_before = names(&inbox, "new");
+
+    let repository = repository(root, None);
+    let folder = repository.open_folder(&path("INBOX")).unwrap();
+    // Ours from a process that is gone: removed. Ours from a live process, and a fresh
+    // file of another program: kept. The interrupted state write: removed.
+    assert_eq!(
+        names(&inbox, "tmp"),
+        vec!["1700000000.M9P9.otherclient".to_owned(), live]
+    );
+    assert!(!inbox.join("twinbox-uidvalidity.tmp").exists());
+    assert_eq!(names(&inbox, "new"), new_before, "new/ is never cleaned");
+    drop(folder);
+}
+
+fn with_utf8foldernames(root: &Path, sep: Option<&str>, value: &str) -> MaildirRepository {
+    let mut config = config(root, sep);
+    config
+        .account_options
+        .insert("utf8foldernames".into(), value.into());
+    MaildirRepository::open(&config).unwrap()
+}
+
+fn listed_paths(repository: &MaildirRepository) -> Vec<String> {
+    let mut listed: Vec<String> = repository
+        .list_folders()
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path.to_string())
+        .collect();
+    listed.sort();
+    listed
+}
+
+fn directories(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(root)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn folder_names_are_modified_utf7_on_disk_by_default() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    for repository in [
+        repository(root, None),
+        with_utf8foldernames(root, None, "no"),
+    ] {
+        repository.create_folder(&path("Ärger")).unwrap();
+        repository.create_folder(&path("Work/Projekte Ü")).unwrap();
+        repository.create_folder(&path("Tom & Jerry")).unwrap();
+        repository.create_folder(&path("INBOX/Entwürfe")).unwrap();
+    }
+    assert_eq!(
+        directories(root),
+        vec![
+            "&AMQ-rger",
+            "INBOX.Entw&APw-rfe",
+            "Tom &- Jerry",
+            "Work.Projekte &ANw-"
+        ]
+    );
+    // Directories another program made: valid encodings decode, plain ASCII stands for
+    // itself, UTF-8 and broken encodings are skipped (with a warning).
+    maildir(&root.join("Plain"));
+    maildir(&root.join("Übel"));
+    maildir(&root.join("Bad&Zm9v"));
+    let default = repository(root, None);
+    assert_eq!(
+        listed_paths(&default),
+        vec![
+            "INBOX/Entwürfe",
+            "Plain",
+            "Tom & Jerry",
+            "Work/Projekte Ü",
+            "Ärger"
+        ]
+    );
+
+    // FMD5 hashes the name on disk, as OfflineIMAP does.
+    let mut folder = default.open_folder(&path("Work/Projekte Ü")).unwrap();
+    folder
+        .append_messages(vec![message(b"x\n", &[], None)])
+        .unwrap();
+    let file = names(&root.join("Work.Projekte &ANw-"), "new").remove(0);
+    assert!(
+        file.ends_with(&format!(",U=1,FMD5={}", folder_md5("Work.Projekte &ANw-"))),
+        "{file}"
+    );
+
+    // The separator rule applies to the folder's own name.
+    let error = default.create_folder(&path("Über/v1.2")).unwrap_err();
+    assert!(error.message.contains("\"v1.2\""), "{}", error.message);
+
+    // Nested: each directory is one encoded component; a directory that does not decode
+    // is skipped with everything below it.
+    let nested_root = tempfile::tempdir().unwrap();
+    let nested = repository(nested_root.path(), Some("/"));
+    nested.create_folder(&path("Ärger/Ü")).unwrap();
+    assert!(nested_root.path().join("&AMQ-rger/&ANw-/cur").is_dir());
+    maildir(&nested_root.path().join("Übel/Sub"));
+    assert_eq!(listed_paths(&nested), vec!["Ärger", "Ärger/Ü"]);
+    assert!(nested.create_folder(&path("Ärger/cur")).is_err());
+}
+
+#[test]
+fn an_offlineimap_maildir_with_encoded_names_keeps_its_uids() {
+    let root = tempfile::tempdir().unwrap();
+    let folder_dir = maildir(&root.path().join("&AMQ-rger"));
+    let md5 = folder_md5("&AMQ-rger");
+    let name = format!("1700000000_0.1.host,U=9,FMD5={md5}:2,S");
+    fs::write(folder_dir.join("cur").join(&name), b"m\n").unwrap();
+    let repository = repository(root.path(), None);
+    assert_eq!(listed_paths(&repository), vec!["Ärger"]);
+    let mut folder = repository.open_folder(&path("Ärger")).unwrap();
+    assert_eq!(uids(folder.as_mut()), vec![9]);
+    assert_eq!(names(&folder_dir, "cur"), vec![name]);
+}
+
+#[test]
+fn folder_names_are_utf8_on_disk_with_utf8foldernames() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let repository = with_utf8foldernames(root, None, "yes");
+    repository.create_folder(&path("Ärger")).unwrap();
+    repository.create_folder(&path("Work/Projekte Ü")).unwrap();
+    maildir(&root.join("&AMQ-rger"));
+    assert_eq!(
+        directories(root),
+        vec!["&AMQ-rger", "Work.Projekte Ü", "Ärger"]
+    );
+    // Taken literally: `&AMQ-rger` is a folder of that name.
+    assert_eq!(
+        listed_paths(&repository),
+        vec!["&AMQ-rger", "Work/Projekte Ü", "Ärger"]
+    );
+    let mut folder = repository.open_folder(&path("Work/Projekte Ü")).unwrap();
+    folder
+        .append_messages(vec![message(b"x\n", &[], None)])
+        .unwrap();
+    let file = names(&root.join("Work.Projekte Ü"), "new").remove(0);
+    assert!(
+        file.ends_with(&format!("FMD5={}", folder_md5("Work.Projekte Ü"))),
+        "{file}"
+    );
+    assert!(repository.create_folder(&path("Ü/v1.2")).is_err());
+
+    let nested = tempfile::tempdir().unwrap();
+    let repository = with_utf8foldernames(nested.path(), Some("/"), "true");
+    repository.create_folder(&path("Ärger/Ü")).unwrap();
+    assert!(nested.path().join("Ärger/Ü/cur").is_dir());
+    assert_eq!(listed_paths(&repository), vec!["Ärger", "Ärger/Ü"]);
+}
+
+#[test]
+fn a_bad_utf8foldernames_value_names_the_account_section() {
+    let root = tempfile::tempdir().unwrap();
+    let mut config = config(root.path(), None);
+    config
+        .account_options
+        .insert("utf8foldernames".into(), "sometimes".into());
+    let error = MaildirBackend::open(config).err().unwrap();
+    assert_eq!(error.scope, ErrorScope::Repository);
+    assert!(
+        error.message.contains("[Account]")
+            && error.message.contains("utf8foldernames")
+            && error.message.contains("\"sometimes\""),
+        "{}",
+        error.message
+    );
 }

@@ -137,6 +137,18 @@ pub(crate) fn write(folder_dir: &Path, state: &UidState) -> Result<(), BackendEr
     })
 }
 
+/// Removes the temporary state file a writer killed between writing and renaming it left
+/// behind. Call it only under [`lock`]: every writer holds the lock, so the file is then
+/// nobody's work in progress.
+pub(crate) fn remove_leftover(folder_dir: &Path) {
+    let tmp = folder_dir.join(STATE_TMP_FILE);
+    match fs::remove_file(&tmp) {
+        Ok(()) => log::info!("removed {}, left by an interrupted write", tmp.display()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => log::warn!("cannot remove {}: {error}", tmp.display()),
+    }
+}
+
 /// An exclusive advisory lock on a folder directory, held while the state file is read,
 /// changed and written; released when dropped.
 pub(crate) struct StateLock {
@@ -187,6 +199,15 @@ mod tests {
             assert!(error.message.contains(STATE_FILE), "{}", error.message);
             assert!(error.message.contains("delete it"), "{}", error.message);
         }
+    }
+
+    #[test]
+    fn a_leftover_temporary_state_file_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        remove_leftover(dir.path());
+        fs::write(dir.path().join(STATE_TMP_FILE), "1 2\n").unwrap();
+        remove_leftover(dir.path());
+        assert!(!dir.path().join(STATE_TMP_FILE).exists());
     }
 
     #[test]
