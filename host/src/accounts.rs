@@ -11,7 +11,7 @@ use backend_api::{FolderPath, LoadedPlugin, Repository, RepositoryConfig};
 use crate::config::{Config, ConfigError, RepositoryConfigExt, Side as ConfigSide};
 use crate::engine::{self, AccountReport, SyncObserver, SyncOptions};
 use crate::plugins::PluginCatalog;
-use crate::state::SyncState;
+use crate::state::{Side, SyncState};
 
 /// Folders are synced this many at a time unless a repository's `maxconnections` says
 /// fewer.
@@ -80,8 +80,16 @@ pub fn prepare<'c>(
             .min()
             .unwrap_or(DEFAULT_FOLDER_THREADS)
             .max(1);
+        let mut read_only = Vec::new();
+        if local.0.readonly()? {
+            read_only.push(Side::Local);
+        }
+        if remote.0.readonly()? {
+            read_only.push(Side::Remote);
+        }
         let options = SyncOptions {
             dry_run: request.dry_run,
+            read_only,
             create_on_local: local.0.createfolders()?,
             create_on_remote: remote.0.createfolders()?,
             folders: folders.clone(),

@@ -140,7 +140,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                         .map(|account| accounts::sync(account, &observer))
                         .collect()
                 }),
-                Err(_) => prepared.iter().map(|a| accounts::sync(a, &observer)).collect(),
+                Err(_) => prepared
+                    .iter()
+                    .map(|a| accounts::sync(a, &observer))
+                    .collect(),
             };
             let mut failed = false;
             for report in &reports {

@@ -281,6 +281,9 @@ pub trait RepositoryConfigExt {
 
     /// `maxconnections`, if set: how many connections the backend may open at once.
     fn maxconnections(&self) -> Result<Option<usize>, ConfigError>;
+
+    /// `readonly`: twinbox never writes to this repository (default no).
+    fn readonly(&self) -> Result<bool, ConfigError>;
 }
 
 impl RepositoryConfigExt for RepositoryConfig {
@@ -324,6 +327,20 @@ impl RepositoryConfigExt for RepositoryConfig {
                 })
             })
             .transpose()
+    }
+
+    fn readonly(&self) -> Result<bool, ConfigError> {
+        match self.get("readonly") {
+            None => Ok(false),
+            Some(value) => parse_bool(value).ok_or_else(|| {
+                bool_error(
+                    &self.config_file,
+                    format!("{REPOSITORY_PREFIX}{}", self.name),
+                    "readonly",
+                    value,
+                )
+            }),
+        }
     }
 }
 

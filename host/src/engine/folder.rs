@@ -93,6 +93,8 @@ pub struct FolderSync<'a> {
     pub remote: OpenFolder,
     pub state: &'a SyncState,
     pub dry_run: bool,
+    /// Sides configured `readonly`: never changed.
+    pub read_only: &'a [Side],
     pub observer: &'a dyn SyncObserver,
 }
 
@@ -136,7 +138,10 @@ impl FolderSync<'_> {
             )?;
         }
 
-        let plan = plan_folder(&local_listing, &remote_listing, &pairs, &common);
+        let mut plan = plan_folder(&local_listing, &remote_listing, &pairs, &common);
+        for side in self.read_only {
+            plan = plan.without_changes_to(*side);
+        }
         if self.dry_run {
             self.count_plan(&plan, report);
             return Ok(());

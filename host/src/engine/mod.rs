@@ -34,6 +34,9 @@ pub struct SyncOptions {
     pub create_on_local: bool,
     /// Create a folder on the remote side when it exists only on the local side.
     pub create_on_remote: bool,
+    /// Sides whose repository is `readonly`: nothing is ever written there (no folder
+    /// created, no message copied, no flag or deletion applied).
+    pub read_only: Vec<Side>,
     /// Only these folders (all when `None`).
     pub folders: Option<Vec<FolderPath>>,
     /// How many folders to sync at once (at least 1).
@@ -46,6 +49,7 @@ impl Default for SyncOptions {
             dry_run: false,
             create_on_local: true,
             create_on_remote: true,
+            read_only: Vec::new(),
             folders: None,
             threads: 1,
         }
@@ -70,10 +74,11 @@ impl Account<'_> {
     }
 
     fn creates_on(&self, side: Side) -> bool {
-        match side {
+        let allowed = match side {
             Side::Local => self.options.create_on_local,
             Side::Remote => self.options.create_on_remote,
-        }
+        };
+        allowed && !self.options.read_only.contains(&side)
     }
 }
 
@@ -241,6 +246,7 @@ fn sync_folder(
         remote: open(account, Side::Remote, path)?,
         state: account.state,
         dry_run,
+        read_only: &account.options.read_only,
         observer,
     };
     sync.run(report)

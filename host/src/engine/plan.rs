@@ -73,6 +73,31 @@ impl FolderPlan {
     pub fn is_empty(&self) -> bool {
         self == &FolderPlan::default()
     }
+
+    /// The plan without any change to `side`, for a repository configured `readonly`.
+    ///
+    /// What cannot be applied there is not recorded either: a pair whose flags the
+    /// read-only side would have needed keeps its recorded flags, so the change is neither
+    /// lost nor reverted, just not made. A message deleted on the other side stays paired
+    /// (and is not copied back).
+    pub fn without_changes_to(mut self, side: Side) -> FolderPlan {
+        let blocked: HashSet<Uid> = self.flag_changes_on(side).iter().map(|c| c.uid).collect();
+        match side {
+            Side::Local => {
+                self.copy_to_local.clear();
+                self.flags_on_local.clear();
+                self.delete_on_local.clear();
+            }
+            Side::Remote => {
+                self.copy_to_remote.clear();
+                self.flags_on_remote.clear();
+                self.delete_on_remote.clear();
+            }
+        }
+        self.new_pair_flags
+            .retain(|pair| !blocked.contains(&pair.uid(side)));
+        self
+    }
 }
 
 /// The flags that both sides can store: the only ones the engine compares and changes.
@@ -257,6 +282,23 @@ mod tests {
         assert_eq!(plan.forget_pairs, vec![7]);
         assert!(plan.flags_on_remote.is_empty());
         assert!(plan.copy_to_local.is_empty() && plan.copy_to_remote.is_empty());
+    }
+
+    #[test]
+    fn a_read_only_side_is_never_changed_and_nothing_is_recorded_for_it() {
+        let local = [message(1, &[Seen]), message(2, &[])];
+        let remote = [message(5, &[]), message(8, &[])];
+        let pairs = [pair(1, 5, &[]), pair(3, 7, &[])];
+        let plan =
+            plan_folder(&local, &remote, &pairs, &everything()).without_changes_to(Side::Remote);
+        assert!(plan.flags_on_remote.is_empty() && plan.delete_on_remote.is_empty());
+        assert!(plan.copy_to_remote.is_empty());
+        assert!(
+            plan.new_pair_flags.is_empty(),
+            "the seen flag was not synced: keep the old base"
+        );
+        assert_eq!(plan.copy_to_local, vec![8]);
+        assert_eq!(plan.forget_pairs, vec![7]);
     }
 
     #[test]

@@ -366,3 +366,33 @@ fn without_uidplus_copies_are_found_by_content() {
     assert!(!sync(&local, &remote, &state).changed_anything());
     assert_in_sync(&local, &remote);
 }
+
+#[test]
+fn a_read_only_side_is_never_written() {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new();
+    remote.deliver("INBOX", &message(1), Flags::new());
+    local.deliver("Drafts", &message(2), Flags::new());
+    let state = SyncState::in_memory().unwrap();
+    let options = SyncOptions {
+        read_only: vec![Side::Remote],
+        ..Default::default()
+    };
+    let report = sync_with(&local, &remote, &state, options.clone());
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(
+        local.messages("INBOX").len(),
+        1,
+        "the read-only side is still read"
+    );
+    assert_eq!(
+        remote.folder_names(),
+        vec!["INBOX"],
+        "no folder created there"
+    );
+    let uid = local.messages("INBOX")[0].0;
+    local.set_flags("INBOX", uid, seen());
+    let report = sync_with(&local, &remote, &state, options);
+    assert!(!report.changed_anything(), "{report:?}");
+    assert!(remote.messages("INBOX")[0].1.flags.is_empty());
+}
