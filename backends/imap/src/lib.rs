@@ -1,1 +1,68 @@
-//! IMAP backend (being written).
+//! The IMAP backend of twinbox, loaded as a plugin (`type = IMAP`).
+//!
+//! # Why it looks like this
+//!
+//! The engine owns every sync decision; this backend only translates the small
+//! [`Repository`]/[`Folder`](backend_api::Folder) interface into IMAP commands and the
+//! answers back. What makes it more than a wrapper around the `imap` crate is what a sync
+//! cannot afford to get wrong:
+//!
+//! - **Bytes are never touched.** Messages are fetched with `BODY.PEEK[]` (so a sync never
+//!   marks anything read) and handed over exactly as the literal arrived; APPEND sends the
+//!   bytes as given with their flags and INTERNALDATE, and nothing is ever added to a
+//!   header. The new UID comes from UIDPLUS when the server has it; otherwise `None`, and
+//!   the engine finds the copy by content.
+//! - **Names are mapped both ways without loss.** Modified UTF-7 (our own strict codec in
+//!   `backend_api::mutf7`), the server's delimiter and the `reference` prefix are handled
+//!   in `names`; a server name that cannot be a folder path is skipped with a warning
+//!   rather than bent into one that might collide. Everything we put on the wire is
+//!   quoted by us (`wire`), since the crate sends mailbox names verbatim.
+//! - **Security is not optional.** TLS is implicit by default; `ssl = no` means STARTTLS,
+//!   which the server must offer; plain text needs an explicit `starttls = no`.
+//!   Certificates are checked against the system store, a CA file, or pinned
+//!   fingerprints, and a refusal shows the fingerprint so the user can pin it. Secrets
+//!   never reach a log line or an error.
+//! - **A network fault is an error, never a hang or a panic.** Every socket has the
+//!   `timeout`; a connection that breaks is thrown away and reported as a folder-level
+//!   error to retry later. We parse the server's answers ourselves (`response`), because
+//!   the crate's typed parsers panic on some legal replies.
+//!
+//! Layout: `options` (the `[Repository]` section), `connection` (TCP, TLS, STARTTLS,
+//! login, commands), `sasl` (client strings), `names` (folder names), `wire` (what we
+//! send: quoting, UID sets, flags, dates), `response` (what we read), `repository` (the
+//! connection pool and folder tree), `folder` (one selected mailbox).
+
+mod connection;
+mod folder;
+mod names;
+mod options;
+mod repository;
+mod response;
+mod sasl;
+mod wire;
+
+use backend_api::{Backend, BackendError, Repository, RepositoryConfig};
+
+pub use repository::ImapRepository;
+
+/// The plugin: opens an [`ImapRepository`] from a `[Repository]` section.
+///
+/// Options (OfflineIMAP's names): `remotehost` (required), `remoteport`, `remoteuser`,
+/// `remotepass` / `remotepassfile` / `remotepasscommand` / `~/.netrc`, `ssl` (default
+/// yes), `starttls` (default yes when `ssl = no`), `sslcacertfile`, `cert_fingerprint`,
+/// `tls_level` (default tls1.2), `auth_mechanisms` (default `PLAIN, LOGIN, CRAM-MD5`),
+/// `oauth2_access_token` / `oauth2_access_token_command`, `maxconnections` (default 3),
+/// `subscribedonly`, `reference`, `readonly`, `expunge` (default yes; only matters for
+/// servers without UIDPLUS), `timeout` (seconds, default 60).
+pub struct ImapBackend;
+
+impl Backend for ImapBackend {
+    const NAME: &'static str = "IMAP";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    fn open(config: RepositoryConfig) -> Result<Box<dyn Repository>, BackendError> {
+        Ok(Box::new(ImapRepository::open(&config)?))
+    }
+}
+
+backend_api::export_backend!(ImapBackend);

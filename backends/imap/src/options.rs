@@ -120,14 +120,20 @@ pub(crate) struct ImapOptions {
     pub max_connections: usize,
     pub subscribed_only: bool,
     pub reference: Option<String>,
+    /// `readonly = yes`, or a read-only open by the host (a dry run): EXAMINE, no writes.
     pub readonly: bool,
+    /// The host opened the repository read-only (`--dry-run`).
+    pub dry_run: bool,
     pub expunge: bool,
     pub timeout: Duration,
 }
 
 /// OfflineIMAP options that run Python, and what to use instead.
 const PYTHON_HOOKS: [(&str, &str); 6] = [
-    ("remotepasseval", "remotepasscommand (a shell command that prints the password)"),
+    (
+        "remotepasseval",
+        "remotepasscommand (a shell command that prints the password)",
+    ),
     ("remoteusereval", "remoteuser"),
     ("remotehosteval", "remotehost"),
     ("remoteporteval", "remoteport"),
@@ -146,7 +152,9 @@ impl ImapOptions {
             if config.get(hook).is_some() {
                 return Err(config.error(
                     hook,
-                    &format!("is an OfflineIMAP Python hook, which twinbox does not run; use {instead}"),
+                    &format!(
+                        "is an OfflineIMAP Python hook, which twinbox does not run; use {instead}"
+                    ),
                 ));
             }
         }
@@ -161,11 +169,17 @@ impl ImapOptions {
         }
 
         let host = config
-            .require("remotehost", "the IMAP server's host name, e.g. imap.example.org")?
+            .require(
+                "remotehost",
+                "the IMAP server's host name, e.g. imap.example.org",
+            )?
             .trim()
             .to_owned();
         if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(config.error("remotehost", &format!("is {host:?}; write a bare host name")));
+            return Err(config.error(
+                "remotehost",
+                &format!("is {host:?}; write a bare host name"),
+            ));
         }
 
         let ssl = config.get_bool("ssl", true)?;
@@ -201,7 +215,9 @@ impl ImapOptions {
 
         let password = password_source(config)?;
         let oauth2_token = match (
-            config.get("oauth2_access_token").filter(|v| !v.trim().is_empty()),
+            config
+                .get("oauth2_access_token")
+                .filter(|v| !v.trim().is_empty()),
             config
                 .get("oauth2_access_token_command")
                 .filter(|v| !v.trim().is_empty()),
@@ -250,12 +266,18 @@ impl ImapOptions {
 
         let max_connections = match config.get("maxconnections").map(str::trim) {
             None => 3,
-            Some(value) => value.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                config.error(
-                    "maxconnections",
-                    &format!("is {value:?}; write how many connections to open at most, e.g. 3"),
-                )
-            })?,
+            Some(value) => value
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    config.error(
+                        "maxconnections",
+                        &format!(
+                            "is {value:?}; write how many connections to open at most, e.g. 3"
+                        ),
+                    )
+                })?,
         };
         let timeout = match config.get("timeout").map(str::trim) {
             None => Duration::from_secs(60),
@@ -303,7 +325,8 @@ impl ImapOptions {
             max_connections,
             subscribed_only: config.get_bool("subscribedonly", false)?,
             reference,
-            readonly: config.get_bool("readonly", false)?,
+            readonly: config.get_bool("readonly", false)? || config.read_only,
+            dry_run: config.read_only,
             expunge: config.get_bool("expunge", true)?,
             timeout,
         })
@@ -321,6 +344,25 @@ impl ImapOptions {
     /// An error about `option` of this repository.
     pub fn error(&self, option: &str, problem: &str) -> BackendError {
         self.section.error(option, problem)
+    }
+
+    /// The error for a write to a read-only repository; `what` is what the sync wanted
+    /// to do ("append messages in folder X").
+    pub fn write_refused(&self, what: &str) -> BackendError {
+        if self.dry_run {
+            return BackendError::repository(format!(
+                "[Repository {}] is open read-only for a dry run, which changes nothing, but \
+                 was asked to {what}",
+                self.section.name
+            ));
+        }
+        self.error(
+            "readonly",
+            &format!(
+                "is yes, so twinbox never writes to this repository, but the sync needs to \
+                 {what}; set readonly = no to allow it"
+            ),
+        )
     }
 
     /// The user to log in as: `remoteuser`, else the `login` of the host's `~/.netrc` entry.
@@ -405,7 +447,10 @@ fn password_source(config: &RepositoryConfig) -> Result<SecretSource, BackendErr
     }
     if let Some(file) = config.get("remotepassfile").map(str::trim) {
         if file.is_empty() {
-            return Err(config.error("remotepassfile", "is empty; name the file that holds the password"));
+            return Err(config.error(
+                "remotepassfile",
+                "is empty; name the file that holds the password",
+            ));
         }
         return Ok(SecretSource::File(RepositoryConfig::expand_path(file)));
     }
@@ -512,7 +557,7 @@ pub(crate) fn parse_fingerprints(value: &str) -> Result<Vec<Fingerprint>, String
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 || !hex.is_ascii() {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
         return None;
     }
     (0..hex.len())
@@ -551,7 +596,9 @@ pub(crate) fn parse_mechanisms(value: &str) -> Result<Vec<Mechanism>, String> {
                     mechanisms.push(mechanism)
                 }
             }
-            None if name.eq_ignore_ascii_case("GSSAPI") || name.eq_ignore_ascii_case("EXTERNAL") => {
+            None if name.eq_ignore_ascii_case("GSSAPI")
+                || name.eq_ignore_ascii_case("EXTERNAL") =>
+            {
                 log::warn!("auth_mechanisms: {name} is not supported by twinbox; skipped");
             }
             None => {
@@ -597,7 +644,10 @@ pub(crate) fn netrc_lookup(text: &str, host: &str, user: Option<&str>) -> Option
         if line.split_whitespace().any(|t| t == "macdef") {
             in_macro = true;
             // Keep what comes before `macdef` on this line.
-            let before: Vec<&str> = line.split_whitespace().take_while(|t| *t != "macdef").collect();
+            let before: Vec<&str> = line
+                .split_whitespace()
+                .take_while(|t| *t != "macdef")
+                .collect();
             lines_left.push_str(&before.join(" "));
             lines_left.push('\n');
             continue;
@@ -626,8 +676,9 @@ pub(crate) fn netrc_lookup(text: &str, host: &str, user: Option<&str>) -> Option
             _ => {}
         }
     }
-    let matches_user =
-        |entry: &NetrcEntry| user.is_none() || entry.login.is_none() || entry.login.as_deref() == user;
+    let matches_user = |entry: &NetrcEntry| {
+        user.is_none() || entry.login.is_none() || entry.login.as_deref() == user
+    };
     entries
         .iter()
         .find(|(machine, entry)| {
@@ -682,6 +733,7 @@ mod tests {
         );
         assert_eq!(options.max_connections, 3);
         assert!(!options.subscribed_only && !options.readonly && options.expunge);
+        assert!(!options.dry_run);
         assert_eq!(options.reference, None);
         assert_eq!(options.timeout, Duration::from_secs(60));
         assert_eq!(options.server(), "imap.example.org:993");
@@ -690,13 +742,19 @@ mod tests {
     #[test]
     fn remotehost_is_required() {
         let message = error_of(RepositoryConfig::new("Remote"));
-        assert!(message.contains("[Repository Remote] option 'remotehost' is missing"), "{message}");
+        assert!(
+            message.contains("[Repository Remote] option 'remotehost' is missing"),
+            "{message}"
+        );
     }
 
     #[test]
     fn ssl_and_starttls_choose_the_security_and_port() {
         let starttls = ImapOptions::from_config(&base().with("ssl", "no")).unwrap();
-        assert_eq!((starttls.security, starttls.port), (Security::StartTls, 143));
+        assert_eq!(
+            (starttls.security, starttls.port),
+            (Security::StartTls, 143)
+        );
         let plain =
             ImapOptions::from_config(&base().with("ssl", "no").with("starttls", "no")).unwrap();
         assert_eq!((plain.security, plain.port), (Security::Plaintext, 143));
@@ -732,6 +790,21 @@ mod tests {
             );
             assert!(message.contains(&format!("'{option}'")), "{message}");
         }
+    }
+
+    #[test]
+    fn a_read_only_open_by_the_host_is_readonly() {
+        let mut config = base();
+        config.read_only = true;
+        let options = ImapOptions::from_config(&config).unwrap();
+        assert!(options.readonly && options.dry_run);
+        let error = options.write_refused("append messages in folder X");
+        assert!(error.message.contains("dry run"), "{error}");
+        let options = ImapOptions::from_config(&base().with("readonly", "yes")).unwrap();
+        assert!(options
+            .write_refused("x")
+            .message
+            .contains("'readonly' is yes"));
     }
 
     #[test]
@@ -776,11 +849,13 @@ mod tests {
 
     #[test]
     fn oauth_token_changes_the_default_mechanisms() {
-        let options = ImapOptions::from_config(
-            &base().with("oauth2_access_token_command", "echo token"),
-        )
-        .unwrap();
-        assert_eq!(options.mechanisms, vec![Mechanism::XOAuth2, Mechanism::OAuthBearer]);
+        let options =
+            ImapOptions::from_config(&base().with("oauth2_access_token_command", "echo token"))
+                .unwrap();
+        assert_eq!(
+            options.mechanisms,
+            vec![Mechanism::XOAuth2, Mechanism::OAuthBearer]
+        );
         assert_eq!(options.resolve_token().unwrap().expose(), "token");
         let message = error_of(base().with("auth_mechanisms", "XOAUTH2"));
         assert!(message.contains("no token is configured"), "{message}");
@@ -794,7 +869,9 @@ mod tests {
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[0].0, vec![0xab; 32]);
         assert_eq!(parsed[1].0, vec![0xcd; 64]);
-        assert!(parse_fingerprints(&"ab".repeat(20)).unwrap_err().contains("SHA-1"));
+        assert!(parse_fingerprints(&"ab".repeat(20))
+            .unwrap_err()
+            .contains("SHA-1"));
         assert!(parse_fingerprints("abc").is_err());
         assert!(parse_fingerprints(" , ").is_err());
     }
@@ -805,7 +882,10 @@ mod tests {
         let bad = dir.path().join("bad.pem");
         std::fs::write(&bad, "not a certificate").unwrap();
         let message = error_of(base().with("sslcacertfile", bad.to_str().unwrap()));
-        assert!(message.contains("'sslcacertfile'") && message.contains("no PEM certificate"), "{message}");
+        assert!(
+            message.contains("'sslcacertfile'") && message.contains("no PEM certificate"),
+            "{message}"
+        );
         let missing = dir.path().join("missing.pem");
         let message = error_of(base().with("sslcacertfile", missing.to_str().unwrap()));
         assert!(message.contains("cannot be read"), "{message}");
@@ -818,38 +898,59 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let given = ImapOptions::from_config(&base().with("remotepass", "s3cret")).unwrap();
         assert_eq!(given.resolve_password("u").unwrap().expose(), "s3cret");
-        assert!(!format!("{given:?}").contains("s3cret"), "Debug hides the password");
+        assert!(
+            !format!("{given:?}").contains("s3cret"),
+            "Debug hides the password"
+        );
 
         let file = dir.path().join("pass");
         std::fs::write(&file, "from file\r\nsecond line\n").unwrap();
         let from_file =
             ImapOptions::from_config(&base().with("remotepassfile", file.to_str().unwrap()))
                 .unwrap();
-        assert_eq!(from_file.resolve_password("u").unwrap().expose(), "from file");
+        assert_eq!(
+            from_file.resolve_password("u").unwrap().expose(),
+            "from file"
+        );
 
         let from_command = ImapOptions::from_config(
             &base().with("remotepasscommand", "printf 'cmd pass\\nignored\\n'"),
         )
         .unwrap();
-        assert_eq!(from_command.resolve_password("u").unwrap().expose(), "cmd pass");
+        assert_eq!(
+            from_command.resolve_password("u").unwrap().expose(),
+            "cmd pass"
+        );
 
         let failing = ImapOptions::from_config(
             &base().with("remotepasscommand", "echo leaked-secret; exit 3"),
         )
         .unwrap();
         let error = failing.resolve_password("u").unwrap_err();
-        assert!(error.message.contains("'remotepasscommand' exited with status 3"), "{error}");
+        assert!(
+            error
+                .message
+                .contains("'remotepasscommand' exited with status 3"),
+            "{error}"
+        );
         assert!(!error.message.contains("leaked-secret"));
 
-        let empty =
-            ImapOptions::from_config(&base().with("remotepasscommand", "true")).unwrap();
-        assert!(empty.resolve_password("u").unwrap_err().message.contains("empty"));
+        let empty = ImapOptions::from_config(&base().with("remotepasscommand", "true")).unwrap();
+        assert!(empty
+            .resolve_password("u")
+            .unwrap_err()
+            .message
+            .contains("empty"));
 
         let missing = ImapOptions::from_config(
             &base().with("remotepassfile", dir.path().join("none").to_str().unwrap()),
         )
         .unwrap();
-        assert!(missing.resolve_password("u").unwrap_err().message.contains("'remotepassfile'"));
+        assert!(missing
+            .resolve_password("u")
+            .unwrap_err()
+            .message
+            .contains("'remotepassfile'"));
     }
 
     #[test]
@@ -867,7 +968,10 @@ mod tests {
         assert_eq!(first.login.as_deref(), Some("alice"));
         let fallback = netrc_lookup(text, "unknown.org", Some("anon")).unwrap();
         assert_eq!(fallback.password.as_deref(), Some("guest"));
-        assert_eq!(netrc_lookup(text, "evil", None).unwrap().login.as_deref(), Some("anon"));
+        assert_eq!(
+            netrc_lookup(text, "evil", None).unwrap().login.as_deref(),
+            Some("anon")
+        );
         assert_eq!(netrc_lookup("", "x", None), None);
     }
 }

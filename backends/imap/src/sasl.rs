@@ -132,7 +132,10 @@ mod tests {
 
     #[test]
     fn plain() {
-        assert_eq!(plain_response("tim", "tanstaaf"), b"\0tim\0tanstaaf".to_vec());
+        assert_eq!(
+            plain_response("tim", "tanstaaf"),
+            b"\0tim\0tanstaaf".to_vec()
+        );
         let password = Secret::new("pw");
         let auth = PlainAuth {
             user: "ü",
@@ -182,7 +185,10 @@ mod tests {
         );
         let token = Secret::new("tok");
         let auth = OAuthAuth::xoauth2("u@example.com", &token);
-        assert_eq!(auth.process(b""), "user=u@example.com\x01auth=Bearer tok\x01\x01");
+        assert_eq!(
+            auth.process(b""),
+            "user=u@example.com\x01auth=Bearer tok\x01\x01"
+        );
         // The error challenge is answered with an empty response.
         assert_eq!(auth.process(br#"{"status":"401"}"#), "");
     }

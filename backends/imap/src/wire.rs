@@ -117,7 +117,8 @@ pub(crate) fn flags_from_imap<S: AsRef<str>>(names: &[S]) -> Flags {
 pub(crate) fn is_valid_keyword(keyword: &str) -> bool {
     !keyword.is_empty()
         && keyword.bytes().all(|b| {
-            (0x21..=0x7e).contains(&b) && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+            (0x21..=0x7e).contains(&b)
+                && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
         })
 }
 
@@ -138,11 +139,6 @@ pub(crate) fn flag_atoms(flags: &Flags) -> Vec<String> {
     atoms
 }
 
-/// `(\Seen $Forwarded)`.
-pub(crate) fn flag_list(flags: &Flags) -> String {
-    format!("({})", flag_atoms(flags).join(" "))
-}
-
 /// PERMANENTFLAGS (or, without it, FLAGS): `\*` allows any keyword.
 pub(crate) fn permanent_flags<S: AsRef<str>>(names: &[S]) -> PermanentFlags {
     let any_keyword = names.iter().any(|n| n.as_ref() == "\\*");
@@ -152,11 +148,8 @@ pub(crate) fn permanent_flags<S: AsRef<str>>(names: &[S]) -> PermanentFlags {
     }
 }
 
-/// The date-time format the `imap` crate writes for APPEND (`%d-%h-%Y %T %z`), which is
-/// RFC 3501's `date-time`: `"14-Jul-2017 02:40:00 +0000"`.
-pub(crate) const APPEND_DATE_FORMAT: &str = "%d-%h-%Y %T %z";
-
 /// A Unix time as the APPEND date (in UTC), or `None` if chrono cannot represent it.
+/// The `imap` crate writes it as `%d-%h-%Y %T %z`, RFC 3501's `date-time`.
 pub(crate) fn append_date(time: UnixTime) -> Option<DateTime<FixedOffset>> {
     let utc = FixedOffset::east_opt(0)?;
     DateTime::from_timestamp(time, 0).map(|date| date.with_timezone(&utc))
@@ -174,6 +167,13 @@ pub(crate) fn parse_internal_date(text: &str) -> Option<UnixTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The format the `imap` crate's APPEND writes dates in.
+    const APPEND_DATE_FORMAT: &str = "%d-%h-%Y %T %z";
+
+    fn flag_list(flags: &Flags) -> String {
+        format!("({})", flag_atoms(flags).join(" "))
+    }
 
     #[test]
     fn quoting_escapes_backslash_and_quote() {
@@ -232,7 +232,10 @@ mod tests {
         for flag in SystemFlag::ALL {
             assert!(flags.contains(flag), "{flag:?}");
         }
-        assert_eq!(flags.keywords().collect::<Vec<_>>(), vec!["$Forwarded", "NonJunk"]);
+        assert_eq!(
+            flags.keywords().collect::<Vec<_>>(),
+            vec!["$Forwarded", "NonJunk"]
+        );
         assert_eq!(
             flag_list(&flags),
             "(\\Seen \\Answered \\Flagged \\Deleted \\Draft $Forwarded NonJunk)"
@@ -248,7 +251,14 @@ mod tests {
 
     #[test]
     fn permanent_flags_with_and_without_wildcard() {
-        let any = permanent_flags(&["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "\\*"]);
+        let any = permanent_flags(&[
+            "\\Answered",
+            "\\Flagged",
+            "\\Deleted",
+            "\\Seen",
+            "\\Draft",
+            "\\*",
+        ]);
         assert!(any.any_keyword);
         assert_eq!(any.flags, Flags::all_system());
         let fixed = permanent_flags(&["\\Seen", "$Label1"]);
@@ -259,20 +269,35 @@ mod tests {
 
     #[test]
     fn internal_dates() {
-        assert_eq!(parse_internal_date("17-Jul-1996 02:44:25 -0700"), Some(837_596_665));
+        assert_eq!(
+            parse_internal_date("17-Jul-1996 02:44:25 -0700"),
+            Some(837_596_665)
+        );
         assert_eq!(parse_internal_date(" 1-Jan-1970 00:00:00 +0000"), Some(0));
         assert_eq!(parse_internal_date("01-jan-1970 01:00:00 +0100"), Some(0));
-        assert_eq!(parse_internal_date("29-Feb-2024 23:59:59 +0000"), Some(1_709_251_199));
+        assert_eq!(
+            parse_internal_date("29-Feb-2024 23:59:59 +0000"),
+            Some(1_709_251_199)
+        );
         assert_eq!(parse_internal_date("32-Jan-2020 00:00:00 +0000"), None);
         assert_eq!(parse_internal_date("garbage"), None);
 
         let date = append_date(1_500_000_000).unwrap();
-        assert_eq!(date.format(APPEND_DATE_FORMAT).to_string(), "14-Jul-2017 02:40:00 +0000");
+        assert_eq!(
+            date.format(APPEND_DATE_FORMAT).to_string(),
+            "14-Jul-2017 02:40:00 +0000"
+        );
         let date = append_date(0).unwrap();
-        assert_eq!(date.format(APPEND_DATE_FORMAT).to_string(), "01-Jan-1970 00:00:00 +0000");
+        assert_eq!(
+            date.format(APPEND_DATE_FORMAT).to_string(),
+            "01-Jan-1970 00:00:00 +0000"
+        );
         // Round trip through the server's format.
         for time in [0, 1_600_000_000, 951_782_400] {
-            let text = append_date(time).unwrap().format(APPEND_DATE_FORMAT).to_string();
+            let text = append_date(time)
+                .unwrap()
+                .format(APPEND_DATE_FORMAT)
+                .to_string();
             assert_eq!(parse_internal_date(&text), Some(time), "{text}");
         }
         assert_eq!(append_date(i64::MAX), None);

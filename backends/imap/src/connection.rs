@@ -1,0 +1,733 @@
+//! One authenticated IMAP connection: TCP with timeouts, TLS (implicit or STARTTLS) with
+//! certificate checks, login, capabilities, and commands whose failures are sorted into
+//! "the server said no" (the connection is still good) and "the connection is broken".
+//!
+//! STARTTLS is done by hand before the `imap` crate sees the stream: we read the plain
+//! text greeting and responses one byte at a time, so nothing the server sends after its
+//! `OK` can be taken for protected data (the STARTTLS injection attack); whatever it sent
+//! early goes into the TLS handshake, which then fails.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use backend_api::{BackendError, ErrorScope, Retry};
+use imap::extensions::idle::SetReadTimeout;
+use openssl::hash::MessageDigest;
+use openssl::ssl::{HandshakeError, SslConnector, SslMethod, SslStream, SslVerifyMode};
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::{X509Ref, X509VerifyResult};
+
+use crate::options::{ImapOptions, Mechanism, Secret, Security};
+use crate::response;
+use crate::sasl;
+
+/// The byte stream under the `imap` crate.
+pub(crate) enum Transport {
+    Plain(TcpStream),
+    Tls(Box<SslStream<TcpStream>>),
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.read(buf),
+            Transport::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.write(buf),
+            Transport::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(stream) => stream.flush(),
+            Transport::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
+impl SetReadTimeout for Transport {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> imap::Result<()> {
+        let socket = match self {
+            Transport::Plain(stream) => stream,
+            Transport::Tls(stream) => stream.get_ref(),
+        };
+        socket.set_read_timeout(timeout).map_err(imap::Error::Io)
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+pub(crate) enum CommandError {
+    /// The server answered NO or BAD; the connection is still usable.
+    Refused(String),
+    /// The connection is gone or out of step (I/O error, timeout, BYE, garbage): it must
+    /// be dropped.
+    Broken(String),
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandError::Refused(text) => write!(f, "the server refused: {text}"),
+            CommandError::Broken(text) => f.write_str(text),
+        }
+    }
+}
+
+/// Secrets resolved once per repository (a password command may prompt), shared by its
+/// connections. OAuth2 tokens expire, so a token command runs for every new connection.
+#[derive(Default)]
+pub(crate) struct Credentials {
+    password: Mutex<Option<Secret>>,
+}
+
+impl Credentials {
+    fn password(&self, options: &ImapOptions, user: &str) -> Result<Secret, BackendError> {
+        let mut cached = self.password.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(secret) = cached.as_ref() {
+            return Ok(secret.clone());
+        }
+        let secret = options.resolve_password(user)?;
+        *cached = Some(secret.clone());
+        Ok(secret)
+    }
+}
+
+/// An authenticated connection.
+pub(crate) struct ImapSession {
+    session: imap::Session<Transport>,
+    /// A second handle on the socket, to change timeouts and to shut it down.
+    socket: TcpStream,
+    capabilities: BTreeSet<String>,
+    server: String,
+    timeout: Duration,
+    broken: bool,
+    /// When the session was last handed back, for the pool's liveness check.
+    pub idle_since: Instant,
+}
+
+impl ImapSession {
+    /// Connects, protects, logs in and reads the capabilities. Errors are repository-level:
+    /// retry later for the network, never for configuration, certificates and refused
+    /// logins.
+    pub fn connect(
+        options: &ImapOptions,
+        credentials: &Credentials,
+    ) -> Result<ImapSession, BackendError> {
+        let server = options.server();
+        let network = |what: &str, error: &dyn std::fmt::Display| {
+            BackendError::new(
+                ErrorScope::Repository,
+                Retry::Later,
+                format!(
+                    "cannot connect to IMAP server {server} ({}): {what}: {error}",
+                    options.section.name
+                ),
+            )
+        };
+        let tcp = connect_tcp(options).map_err(|e| network("connection failed", &e))?;
+        let socket = tcp.try_clone().map_err(|e| network("socket", &e))?;
+
+        let mut client = match options.security {
+            Security::ImplicitTls => {
+                let tls = tls_handshake(options, tcp)?;
+                let mut client = imap::Client::new(Transport::Tls(Box::new(tls)));
+                let greeting = client
+                    .read_greeting()
+                    .map_err(|e| network("no greeting", &describe(&e, options.timeout)))?;
+                check_greeting(options, &greeting)?;
+                client
+            }
+            Security::StartTls => {
+                let tcp = start_tls(options, tcp)?;
+                let tls = tls_handshake(options, tcp)?;
+                let mut client = imap::Client::new(Transport::Tls(Box::new(tls)));
+                client.greeting_read = true;
+                client
+            }
+            Security::Plaintext => {
+                let mut client = imap::Client::new(Transport::Plain(tcp));
+                let greeting = client
+                    .read_greeting()
+                    .map_err(|e| network("no greeting", &describe(&e, options.timeout)))?;
+                check_greeting(options, &greeting)?;
+                // Asked for explicitly (starttls = no), so not worth a warning each time.
+                log::info!(
+                    "[Repository {}] connects to {server} without TLS (ssl = no, starttls = no): \
+                     the password and all mail cross the network readable",
+                    options.section.name
+                );
+                client
+            }
+        };
+
+        let capabilities: BTreeSet<String> = client
+            .capabilities()
+            .map_err(|e| network("CAPABILITY failed", &describe(&e, options.timeout)))?
+            .iter()
+            .map(response::capability_name)
+            .collect();
+        let session = login(options, credentials, client, &capabilities)?;
+        let mut session = ImapSession {
+            session,
+            socket,
+            capabilities: BTreeSet::new(),
+            server: server.clone(),
+            timeout: options.timeout,
+            broken: false,
+            idle_since: Instant::now(),
+        };
+        // Capabilities change after login (UIDPLUS, CONDSTORE...): ask again.
+        let buffer = session
+            .run("CAPABILITY")
+            .map_err(|e| network("CAPABILITY after login failed", &e))?;
+        session.capabilities = response::parse_capabilities(&buffer).into_iter().collect();
+        log::debug!(
+            "connected to {} as {:?}; capabilities: {:?}",
+            session.server,
+            options.user,
+            session.capabilities
+        );
+        Ok(session)
+    }
+
+    /// `host:port`.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Whether the server announced `capability` (uppercase, e.g. `UIDPLUS`).
+    pub fn has(&self, capability: &str) -> bool {
+        self.capabilities.contains(capability)
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Runs one command and returns every response line up to and including the tagged
+    /// OK.
+    pub fn run(&mut self, command: &str) -> Result<Vec<u8>, CommandError> {
+        if self.broken {
+            return Err(CommandError::Broken(
+                "the connection was lost earlier".into(),
+            ));
+        }
+        match self.session.run(command) {
+            Ok((buffer, _)) => Ok(buffer),
+            Err(error) => Err(self.classify(error)),
+        }
+    }
+
+    /// APPEND with flags and date; `mailbox` is already encoded. Returns the APPENDUID
+    /// (UIDVALIDITY, UID) when the server sends one.
+    pub fn append(
+        &mut self,
+        mailbox: &str,
+        content: &[u8],
+        flags: &[String],
+        date: Option<chrono::DateTime<chrono::FixedOffset>>,
+    ) -> Result<Option<(u32, u32)>, CommandError> {
+        if self.broken {
+            return Err(CommandError::Broken(
+                "the connection was lost earlier".into(),
+            ));
+        }
+        // The crate writes `APPEND "<mailbox>"` without escaping: give it the inside of a
+        // quoted string.
+        let quoted_mailbox = crate::wire::quoted_inner(mailbox);
+        let mut command = self.session.append(&quoted_mailbox, content);
+        command.flags(flags.iter().map(|f| imap::types::Flag::from(f.clone())));
+        if let Some(date) = date {
+            command.internal_date(date);
+        }
+        let result = command.finish();
+        // Unsolicited responses the crate queued (EXISTS and the like) are not needed.
+        self.session.take_all_unsolicited().for_each(drop);
+        match result {
+            Ok(appended) => {
+                let uid = appended
+                    .uids
+                    .as_ref()
+                    .and_then(|uids| match uids.as_slice() {
+                        [imap_proto::UidSetMember::Uid(uid)] => Some(*uid),
+                        [imap_proto::UidSetMember::UidRange(range)]
+                            if range.start() == range.end() =>
+                        {
+                            Some(*range.start())
+                        }
+                        _ => None,
+                    });
+                Ok(appended.uid_validity.zip(uid))
+            }
+            Err(imap::Error::Append) => {
+                // The server answered the APPEND line with something other than "+":
+                // a NO (too big, over quota) or an unexpected line. Either way the crate
+                // has lost track of where the response ends.
+                self.broken = true;
+                Err(CommandError::Broken(
+                    "the server did not accept the message (no continuation for APPEND; \
+                     the message may be too large or the mailbox over quota)"
+                        .into(),
+                ))
+            }
+            Err(error) => Err(self.classify(error)),
+        }
+    }
+
+    fn classify(&mut self, error: imap::Error) -> CommandError {
+        match error {
+            imap::Error::No(no) => CommandError::Refused(no.information),
+            imap::Error::Bad(bad) => CommandError::Refused(format!("BAD {}", bad.information)),
+            imap::Error::Validate(v) => CommandError::Refused(v.to_string()),
+            other => {
+                self.broken = true;
+                let _ = self.socket.shutdown(Shutdown::Both);
+                CommandError::Broken(describe(&other, self.timeout))
+            }
+        }
+    }
+
+    /// Logs out politely, waiting at most a few seconds; for connections being closed.
+    pub fn logout(mut self) {
+        if self.broken {
+            return;
+        }
+        let short = Some(Duration::from_secs(3).min(self.timeout));
+        let _ = self.socket.set_read_timeout(short);
+        let _ = self.socket.set_write_timeout(short);
+        if let Err(error) = self.session.logout() {
+            log::debug!("LOGOUT from {} failed: {error}", self.server);
+        }
+    }
+}
+
+/// A one-line description of a broken connection.
+fn describe(error: &imap::Error, timeout: Duration) -> String {
+    match error {
+        imap::Error::Io(io)
+            if matches!(
+                io.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            format!(
+                "the server did not answer within {} s (option 'timeout')",
+                timeout.as_secs_f64()
+            )
+        }
+        imap::Error::Io(io) => format!("connection error: {io}"),
+        imap::Error::ConnectionLost => "the server closed the connection".into(),
+        imap::Error::Bye(bye) => format!("the server closed the connection: {}", bye.information),
+        imap::Error::Parse(_) => "the server sent a response we cannot read".into(),
+        imap::Error::TagMismatch(_) => {
+            "the server's responses are out of step with our commands".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn connect_tcp(options: &ImapOptions) -> io::Result<TcpStream> {
+    let addresses: Vec<_> = (options.host.as_str(), options.port)
+        .to_socket_addrs()?
+        .collect();
+    let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host name has no address");
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, options.timeout) {
+            Ok(stream) => {
+                stream.set_read_timeout(Some(options.timeout))?;
+                stream.set_write_timeout(Some(options.timeout))?;
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(error) => last_error = error,
+        }
+    }
+    Err(last_error)
+}
+
+fn check_greeting(options: &ImapOptions, greeting: &[u8]) -> Result<(), BackendError> {
+    let text = String::from_utf8_lossy(greeting);
+    let upper = text.to_ascii_uppercase();
+    if upper.starts_with("* OK") {
+        return Ok(());
+    }
+    let (retry, problem) = if upper.starts_with("* PREAUTH") {
+        (
+            Retry::Never,
+            "greets with PREAUTH (already logged in), which twinbox does not support",
+        )
+    } else if upper.starts_with("* BYE") {
+        (Retry::Later, "refuses connections for now")
+    } else {
+        (
+            Retry::Never,
+            "does not greet like an IMAP server; check remotehost and remoteport",
+        )
+    };
+    Err(BackendError::new(
+        ErrorScope::Repository,
+        retry,
+        format!(
+            "IMAP server {} ([Repository {}]) {problem}: {}",
+            options.server(),
+            options.section.name,
+            text.trim_end()
+        ),
+    ))
+}
+
+/// Reads one line (up to LF) a byte at a time, so nothing after it is consumed.
+fn read_line_unbuffered(stream: &mut TcpStream) -> io::Result<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        if stream.read(&mut byte)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ));
+        }
+        line.push(byte[0]);
+        if byte[0] == b'\n' {
+            return Ok(String::from_utf8_lossy(&line).into_owned());
+        }
+        if line.len() > 64 * 1024 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
+        }
+    }
+}
+
+/// Sends `command` with `tag` and reads lines until the tagged answer; returns the
+/// untagged lines and the tagged one.
+fn plain_command(
+    stream: &mut TcpStream,
+    tag: &str,
+    command: &str,
+) -> io::Result<(Vec<String>, String)> {
+    stream.write_all(format!("{tag} {command}\r\n").as_bytes())?;
+    let mut untagged = Vec::new();
+    loop {
+        let line = read_line_unbuffered(stream)?;
+        if line.starts_with(&format!("{tag} ")) {
+            return Ok((untagged, line));
+        }
+        untagged.push(line);
+    }
+}
+
+/// The capabilities in a line like `* CAPABILITY ...` or `* OK [CAPABILITY ...] ...`.
+fn capabilities_in(line: &str) -> Option<Vec<String>> {
+    let upper = line.to_ascii_uppercase();
+    let start = upper.find("CAPABILITY ")? + "CAPABILITY ".len();
+    let rest = &upper[start..];
+    let end = rest.find([']', '\r', '\n']).unwrap_or(rest.len());
+    Some(rest[..end].split_whitespace().map(str::to_owned).collect())
+}
+
+/// The plain-text part of STARTTLS: greeting, capability check, `STARTTLS`.
+fn start_tls(options: &ImapOptions, mut tcp: TcpStream) -> Result<TcpStream, BackendError> {
+    let server = options.server();
+    let network = |error: io::Error| {
+        BackendError::new(
+            ErrorScope::Repository,
+            Retry::Later,
+            format!(
+                "cannot connect to IMAP server {server} ([Repository {}]): {error}",
+                options.section.name
+            ),
+        )
+    };
+    let greeting = read_line_unbuffered(&mut tcp).map_err(network)?;
+    check_greeting(options, greeting.as_bytes())?;
+    let capabilities = match capabilities_in(&greeting) {
+        Some(list) => list,
+        None => {
+            let (untagged, _) = plain_command(&mut tcp, "S1", "CAPABILITY").map_err(network)?;
+            untagged
+                .iter()
+                .filter_map(|l| capabilities_in(l))
+                .flatten()
+                .collect()
+        }
+    };
+    if !capabilities.iter().any(|c| c == "STARTTLS") {
+        return Err(options.error(
+            "ssl",
+            &format!(
+                "is no, so twinbox requires STARTTLS, but {server} does not offer it; refusing \
+                 to send the password in plain text. Set ssl = yes (port 993) if the server \
+                 has implicit TLS, or, only on a network you trust, starttls = no"
+            ),
+        ));
+    }
+    let (_, tagged) = plain_command(&mut tcp, "S2", "STARTTLS").map_err(network)?;
+    if !tagged.to_ascii_uppercase().starts_with("S2 OK") {
+        return Err(BackendError::new(
+            ErrorScope::Repository,
+            Retry::Later,
+            format!(
+                "IMAP server {server} ([Repository {}]) refused STARTTLS: {}",
+                options.section.name,
+                tagged.trim_end()
+            ),
+        ));
+    }
+    Ok(tcp)
+}
+
+fn sha256_hex(certificate: &X509Ref) -> String {
+    certificate
+        .digest(MessageDigest::sha256())
+        .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
+        .unwrap_or_else(|_| "(unknown)".into())
+}
+
+fn tls_handshake(
+    options: &ImapOptions,
+    tcp: TcpStream,
+) -> Result<SslStream<TcpStream>, BackendError> {
+    let server = options.server();
+    let section = if options.section.config_file.is_empty() {
+        format!("[Repository {}]", options.section.name)
+    } else {
+        format!(
+            "{}: [Repository {}]",
+            options.section.config_file, options.section.name
+        )
+    };
+    let setup = |error: openssl::error::ErrorStack| {
+        BackendError::repository(format!("{section}: cannot set up TLS: {error}"))
+    };
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(setup)?;
+    builder
+        .set_min_proto_version(Some(options.min_tls))
+        .map_err(setup)?;
+    let pinned = !options.fingerprints.is_empty();
+    if pinned {
+        // The fingerprint replaces CA and host name checks; it is compared below.
+        builder.set_verify(SslVerifyMode::NONE);
+    } else if let Some(certificates) = &options.ca_certificates {
+        let mut store = X509StoreBuilder::new().map_err(setup)?;
+        for certificate in certificates {
+            store.add_cert(certificate.clone()).map_err(setup)?;
+        }
+        builder.set_cert_store(store.build());
+    }
+    let connector = builder.build();
+    let mut configuration = connector.configure().map_err(setup)?;
+    if pinned {
+        configuration.set_verify_hostname(false);
+    }
+    let stream = match configuration.connect(&options.host, tcp) {
+        Ok(stream) => stream,
+        Err(HandshakeError::Failure(mid)) => {
+            let verify = mid.ssl().verify_result();
+            if !pinned && verify != X509VerifyResult::OK {
+                let fingerprint = mid
+                    .ssl()
+                    .peer_cert_chain()
+                    .and_then(|chain| chain.iter().next().map(sha256_hex))
+                    .or_else(|| mid.ssl().peer_certificate().map(|c| sha256_hex(&c)))
+                    .unwrap_or_else(|| "(not received)".into());
+                return Err(BackendError::repository(format!(
+                    "{section}: the TLS certificate of IMAP server {server} is not trusted: {} \
+                     (SHA-256 fingerprint {fingerprint}). If this is the right server, set \
+                     cert_fingerprint = {fingerprint}, or sslcacertfile = the PEM file of the CA \
+                     that signed it",
+                    verify.error_string()
+                )));
+            }
+            return Err(BackendError::new(
+                ErrorScope::Repository,
+                Retry::Later,
+                format!(
+                    "{section}: TLS handshake with IMAP server {server} failed: {}",
+                    mid.error()
+                ),
+            ));
+        }
+        Err(HandshakeError::SetupFailure(error)) => return Err(setup(error)),
+        Err(HandshakeError::WouldBlock(_)) => {
+            return Err(BackendError::new(
+                ErrorScope::Repository,
+                Retry::Later,
+                format!(
+                    "{section}: TLS handshake with IMAP server {server} timed out after {} s",
+                    options.timeout.as_secs_f64()
+                ),
+            ))
+        }
+    };
+    if pinned {
+        let certificate = stream.ssl().peer_certificate().ok_or_else(|| {
+            BackendError::repository(format!(
+                "{section}: IMAP server {server} sent no certificate"
+            ))
+        })?;
+        let matches = options.fingerprints.iter().any(|pin| {
+            let digest = if pin.0.len() == 64 {
+                MessageDigest::sha512()
+            } else {
+                MessageDigest::sha256()
+            };
+            certificate
+                .digest(digest)
+                .is_ok_and(|d| d.as_ref() == pin.0.as_slice())
+        });
+        if !matches {
+            let fingerprint = sha256_hex(&certificate);
+            return Err(BackendError::repository(format!(
+                "{section}: the TLS certificate of IMAP server {server} has SHA-256 fingerprint \
+                 {fingerprint}, which is not in cert_fingerprint; refusing it. If the server's \
+                 certificate was changed on purpose, add the new fingerprint to cert_fingerprint"
+            )));
+        }
+    }
+    Ok(stream)
+}
+
+/// Chooses the first mechanism of `auth_mechanisms` the server offers, and logs in.
+fn login(
+    options: &ImapOptions,
+    credentials: &Credentials,
+    client: imap::Client<Transport>,
+    capabilities: &BTreeSet<String>,
+) -> Result<imap::Session<Transport>, BackendError> {
+    let server = options.server();
+    let offered = |mechanism: Mechanism| match mechanism {
+        Mechanism::Login => !capabilities.contains("LOGINDISABLED"),
+        other => capabilities.contains(&format!("AUTH={}", other.name())),
+    };
+    let Some(mechanism) = options.mechanisms.iter().copied().find(|m| offered(*m)) else {
+        let wanted: Vec<&str> = options.mechanisms.iter().map(|m| m.name()).collect();
+        let has: Vec<&str> = capabilities
+            .iter()
+            .filter_map(|c| c.strip_prefix("AUTH="))
+            .collect();
+        return Err(options.error(
+            "auth_mechanisms",
+            &format!(
+                "is {}, but IMAP server {server} offers none of them (it offers {}{}); list \
+                 one it offers",
+                wanted.join(", "),
+                if has.is_empty() {
+                    "no SASL mechanism".to_owned()
+                } else {
+                    has.join(", ")
+                },
+                if capabilities.contains("LOGINDISABLED") {
+                    ", LOGIN disabled"
+                } else {
+                    ", and LOGIN"
+                },
+            ),
+        ));
+    };
+    let user = options.login_user()?;
+    let result = match mechanism {
+        Mechanism::Login => {
+            let password = credentials.password(options, &user)?;
+            client.login(&user, password.expose())
+        }
+        Mechanism::Plain => {
+            let password = credentials.password(options, &user)?;
+            client.authenticate(
+                "PLAIN",
+                &sasl::PlainAuth {
+                    user: &user,
+                    password: &password,
+                },
+            )
+        }
+        Mechanism::CramMd5 => {
+            let password = credentials.password(options, &user)?;
+            client.authenticate(
+                "CRAM-MD5",
+                &sasl::CramMd5Auth {
+                    user: &user,
+                    password: &password,
+                },
+            )
+        }
+        Mechanism::XOAuth2 => {
+            let token = options.resolve_token()?;
+            client.authenticate("XOAUTH2", &sasl::OAuthAuth::xoauth2(&user, &token))
+        }
+        Mechanism::OAuthBearer => {
+            let token = options.resolve_token()?;
+            client.authenticate(
+                "OAUTHBEARER",
+                &sasl::OAuthAuth::oauthbearer(&user, &options.host, options.port, &token),
+            )
+        }
+    };
+    result.map_err(|(error, _client)| match error {
+        imap::Error::No(_) | imap::Error::Bad(_) => {
+            let said = match &error {
+                imap::Error::No(no) => no.information.clone(),
+                imap::Error::Bad(bad) => bad.information.clone(),
+                _ => String::new(),
+            };
+            let secret_option = if mechanism.uses_token() {
+                "the OAuth2 token"
+            } else {
+                "the password (remotepass, remotepassfile, remotepasscommand or ~/.netrc)"
+            };
+            BackendError::repository(format!(
+                "IMAP server {server} refused the login of user {user} with {} ([Repository {}]): \
+                 {said}; check remoteuser and {secret_option}",
+                mechanism.name(),
+                options.section.name,
+            ))
+        }
+        imap::Error::Validate(_) => options.error(
+            "remoteuser",
+            "or the password contains a line break, which IMAP LOGIN cannot send",
+        ),
+        other => BackendError::new(
+            ErrorScope::Repository,
+            Retry::Later,
+            format!(
+                "IMAP server {server} ([Repository {}]): login failed: {}",
+                options.section.name,
+                describe(&other, options.timeout)
+            ),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_lines() {
+        assert_eq!(
+            capabilities_in(
+                "* OK [CAPABILITY IMAP4rev1 SASL-IR STARTTLS AUTH=PLAIN] Dovecot ready.\r\n"
+            ),
+            Some(vec![
+                "IMAP4REV1".into(),
+                "SASL-IR".into(),
+                "STARTTLS".into(),
+                "AUTH=PLAIN".into()
+            ])
+        );
+        assert_eq!(
+            capabilities_in("* CAPABILITY IMAP4rev1 LOGINDISABLED\r\n"),
+            Some(vec!["IMAP4REV1".into(), "LOGINDISABLED".into()])
+        );
+        assert_eq!(capabilities_in("* OK ready\r\n"), None);
+    }
+}

@@ -1,0 +1,470 @@
+//! One selected mailbox.
+//!
+//! The folder owns a pooled connection with its mailbox selected (EXAMINEd when the
+//! repository is read-only) and hands it back when dropped. A connection that breaks is
+//! discarded at once; the failing call reports a folder-level error to retry later, and a
+//! later call on the same folder reconnects (a repository-level error if that fails) and
+//! re-selects, refusing to go on if the UIDVALIDITY changed meanwhile.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use backend_api::{
+    BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
+    NewMessage, Retry, SystemFlag, Uid,
+};
+
+use crate::connection::CommandError;
+use crate::repository::{Pool, PooledSession};
+use crate::response::{self, SelectData};
+use crate::wire::{self, quoted, uid_sets};
+
+/// UIDs per `UID FETCH` when listing: bounds the crate's response buffer (about 100
+/// bytes a message).
+const LIST_CHUNK: usize = 5000;
+/// UIDs per `UID FETCH` of whole messages (the engine bounds the bytes; this bounds the
+/// command).
+const FETCH_CHUNK: usize = 500;
+
+/// What the listing learnt about one message so far.
+#[derive(Default)]
+struct Listed {
+    flags: Option<Flags>,
+    size: Option<u64>,
+    modseq: Option<u64>,
+}
+
+pub(crate) struct ImapFolder {
+    pool: Arc<Pool>,
+    /// `None` after the connection broke; the next call reconnects.
+    session: Option<PooledSession>,
+    path: FolderPath,
+    /// The encoded mailbox name.
+    wire: String,
+    condstore: bool,
+    uid_validity: u32,
+    /// What SELECT said when the folder was opened, for the first `status()`.
+    fresh: Option<SelectData>,
+}
+
+impl ImapFolder {
+    /// Selects `wire` on `session`.
+    pub fn open(
+        pool: Arc<Pool>,
+        session: PooledSession,
+        path: FolderPath,
+        wire: String,
+    ) -> Result<ImapFolder, BackendError> {
+        let mut folder = ImapFolder {
+            pool,
+            session: Some(session),
+            path,
+            wire,
+            condstore: false,
+            uid_validity: 0,
+            fresh: None,
+        };
+        let data = folder.select()?;
+        folder.uid_validity = folder.require_uid_validity(&data)?;
+        folder.fresh = Some(data);
+        Ok(folder)
+    }
+
+    fn server(&self) -> String {
+        self.pool.options.server()
+    }
+
+    /// The error for a failed command; a broken connection is dropped here.
+    fn failed(&mut self, action: &str, error: CommandError) -> BackendError {
+        let server = self.server();
+        match error {
+            CommandError::Refused(text) => BackendError::folder(format!(
+                "folder {} on IMAP server {server}: the server refused to {action}: {text}",
+                self.path
+            )),
+            CommandError::Broken(text) => {
+                // Dropping it hands it to the pool, which discards broken connections.
+                self.session = None;
+                BackendError::new(
+                    ErrorScope::Folder,
+                    Retry::Later,
+                    format!(
+                        "folder {} on IMAP server {server}: connection lost while trying to \
+                         {action}: {text}",
+                        self.path
+                    ),
+                )
+            }
+        }
+    }
+
+    /// The connection, reconnecting (and re-selecting) if it broke earlier.
+    fn session(&mut self) -> Result<&mut PooledSession, BackendError> {
+        if self.session.is_none() {
+            let session = self.pool.take().map_err(|error| {
+                BackendError::new(
+                    ErrorScope::Repository,
+                    Retry::Later,
+                    format!("folder {}: cannot reconnect: {}", self.path, error.message),
+                )
+            })?;
+            self.session = Some(session);
+            let data = self.select()?;
+            let validity = self.require_uid_validity(&data)?;
+            if validity != self.uid_validity {
+                self.session = None;
+                return Err(BackendError::folder(format!(
+                    "folder {} on IMAP server {}: its UIDVALIDITY changed from {} to {} while \
+                     it was open; run the sync again",
+                    self.path,
+                    self.server(),
+                    self.uid_validity,
+                    validity
+                )));
+            }
+            self.fresh = Some(data);
+        }
+        match self.session.as_mut() {
+            Some(session) => Ok(session),
+            None => Err(BackendError::new(
+                ErrorScope::Folder,
+                Retry::Later,
+                format!("folder {}: no connection", self.path),
+            )),
+        }
+    }
+
+    fn run(&mut self, action: &str, command: &str) -> Result<Vec<u8>, BackendError> {
+        let result = self.session()?.run(command);
+        result.map_err(|error| self.failed(action, error))
+    }
+
+    /// SELECT (or EXAMINE) the mailbox on the current connection.
+    fn select(&mut self) -> Result<SelectData, BackendError> {
+        let readonly = self.pool.options.readonly;
+        let Some(session) = self.session.as_mut() else {
+            return Err(BackendError::new(
+                ErrorScope::Folder,
+                Retry::Later,
+                format!("folder {}: no connection", self.path),
+            ));
+        };
+        self.condstore = session.has("CONDSTORE");
+        let command = format!(
+            "{} {}{}",
+            if readonly { "EXAMINE" } else { "SELECT" },
+            quoted(&self.wire),
+            if self.condstore { " (CONDSTORE)" } else { "" }
+        );
+        match session.run(&command) {
+            Ok(buffer) => Ok(response::parse_select(&buffer)),
+            Err(CommandError::Refused(text)) => Err(BackendError::folder(format!(
+                "folder {} (mailbox {:?}) cannot be opened on IMAP server {}: {text}",
+                self.path,
+                self.wire,
+                self.server()
+            ))),
+            Err(broken) => Err(self.failed("open it", broken)),
+        }
+    }
+
+    fn require_uid_validity(&self, data: &SelectData) -> Result<u32, BackendError> {
+        data.uid_validity.filter(|v| *v != 0).ok_or_else(|| {
+            BackendError::folder(format!(
+                "folder {} on IMAP server {}: the server sent no UIDVALIDITY, so its UIDs \
+                 cannot be trusted across sessions",
+                self.path,
+                self.server()
+            ))
+        })
+    }
+
+    fn refuse_write(&self, what: &str) -> Result<(), BackendError> {
+        if self.pool.options.readonly {
+            return Err(self
+                .pool
+                .options
+                .write_refused(&format!("{what} in folder {}", self.path)));
+        }
+        Ok(())
+    }
+
+    /// UIDNEXT for a server that did not send one: one above the highest UID.
+    fn compute_uid_next(&mut self, exists: u32) -> Result<Uid, BackendError> {
+        if exists == 0 {
+            return Ok(1);
+        }
+        let buffer = self.run("find its highest UID", "UID FETCH * (UID)")?;
+        let highest = response::parse_fetch(&buffer)
+            .iter()
+            .filter_map(|r| r.uid)
+            .max()
+            .unwrap_or(0);
+        Ok(highest.saturating_add(1))
+    }
+
+    /// UID FETCH of bodies, retried once after a NOOP if the server refuses because some
+    /// of them were expunged meanwhile (it then answers for the rest).
+    fn fetch_bodies(&mut self, set: &str) -> Result<Vec<u8>, BackendError> {
+        let command = format!("UID FETCH {set} (UID INTERNALDATE BODY.PEEK[])");
+        let first = self.session()?.run(&command);
+        match first {
+            Ok(buffer) => Ok(buffer),
+            Err(CommandError::Refused(text)) => {
+                log::debug!(
+                    "folder {}: UID FETCH refused ({text}); retrying after NOOP",
+                    self.path
+                );
+                self.run("fetch messages", "NOOP")?;
+                self.run("fetch messages", &command)
+            }
+            Err(broken) => Err(self.failed("fetch messages", broken)),
+        }
+    }
+}
+
+impl Drop for ImapFolder {
+    fn drop(&mut self) {
+        // The pooled session goes back to the pool by its own Drop.
+        self.session.take();
+    }
+}
+
+impl Folder for ImapFolder {
+    fn status(&mut self) -> Result<FolderStatus, BackendError> {
+        let data = match self.fresh.take() {
+            Some(data) => data,
+            None => {
+                self.session()?;
+                // Re-selecting gives current UIDNEXT, EXISTS and UIDVALIDITY after our
+                // own appends and other clients' changes.
+                self.select()?
+            }
+        };
+        let uid_validity = self.require_uid_validity(&data)?;
+        self.uid_validity = uid_validity;
+        let uid_next = match data.uid_next {
+            Some(next) if next != 0 => next,
+            _ => self.compute_uid_next(data.exists)?,
+        };
+        let permanent_flags = match &data.permanent_flags {
+            Some(flags) => wire::permanent_flags(flags),
+            // RFC 3501: without PERMANENTFLAGS, the FLAGS are permanent.
+            None => wire::permanent_flags(&data.flags),
+        };
+        Ok(FolderStatus {
+            uid_validity,
+            uid_next,
+            highest_modseq: if self.condstore {
+                data.highest_modseq
+            } else {
+                None
+            },
+            message_count: data.exists,
+            permanent_flags,
+        })
+    }
+
+    fn list_messages(&mut self) -> Result<Vec<MessageInfo>, BackendError> {
+        let buffer = self.run("list its messages", "UID SEARCH ALL")?;
+        let uids = response::parse_search(&buffer);
+        let wanted: HashSet<Uid> = uids.iter().copied().collect();
+        let items = if self.condstore {
+            "(UID FLAGS RFC822.SIZE MODSEQ)"
+        } else {
+            "(UID FLAGS RFC822.SIZE)"
+        };
+        let mut found: HashMap<Uid, Listed> = HashMap::new();
+        for set in uid_sets(&uids, LIST_CHUNK) {
+            let buffer = self.run("list its messages", &format!("UID FETCH {set} {items}"))?;
+            for record in response::parse_fetch(&buffer) {
+                let Some(uid) = record.uid.filter(|u| wanted.contains(u)) else {
+                    continue;
+                };
+                // A message may be answered in more than one response (an unsolicited
+                // flag change): merge them.
+                let entry = found.entry(uid).or_default();
+                if let Some(flags) = &record.flags {
+                    entry.flags = Some(wire::flags_from_imap(flags));
+                }
+                if let Some(size) = record.size {
+                    entry.size = Some(u64::from(size));
+                }
+                if record.modseq.is_some() {
+                    entry.modseq = record.modseq;
+                }
+            }
+        }
+        let mut messages: Vec<MessageInfo> = found
+            .into_iter()
+            .filter_map(|(uid, listed)| {
+                Some(MessageInfo {
+                    uid,
+                    flags: listed.flags.unwrap_or_default(),
+                    size: listed.size?,
+                    modseq: listed.modseq,
+                })
+            })
+            .collect();
+        messages.sort_unstable_by_key(|m| m.uid);
+        Ok(messages)
+    }
+
+    fn fetch_messages(&mut self, uids: &[Uid]) -> Result<Vec<FetchedMessage>, BackendError> {
+        let wanted: HashSet<Uid> = uids.iter().copied().filter(|u| *u != 0).collect();
+        let mut found: HashMap<Uid, FetchedMessage> = HashMap::new();
+        for set in uid_sets(uids, FETCH_CHUNK) {
+            let buffer = self.fetch_bodies(&set)?;
+            for record in response::parse_fetch(&buffer) {
+                let (Some(uid), Some(bytes)) = (record.uid, record.body) else {
+                    continue;
+                };
+                if !wanted.contains(&uid) {
+                    continue;
+                }
+                let internal_date = record
+                    .internal_date
+                    .as_deref()
+                    .and_then(wire::parse_internal_date);
+                found.insert(
+                    uid,
+                    FetchedMessage {
+                        uid,
+                        bytes,
+                        internal_date,
+                    },
+                );
+            }
+        }
+        // In the order asked; a UID asked twice is returned twice.
+        let mut last_position: HashMap<Uid, usize> = HashMap::new();
+        for (position, uid) in uids.iter().enumerate() {
+            last_position.insert(*uid, position);
+        }
+        let mut result = Vec::with_capacity(found.len());
+        for (position, uid) in uids.iter().enumerate() {
+            let message = if last_position.get(uid) == Some(&position) {
+                found.remove(uid)
+            } else {
+                found.get(uid).cloned()
+            };
+            result.extend(message);
+        }
+        Ok(result)
+    }
+
+    fn append_messages(
+        &mut self,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Option<Uid>>, BackendError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.refuse_write("append messages")?;
+        let mut uids = Vec::with_capacity(messages.len());
+        for message in messages {
+            let flags = wire::flag_atoms(&message.flags);
+            let date = message.internal_date.and_then(|time| {
+                let date = wire::append_date(time);
+                if date.is_none() {
+                    log::warn!(
+                        "folder {}: internal date {time} is out of range; the server sets its own",
+                        self.path
+                    );
+                }
+                date
+            });
+            let wire = self.wire.clone();
+            let result = self.session()?.append(&wire, &message.bytes, &flags, date);
+            match result {
+                Ok(Some((validity, uid))) if validity == self.uid_validity => uids.push(Some(uid)),
+                Ok(Some((validity, _))) => {
+                    log::warn!(
+                        "folder {}: APPENDUID names UIDVALIDITY {validity}, but the folder has {}; \
+                         the new UID is looked up instead",
+                        self.path,
+                        self.uid_validity
+                    );
+                    uids.push(None)
+                }
+                Ok(None) => uids.push(None),
+                Err(error) => return Err(self.failed("append a message", error)),
+            }
+        }
+        Ok(uids)
+    }
+
+    fn update_flags(
+        &mut self,
+        uids: &[Uid],
+        add: &Flags,
+        remove: &Flags,
+    ) -> Result<(), BackendError> {
+        let add = wire::flag_atoms(add);
+        let remove = wire::flag_atoms(remove);
+        if uids.is_empty() || (add.is_empty() && remove.is_empty()) {
+            return Ok(());
+        }
+        self.refuse_write("change flags")?;
+        for (sign, atoms) in [('+', add), ('-', remove)] {
+            if atoms.is_empty() {
+                continue;
+            }
+            for set in uid_sets(uids, usize::MAX) {
+                self.run(
+                    "change flags",
+                    &format!("UID STORE {set} {sign}FLAGS.SILENT ({})", atoms.join(" ")),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        self.refuse_write("delete messages")?;
+        let sets = uid_sets(uids, usize::MAX);
+        let deleted = SystemFlag::Deleted.imap_name();
+        for set in &sets {
+            self.run(
+                "delete messages",
+                &format!("UID STORE {set} +FLAGS.SILENT ({deleted})"),
+            )?;
+        }
+        if self.session()?.has("UIDPLUS") {
+            for set in &sets {
+                self.run("expunge messages", &format!("UID EXPUNGE {set}"))?;
+            }
+        } else if self.pool.options.expunge {
+            // Without UIDPLUS, EXPUNGE also removes messages others marked \Deleted;
+            // `expunge = no` keeps them (ours stay marked \Deleted).
+            self.run("expunge messages", "EXPUNGE")?;
+        } else {
+            log::info!(
+                "folder {}: messages marked \\Deleted but not expunged (expunge = no and the server lacks UIDPLUS)",
+                self.path
+            );
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), BackendError> {
+        // Every command above returned only after the server's tagged OK, which is the
+        // server's promise that the change is made. Nothing is buffered on our side.
+        match &self.session {
+            Some(_) => Ok(()),
+            None => Err(BackendError::new(
+                ErrorScope::Folder,
+                Retry::Later,
+                format!(
+                    "folder {} on IMAP server {}: the connection was lost; changes after the \
+                     last successful call may not have reached the server",
+                    self.path,
+                    self.server()
+                ),
+            )),
+        }
+    }
+}
