@@ -237,8 +237,8 @@ impl Dovecot {
                 [ -n "$state" ] && [ "$state" != Z ] || break
                 sleep 1
             done
-            kill "$(cat "$2" 2>/dev/null)" 2>/dev/null
-            sleep 2
+            pid=$(cat "$2" 2>/dev/null) && kill -9 -- "-$pid" 2>/dev/null
+            sleep 1
             rm -rf "$3"
         "#;
         let mut command = Command::new("/bin/sh");
@@ -470,7 +470,10 @@ impl Dovecot {
         let mut session = self.session(user);
         session.select(&self.wire_name(folder));
         session
-            .command(&format!("UID STORE {uid} FLAGS.SILENT ({})", flags.join(" ")))
+            .command(&format!(
+                "UID STORE {uid} FLAGS.SILENT ({})",
+                flags.join(" ")
+            ))
             .unwrap_or_else(|e| panic!("UID STORE in {folder}: {e}"));
     }
 
@@ -560,16 +563,14 @@ impl Drop for Dovecot {
         else {
             return;
         };
-        // SAFETY: kill has no memory-safety preconditions; the pid is Dovecot's master.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        // Dovecot's master takes seconds to stop gracefully; a test server has nothing to
+        // save, so its whole process group (master, auth, login and mail processes: it
+        // called setsid) is killed at once.
+        // SAFETY: kill has no memory-safety preconditions; the group is Dovecot's own.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
         let deadline = Instant::now() + Duration::from_secs(5);
-        while process_alive(pid) {
-            if Instant::now() > deadline {
-                // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        while process_alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }
@@ -733,7 +734,10 @@ impl Certificates {
         ca.set_subject_name(&ca_name)?;
         ca.set_issuer_name(&ca_name)?;
         ca.set_pubkey(&ca_key)?;
-        let (ca_from, ca_until) = (Asn1Time::from_unix(now - DAY)?, Asn1Time::from_unix(now + 30 * DAY)?);
+        let (ca_from, ca_until) = (
+            Asn1Time::from_unix(now - DAY)?,
+            Asn1Time::from_unix(now + 30 * DAY)?,
+        );
         ca.set_not_before(&ca_from)?;
         ca.set_not_after(&ca_until)?;
         ca.append_extension(BasicConstraints::new().critical().ca().build()?)?;
@@ -768,7 +772,10 @@ impl Certificates {
         cert.set_subject_name(&name)?;
         cert.set_issuer_name(ca.subject_name())?;
         cert.set_pubkey(&key)?;
-        let (from, until) = (Asn1Time::from_unix(not_before)?, Asn1Time::from_unix(not_after)?);
+        let (from, until) = (
+            Asn1Time::from_unix(not_before)?,
+            Asn1Time::from_unix(not_after)?,
+        );
         cert.set_not_before(&from)?;
         cert.set_not_after(&until)?;
         cert.append_extension(BasicConstraints::new().build()?)?;
@@ -887,6 +894,32 @@ pub fn parse_internal_date(text: &str) -> Option<i64> {
     Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s - offset)
 }
 
+/// A time in seconds as an INTERNALDATE in UTC: `14-Nov-2023 22:13:20 +0000`.
+pub fn format_internal_date(secs: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // Civil from days (Howard Hinnant).
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{day:02}-{}-{year} {:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
@@ -927,8 +960,7 @@ pub fn lf_to_crlf(content: &[u8]) -> Vec<u8> {
 
 /// Modified UTF-7 (RFC 3501 5.1.3), written here independently of the plugin's codec.
 pub fn mutf7_encode(name: &str) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
     fn flush(out: &mut String, pending: &mut Vec<u16>) {
         if pending.is_empty() {
             return;
@@ -1305,7 +1337,10 @@ fn tokenize(chunks: &[Chunk]) -> Result<Vec<Value>, String> {
             Token::Open => stack.push(Vec::new()),
             Token::Close => {
                 let list = stack.pop().ok_or("unbalanced )")?;
-                stack.last_mut().ok_or("unbalanced )")?.push(Value::List(list));
+                stack
+                    .last_mut()
+                    .ok_or("unbalanced )")?
+                    .push(Value::List(list));
             }
             Token::Value(value) => stack.last_mut().ok_or("unbalanced")?.push(value),
         }
@@ -1320,7 +1355,7 @@ fn tokenize(chunks: &[Chunk]) -> Result<Vec<Value>, String> {
 #[derive(Clone, Debug, Default)]
 pub struct ProxyOptions {
     /// Cut every connection once the server has sent this many bytes after the client
-    /// asked for a message body (`BODY[`, `BODY.PEEK[`, `RFC822`); changeable later with
+    /// asked for message contents (`BODY[`, `BODY.PEEK[`, `RFC822`); changeable later with
     /// [`Proxy::set_cut_after_fetch_bytes`].
     pub cut_after_fetch_bytes: Option<usize>,
     /// Remove the `[APPENDUID ...]` and `[COPYUID ...]` response codes, so the client cannot
@@ -1411,7 +1446,13 @@ impl Drop for Proxy {
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }
-        for stream in self.shared.live.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for stream in self
+            .shared
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             let _ = stream.shutdown(Shutdown::Both);
         }
     }
@@ -1450,7 +1491,7 @@ fn relay(shared: Arc<ProxyShared>, client: TcpStream, server: TcpStream) {
                 };
                 window.extend_from_slice(&buf[..n]);
                 let upper = window.to_ascii_uppercase();
-                if [&b"BODY["[..], b"BODY.PEEK[", b"RFC822"]
+                if [&b"BODY["[..], b"BODY.PEEK[", b"RFC822 ", b"RFC822)"]
                     .iter()
                     .any(|needle| upper.windows(needle.len()).any(|w| w == *needle))
                 {
@@ -1479,7 +1520,10 @@ fn relay(shared: Arc<ProxyShared>, client: TcpStream, server: TcpStream) {
             };
             let mut out = if shared.strip_uidplus {
                 pending.extend_from_slice(&buf[..n]);
-                let end = pending.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let end = pending
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
                 let lines: Vec<u8> = pending.drain(..end).collect();
                 strip_uidplus_codes(&lines)
             } else {
@@ -1623,6 +1667,41 @@ pub fn local_folder_dir(root: &Path, folder: &str, utf8: bool) -> PathBuf {
     root.join(if utf8 { name } else { mutf7_encode(&name) })
 }
 
+/// Panics, showing the difference, unless the Maildir folder `dir` and `user`'s `folder` on
+/// the server hold the same messages (contents modulo CRLF <-> LF) with the same flags.
+#[track_caller]
+pub fn assert_folder_matches(dovecot: &Dovecot, user: &str, folder: &str, dir: &Path) {
+    assert!(
+        dir.join("cur").is_dir(),
+        "no Maildir folder at {}",
+        dir.display()
+    );
+    let server = BTreeMap::from([(folder.to_owned(), dovecot.folder_map(user, folder))]);
+    let local = BTreeMap::from([(folder.to_owned(), crate::folder_map(dir))]);
+    crate::assert_same_tree(&server, &local);
+}
+
+/// A file's modification time in whole seconds since the epoch.
+pub fn mtime_unix(path: &Path) -> i64 {
+    let modified = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("mtime of {}: {e}", path.display()));
+    match modified.duration_since(UNIX_EPOCH) {
+        Ok(after) => after.as_secs() as i64,
+        Err(before) => -(before.duration().as_secs() as i64),
+    }
+}
+
+/// Sets a file's modification time (what a Maildir message's INTERNALDATE is taken from).
+pub fn set_mtime_unix(path: &Path, secs: i64) {
+    let time = UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(time))
+        .unwrap_or_else(|e| panic!("set the mtime of {}: {e}", path.display()));
+}
+
 /// Panics with a clear message unless the IMAP plugin has been built next to twinbox.
 pub fn require_imap_plugin() -> PathBuf {
     let path = target_dir().join(IMAP_PLUGIN);
@@ -1732,6 +1811,21 @@ mod tests {
             parse_internal_date(" 4-Jan-2024 01:00:00 +0100"),
             Some(1_704_326_400)
         );
+    }
+
+    #[test]
+    fn internal_dates_format_and_parse_back() {
+        assert_eq!(
+            format_internal_date(1_700_000_000),
+            "14-Nov-2023 22:13:20 +0000"
+        );
+        assert_eq!(
+            format_internal_date(951_782_400),
+            "29-Feb-2000 00:00:00 +0000"
+        );
+        for secs in [0, 1_600_000_000, 1_709_164_799, 4_102_444_800] {
+            assert_eq!(parse_internal_date(&format_internal_date(secs)), Some(secs));
+        }
     }
 
     #[test]

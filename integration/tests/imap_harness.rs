@@ -13,7 +13,8 @@ use twinbox_integration::message;
 /// Connects with TLS to `port`, verifying the certificate against `ca` for `host`; returns
 /// the greeting or the handshake error.
 fn tls_greeting(port: u16, ca: &std::path::Path, host: &str) -> Result<String, String> {
-    let mut connector = SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
+    let mut connector =
+        SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
     connector.set_ca_file(ca).map_err(|e| e.to_string())?;
     connector.set_verify(SslVerifyMode::PEER);
     let connector = connector.build();
@@ -49,8 +50,14 @@ fn deliver_fetch_flags_expunge_and_folders() {
         "BODY[] is the message with CRLF"
     );
     let folders = dovecot.folders("alice");
-    assert!(folders.contains(&"Caf\u{e9}/Z\u{fc}rich".to_owned()), "{folders:?}");
-    assert_eq!(dovecot.fetch_all("alice", "Caf\u{e9}/Z\u{fc}rich")[0].uid, uid_b);
+    assert!(
+        folders.contains(&"Caf\u{e9}/Z\u{fc}rich".to_owned()),
+        "{folders:?}"
+    );
+    assert_eq!(
+        dovecot.fetch_all("alice", "Caf\u{e9}/Z\u{fc}rich")[0].uid,
+        uid_b
+    );
 
     dovecot.set_flags("alice", "INBOX", uid_a, &["\\Seen", "\\Answered"]);
     assert_eq!(dovecot.fetch_all("alice", "INBOX")[0].flag_letters(), "RS");
@@ -59,10 +66,17 @@ fn deliver_fetch_flags_expunge_and_folders() {
 
     let before = dovecot.uidvalidity("alice", "Caf\u{e9}/Z\u{fc}rich");
     dovecot.delete_folder("alice", "Caf\u{e9}/Z\u{fc}rich");
-    assert!(!dovecot.folders("alice").contains(&"Caf\u{e9}/Z\u{fc}rich".to_owned()));
+    assert!(!dovecot
+        .folders("alice")
+        .contains(&"Caf\u{e9}/Z\u{fc}rich".to_owned()));
     dovecot.create_folder("alice", "Caf\u{e9}/Z\u{fc}rich");
-    assert_ne!(dovecot.uidvalidity("alice", "Caf\u{e9}/Z\u{fc}rich"), before);
-    assert!(dovecot.fetch_all("alice", "Caf\u{e9}/Z\u{fc}rich").is_empty());
+    assert_ne!(
+        dovecot.uidvalidity("alice", "Caf\u{e9}/Z\u{fc}rich"),
+        before
+    );
+    assert!(dovecot
+        .fetch_all("alice", "Caf\u{e9}/Z\u{fc}rich")
+        .is_empty());
     // Users are separate.
     assert!(dovecot.fetch_all("bob", "INBOX").is_empty());
     assert!(dovecot.user_mail_dir("alice").join("cur").is_dir());
@@ -105,12 +119,21 @@ fn capability_and_starttls_options() {
     let pre = format!("{:?}", pre.data);
     assert!(!pre.contains("STARTTLS"), "{pre}");
     let mut session = dovecot.session("bob");
-    let post = format!("{:?}", session.command("CAPABILITY").expect("CAPABILITY").data);
-    assert!(!post.contains("UIDPLUS") && !post.contains("CONDSTORE"), "{post}");
+    let post = format!(
+        "{:?}",
+        session.command("CAPABILITY").expect("CAPABILITY").data
+    );
+    assert!(
+        !post.contains("UIDPLUS") && !post.contains("CONDSTORE"),
+        "{post}"
+    );
 
     let tls = Dovecot::start_default();
     let mut session = ImapSession::connect(tls.imap_port());
-    let pre = format!("{:?}", session.command("CAPABILITY").expect("CAPABILITY").data);
+    let pre = format!(
+        "{:?}",
+        session.command("CAPABILITY").expect("CAPABILITY").data
+    );
     assert!(pre.contains("STARTTLS"), "{pre}");
 }
 
@@ -146,20 +169,4 @@ fn proxy_cuts_mid_fetch_and_strips_uidplus() {
     let all = session.fetch_all();
     assert_eq!(all.len(), 2);
     assert_eq!(proxy.cuts(), 1);
-}
-
-#[test]
-fn zz_timing() {
-    let t = std::time::Instant::now();
-    let d = Dovecot::start_default();
-    eprintln!("start {:?}", t.elapsed());
-    let t = std::time::Instant::now();
-    let conf = d.config_path().to_owned();
-    let log = d.dir().join("dovecot.log");
-    std::mem::forget(d);
-    let pid = std::fs::read_to_string(conf.parent().unwrap().join("run/master.pid")).unwrap();
-    std::process::Command::new("kill").arg(pid.trim()).status().unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(6));
-    eprintln!("{}", std::fs::read_to_string(log).unwrap());
-    eprintln!("drop {:?}", t.elapsed());
 }
