@@ -21,6 +21,7 @@ fn folder_line(report: &FolderReport, dry_run: bool) -> String {
             if dry_run { "would create" } else { "created" }
         ));
     }
+    let would = if dry_run { "would be " } else { "" };
     for side in [Side::Local, Side::Remote] {
         let (copied, flags, deleted) = match side {
             Side::Local => (
@@ -35,13 +36,16 @@ fn folder_line(report: &FolderReport, dry_run: bool) -> String {
             ),
         };
         if copied > 0 {
-            parts.push(format!("{copied} copied to {side}"));
+            parts.push(format!("{copied} {would}copied to {side}"));
         }
         if flags > 0 {
-            parts.push(format!("{flags} flag updates on {side}"));
+            parts.push(format!(
+                "{flags} flag updates {}on {side}",
+                if dry_run { "would be made " } else { "" }
+            ));
         }
         if deleted > 0 {
-            parts.push(format!("{deleted} deleted on {side}"));
+            parts.push(format!("{deleted} {would}deleted on {side}"));
         }
     }
     if report.recovered > 0 {

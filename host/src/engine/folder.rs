@@ -113,9 +113,7 @@ impl FolderSync<'_> {
     /// Runs the sync, filling `report`; an error stops the folder (what was done and
     /// recorded before it stays done).
     pub fn run(mut self, report: &mut FolderReport) -> Result<(), FolderFailure> {
-        let local_status = self.local.folder.status().map_err(on(Side::Local))?;
-        let remote_status = self.remote.folder.status().map_err(on(Side::Remote))?;
-        self.check_uid_validity(&local_status, &remote_status)?;
+        let (local_status, remote_status) = self.checked_statuses()?;
         let common = CommonFlags::new(
             local_status.permanent_flags.clone(),
             remote_status.permanent_flags.clone(),
@@ -166,32 +164,39 @@ impl FolderSync<'_> {
         }
     }
 
-    fn check_uid_validity(
-        &self,
-        local: &FolderStatus,
-        remote: &FolderStatus,
-    ) -> Result<(), FolderFailure> {
-        let found = FolderRecord {
-            local_uid_validity: local.uid_validity,
-            remote_uid_validity: remote.uid_validity,
-        };
-        match self.state.folder(self.path)? {
-            Some(recorded) => {
-                for side in [Side::Remote, Side::Local] {
-                    if recorded.uid_validity(side) != found.uid_validity(side) {
-                        return Err(FolderFailure::UidValidityChanged {
-                            side,
-                            recorded: recorded.uid_validity(side),
-                            found: found.uid_validity(side),
-                        });
-                    }
-                }
-                Ok(())
+    /// Reads each side's status and compares its UIDVALIDITY with the recorded one, the
+    /// remote side first: a server that recreated a folder is the usual cause, and then
+    /// the local side is not even looked at (a Maildir's status may name new files).
+    fn checked_statuses(&mut self) -> Result<(FolderStatus, FolderStatus), FolderFailure> {
+        let recorded = self.state.folder(self.path)?;
+        let remote = self.checked_status(Side::Remote, recorded)?;
+        let local = self.checked_status(Side::Local, recorded)?;
+        if recorded.is_none() && !self.dry_run {
+            let record = FolderRecord {
+                local_uid_validity: local.uid_validity,
+                remote_uid_validity: remote.uid_validity,
+            };
+            self.state
+                .commit(self.path, &[StateChange::SetFolder(record)])?;
+        }
+        Ok((local, remote))
+    }
+
+    fn checked_status(
+        &mut self,
+        side: Side,
+        recorded: Option<FolderRecord>,
+    ) -> Result<FolderStatus, FolderFailure> {
+        let status = self.side(side).folder.status().map_err(on(side))?;
+        match recorded {
+            Some(recorded) if recorded.uid_validity(side) != status.uid_validity => {
+                Err(FolderFailure::UidValidityChanged {
+                    side,
+                    recorded: recorded.uid_validity(side),
+                    found: status.uid_validity,
+                })
             }
-            None if self.dry_run => Ok(()),
-            None => Ok(self
-                .state
-                .commit(self.path, &[StateChange::SetFolder(found)])?),
+            _ => Ok(status),
         }
     }
 
