@@ -1049,10 +1049,12 @@ pub struct ImapSession {
 }
 
 impl ImapSession {
-    /// Connects to the plain listener on `port` and reads the greeting.
+    /// Connects to the plain listener on `port` from [`HARNESS_ADDRESS`] and reads the
+    /// greeting.
     pub fn connect(port: u16) -> ImapSession {
-        let stream = TcpStream::connect(("127.0.0.1", port))
-            .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+        let stream = connect_from_harness_address(port).unwrap_or_else(|e| {
+            panic!("connect from {HARNESS_ADDRESS:?} to 127.0.0.1:{port}: {e}")
+        });
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .expect("set a read timeout");
@@ -1245,6 +1247,49 @@ impl ImapSession {
         }
         messages.sort_by_key(|m| m.uid);
         messages
+    }
+}
+
+/// The loopback address the harness's own IMAP sessions come from, so that Dovecot tells
+/// them from twinbox's (which come from 127.0.0.1): its log shows `rip=127.0.0.2`, and the
+/// penalty Dovecot puts on an address after a failed login (seconds of delay on every
+/// later login from it) never slows the harness after a wrong-password test.
+pub const HARNESS_ADDRESS: [u8; 4] = [127, 0, 0, 2];
+
+/// A TCP connection to `127.0.0.1:port` bound to [`HARNESS_ADDRESS`] (std cannot bind
+/// before connecting).
+fn connect_from_harness_address(port: u16) -> std::io::Result<TcpStream> {
+    use std::os::fd::FromRawFd;
+    fn address(ip: [u8; 4], port: u16) -> libc::sockaddr_in {
+        libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes(ip),
+            },
+            sin_zero: [0; 8],
+        }
+    }
+    let length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor we own; the addresses outlive the calls.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // Owns (and on an error below, closes) the descriptor.
+        let stream = TcpStream::from_raw_fd(fd);
+        let local = address(HARNESS_ADDRESS, 0);
+        if libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), length) != 0 {
+            // A loopback without 127.0.0.0/8 (rare): connect from 127.0.0.1 after all;
+            // only the login penalty and the log filter are lost.
+            return TcpStream::connect(("127.0.0.1", port));
+        }
+        let remote = address([127, 0, 0, 1], port);
+        if libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), length) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stream)
     }
 }
 
@@ -1714,7 +1759,9 @@ pub fn require_imap_plugin() -> PathBuf {
 }
 
 /// Runs `twinbox -c CONFIG --plugin-dir TARGET ARGS` in `sandbox`, killing it (and
-/// panicking with what it said) if it runs longer than [`RUN_TIMEOUT`].
+/// panicking with what it said) if it runs longer than [`RUN_TIMEOUT`]. With
+/// `TWINBOX_E2E_SHOW` set in the environment, every run's output is printed (use with
+/// `--nocapture`).
 pub fn run_twinbox(sandbox: &Sandbox, args: &[&str]) -> Outcome {
     require_imap_plugin();
     let mut child = sandbox.command(args).spawn().expect("start twinbox");
@@ -1751,6 +1798,9 @@ pub fn run_twinbox(sandbox: &Sandbox, args: &[&str]) -> Outcome {
         status.is_some(),
         "twinbox {args:?} ran longer than {RUN_TIMEOUT:?} and was killed\n{outcome}"
     );
+    if std::env::var_os("TWINBOX_E2E_SHOW").is_some() {
+        eprintln!("twinbox {args:?}\n{outcome}");
+    }
     outcome
 }
 

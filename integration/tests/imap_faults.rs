@@ -1,0 +1,285 @@
+//! What goes wrong with a real IMAP server (issue 3, section 5): a folder whose UIDVALIDITY
+//! changed, a wrong password, the connection cut in the middle of a FETCH, and a server
+//! without UIDPLUS. Each is refused or survived without losing, duplicating or half-writing
+//! a message.
+
+use std::collections::BTreeMap;
+
+use twinbox_integration::dovecot::*;
+use twinbox_integration::*;
+
+const USER: &str = "alice";
+
+/// Both outputs of a run, for "the error says ..." checks.
+fn said(outcome: &Outcome) -> String {
+    format!("{}\n{}", outcome.stdout, outcome.stderr)
+}
+
+/// The stdout lines about `folder` (`  FOLDER  ERROR: ...`).
+fn folder_lines<'a>(outcome: &'a Outcome, folder: &str) -> Vec<&'a str> {
+    outcome
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with(&format!("{folder} ")))
+        .collect()
+}
+
+#[test]
+fn changed_uidvalidity_refuses_that_folder_deletes_nothing_and_syncs_the_others() {
+    let dovecot = Dovecot::start_default();
+    dovecot.deliver(USER, "INBOX", &message("inbox-1"), &[]);
+    dovecot.deliver(USER, "Other", &message("other-1"), &["\\Seen"]);
+    dovecot.deliver(USER, "Other", &message("other-2"), &[]);
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&maildir_imap_config(
+        &sandbox,
+        "utf8foldernames = yes",
+        &dovecot.tls_repository(USER),
+    ));
+    sync_ok(&sandbox, &[]);
+    let local_other = sandbox.local().join("Other");
+    assert_eq!(messages(&local_other).len(), 2);
+
+    // The server recreates the folder: same name, new UIDVALIDITY, other messages.
+    let before = dovecot.uidvalidity(USER, "Other");
+    dovecot.delete_folder(USER, "Other");
+    dovecot.create_folder(USER, "Other");
+    dovecot.deliver(USER, "Other", &message("other-after-recreate"), &[]);
+    assert_ne!(dovecot.uidvalidity(USER, "Other"), before);
+    dovecot.deliver(USER, "INBOX", &message("inbox-2"), &[]);
+    // A local change in the refused folder must not travel either.
+    deliver_new(&local_other, &message("other-local-new"));
+    let local_before = folder_map(&local_other);
+    let server_before = dovecot.fetch_all(USER, "Other");
+
+    for run in 1..=2 {
+        let outcome = sync_code(&sandbox, &[], 1);
+        let lines = folder_lines(&outcome, "Other");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("ERROR") && l.contains("UIDVALIDITY")),
+            "run {run}: the Other folder should fail with a UIDVALIDITY error\n{outcome}"
+        );
+        // The same messages with the same flags (the Maildir plugin may name a client's
+        // new file with a UID, as on every listing).
+        assert_eq!(
+            folder_map(&local_other),
+            local_before,
+            "run {run}: the local copy of the refused folder changed"
+        );
+        assert!(tmp_leftovers(&sandbox.local()).is_empty());
+        assert_eq!(
+            dovecot.fetch_all(USER, "Other"),
+            server_before,
+            "run {run}: the refused folder changed on the server"
+        );
+        assert_folder_matches(&dovecot, USER, "INBOX", &sandbox.local().join("INBOX"));
+        assert_eq!(messages(&sandbox.local().join("INBOX")).len(), 2);
+    }
+}
+
+#[test]
+fn a_wrong_password_fails_clearly_and_changes_nothing() {
+    let dovecot = Dovecot::start_default();
+    dovecot.deliver(USER, "INBOX", &message("inbox-1"), &[]);
+    let server_before = dovecot.fetch_all(USER, "INBOX");
+    let sandbox = Sandbox::new();
+    let wrong = "not-the-password-8472";
+    sandbox.write_config(&maildir_imap_config(
+        &sandbox,
+        "",
+        &dovecot.tls_repository(USER).set("remotepass", wrong),
+    ));
+
+    let log_before = dovecot.log();
+    let outcome = sync_code(&sandbox, &[], 1);
+    let log_after = dovecot.log();
+    let text = said(&outcome);
+    let lower = text.to_lowercase();
+    assert!(
+        ["authenticat", "login", "password", "credentials"]
+            .iter()
+            .any(|w| lower.contains(w)),
+        "the error should say that the login failed\n{outcome}"
+    );
+    assert!(
+        !text.contains(wrong),
+        "the password must never be printed\n{outcome}"
+    );
+    assert!(
+        outcome.account_line(ACCOUNT).contains("FAILED") || outcome.stdout.contains("ERROR"),
+        "{outcome}"
+    );
+    assert!(
+        folders(&sandbox.local()).is_empty(),
+        "local folders were created"
+    );
+    assert_eq!(dovecot.fetch_all(USER, "INBOX"), server_before);
+    let during = log_after.strip_prefix(&log_before).unwrap_or(&log_after);
+    assert!(
+        !during.contains("Login: user=<alice>"),
+        "Dovecot logged a successful login:\n{during}"
+    );
+    assert!(
+        during.contains("auth failed"),
+        "Dovecot logged no failed login:\n{during}"
+    );
+}
+
+/// A message of about `size` bytes whose body is `tag` repeated on lines.
+fn big_message(tag: &str, size: usize) -> Vec<u8> {
+    let mut content = message(tag);
+    let line = format!("{tag} padding line to make this message big enough.\n");
+    while content.len() < size {
+        content.extend_from_slice(line.as_bytes());
+    }
+    content
+}
+
+#[test]
+fn a_connection_cut_mid_fetch_fails_the_folder_cleanly_and_the_next_run_completes() {
+    let dovecot = Dovecot::start_default();
+    dovecot.deliver(USER, "INBOX", &message("inbox-1"), &[]);
+    for n in 0..4 {
+        dovecot.deliver(USER, "Big", &big_message(&format!("big-{n}"), 200_000), &[]);
+    }
+    // Cut once the server has sent 300 KB of message data on a connection: in the middle
+    // of the second big message, whatever the plugin fetches at once.
+    let proxy = dovecot.proxy(ProxyOptions {
+        cut_after_fetch_bytes: Some(300_000),
+        strip_uidplus: false,
+    });
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&maildir_imap_config(
+        &sandbox,
+        "",
+        &dovecot.plaintext_repository(USER, proxy.port()),
+    ));
+    let local = sandbox.local();
+
+    let outcome = sync_code(&sandbox, &[], 1);
+    assert!(
+        proxy.cuts() >= 1,
+        "the proxy never cut a connection\n{outcome}"
+    );
+    assert!(
+        folder_lines(&outcome, "Big")
+            .iter()
+            .any(|l| l.contains("ERROR")),
+        "the Big folder should fail\n{outcome}"
+    );
+    // INBOX is unaffected; Big holds only whole messages, nothing half-written anywhere.
+    assert_folder_matches(&dovecot, USER, "INBOX", &local.join("INBOX"));
+    let server_big: BTreeMap<Vec<u8>, String> = dovecot.folder_map(USER, "Big");
+    for file in messages(&local.join("Big")) {
+        assert!(
+            server_big.contains_key(&file.content),
+            "{} is not a whole message ({} bytes)",
+            file.path.display(),
+            file.content.len()
+        );
+    }
+    assert!(
+        tmp_leftovers(&local).is_empty(),
+        "{:?}",
+        tmp_leftovers(&local)
+    );
+    assert!(stray_files(&local).is_empty(), "{:?}", stray_files(&local));
+
+    proxy.set_cut_after_fetch_bytes(None);
+    let cuts = proxy.cuts();
+    sync_ok(&sandbox, &[]);
+    assert_eq!(proxy.cuts(), cuts);
+    assert_folder_matches(&dovecot, USER, "Big", &local.join("Big"));
+    assert_folder_matches(&dovecot, USER, "INBOX", &local.join("INBOX"));
+    assert!(
+        tmp_leftovers(&local).is_empty(),
+        "{:?}",
+        tmp_leftovers(&local)
+    );
+    assert_no_changes(&sandbox);
+}
+
+#[test]
+fn without_uidplus_uploads_pair_correctly_and_a_rerun_duplicates_nothing() {
+    let dovecot = Dovecot::start(DovecotOptions {
+        imap_capability: Some(MINIMAL_CAPABILITY.to_owned()),
+        ..DovecotOptions::default()
+    });
+    dovecot.deliver(USER, "INBOX", &message("server-1"), &["\\Seen"]);
+    // Dovecot sends APPENDUID whatever it advertises: the proxy removes it.
+    let proxy = dovecot.proxy(ProxyOptions {
+        cut_after_fetch_bytes: None,
+        strip_uidplus: true,
+    });
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&maildir_imap_config(
+        &sandbox,
+        "",
+        &dovecot.plaintext_repository(USER, proxy.port()),
+    ));
+    let inbox = create_folder(&sandbox.local().join("INBOX"));
+    // Two messages share a Message-ID; one has none at all.
+    let twin_a = message("twin");
+    let twin_b = [message("twin").as_slice(), b"A different last line.\n"].concat();
+    let no_id: Vec<u8> = String::from_utf8(message("no-id"))
+        .expect("UTF-8")
+        .lines()
+        .filter(|l| !l.starts_with("Message-ID:"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .into_bytes();
+    deliver_cur(&inbox, &twin_a, "FS");
+    deliver_cur(&inbox, &twin_b, "S");
+    deliver_new(&inbox, &no_id);
+
+    let outcome = sync_ok(&sandbox, &[]);
+    assert!(
+        outcome
+            .account_line(ACCOUNT)
+            .contains("4 messages copied (1 to local, 3 to remote)"),
+        "{outcome}"
+    );
+    let expected: BTreeMap<Vec<u8>, String> = [
+        (message("server-1"), "S"),
+        (twin_a.clone(), "FS"),
+        (twin_b.clone(), "S"),
+        (no_id.clone(), ""),
+    ]
+    .into_iter()
+    .map(|(c, f)| (c, f.to_owned()))
+    .collect();
+    assert_eq!(dovecot.folder_map(USER, "INBOX"), expected, "server");
+    assert_eq!(folder_map(&inbox), expected, "local");
+    assert_names_carry_uids(&sandbox.local());
+
+    assert_no_changes(&sandbox);
+    assert_eq!(
+        dovecot.fetch_all(USER, "INBOX").len(),
+        4,
+        "duplicates on the server"
+    );
+
+    // The pairs are right: a flag set on each server copy reaches the right local file.
+    for (content, letters) in [(&twin_b, "RS"), (&no_id, "F")] {
+        let uid = dovecot
+            .fetch_all(USER, "INBOX")
+            .into_iter()
+            .find(|m| crlf_to_lf(&m.body) == *content)
+            .expect("on the server")
+            .uid;
+        dovecot.set_flags(USER, "INBOX", uid, &imap_flags(letters));
+    }
+    sync_ok(&sandbox, &[]);
+    let mut expected = expected;
+    expected.insert(twin_b, "RS".into());
+    expected.insert(no_id, "F".into());
+    assert_eq!(
+        folder_map(&inbox),
+        expected,
+        "local after server flag changes"
+    );
+    assert_eq!(dovecot.folder_map(USER, "INBOX"), expected, "server");
+    assert_no_changes(&sandbox);
+}
