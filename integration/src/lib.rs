@@ -697,3 +697,27 @@ pub fn message(tag: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// Both Maildirs and the metadata directory as they were, to check nothing changed.
+pub struct Frozen {
+    roots: Vec<(PathBuf, BTreeMap<PathBuf, Entry>)>,
+}
+
+impl Frozen {
+    pub fn take(roots: &[PathBuf]) -> Frozen {
+        Frozen {
+            roots: roots.iter().map(|r| (r.clone(), snapshot(r))).collect(),
+        }
+    }
+
+    pub fn of(sandbox: &Sandbox) -> Frozen {
+        Frozen::take(&[sandbox.local(), sandbox.remote(), sandbox.metadata()])
+    }
+
+    #[track_caller]
+    pub fn assert_unchanged(&self) {
+        for (root, before) in &self.roots {
+            assert_same_snapshot(&root.display().to_string(), before, &snapshot(root));
+        }
+    }
+}

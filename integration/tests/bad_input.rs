@@ -4,33 +4,9 @@
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use twinbox_integration::*;
-
-/// Both Maildirs and the metadata directory as they were, to check nothing changed.
-struct Frozen {
-    roots: Vec<(PathBuf, std::collections::BTreeMap<PathBuf, Entry>)>,
-}
-
-impl Frozen {
-    fn take(roots: &[PathBuf]) -> Frozen {
-        Frozen {
-            roots: roots.iter().map(|r| (r.clone(), snapshot(r))).collect(),
-        }
-    }
-
-    fn of(sandbox: &Sandbox) -> Frozen {
-        Frozen::take(&[sandbox.local(), sandbox.remote(), sandbox.metadata()])
-    }
-
-    #[track_caller]
-    fn assert_unchanged(&self) {
-        for (root, before) in &self.roots {
-            assert_same_snapshot(&root.display().to_string(), before, &snapshot(root));
-        }
-    }
-}
 
 /// A sandbox synced once (so there is state), then given work the next sync would do:
 /// a message a client delivered on each side, a flag change and a deletion.

@@ -237,21 +237,10 @@ fn dry_run_of_a_first_sync_changes_nothing_and_says_what_it_would_do() {
     let sandbox = Sandbox::new();
     sandbox.write_two_maildirs_config("");
     populate(&sandbox);
-    let before = [
-        snapshot(&sandbox.local()),
-        snapshot(&sandbox.remote()),
-        snapshot(&sandbox.metadata()),
-    ];
+    let frozen = Frozen::of(&sandbox);
 
     let dry = sandbox.sync_ok(&["--dry-run"]);
-    let after = [
-        snapshot(&sandbox.local()),
-        snapshot(&sandbox.remote()),
-        snapshot(&sandbox.metadata()),
-    ];
-    assert_same_snapshot("the local Maildir", &before[0], &after[0]);
-    assert_same_snapshot("the remote Maildir", &before[1], &after[1]);
-    assert_same_snapshot("the metadata directory", &before[2], &after[2]);
+    frozen.assert_unchanged();
     assert!(!sandbox.metadata().exists(), "a dry run creates no state");
     let dry_line = dry.account_line("Test");
     assert!(dry_line.starts_with("Account Test: would sync "), "{dry}");
@@ -285,24 +274,10 @@ fn dry_run_after_changes_on_both_sides_changes_nothing_and_says_what_it_would_do
         &message("new-folder"),
         "S",
     );
-    let before = [
-        snapshot(&sandbox.local()),
-        snapshot(&sandbox.remote()),
-        snapshot(&sandbox.metadata()),
-    ];
+    let frozen = Frozen::of(&sandbox);
 
     let dry = sandbox.sync_ok(&["--dry-run"]);
-    assert_same_snapshot("the local Maildir", &before[0], &snapshot(&sandbox.local()));
-    assert_same_snapshot(
-        "the remote Maildir",
-        &before[1],
-        &snapshot(&sandbox.remote()),
-    );
-    assert_same_snapshot(
-        "the metadata directory",
-        &before[2],
-        &snapshot(&sandbox.metadata()),
-    );
+    frozen.assert_unchanged();
     assert_eq!(
         dry.account_line("Test"),
         "Account Test: would sync 5 folders: 2 messages copied (1 to local, 1 to remote), \
@@ -490,24 +465,10 @@ fn dry_run_of_flag_changes_and_deletions_changes_nothing() {
         &message("local-archive-1"),
     ))
     .unwrap();
-    let before = [
-        snapshot(&sandbox.local()),
-        snapshot(&sandbox.remote()),
-        snapshot(&sandbox.metadata()),
-    ];
+    let frozen = Frozen::of(&sandbox);
 
     let dry = sandbox.sync_ok(&["-n"]);
-    assert_same_snapshot("the local Maildir", &before[0], &snapshot(&sandbox.local()));
-    assert_same_snapshot(
-        "the remote Maildir",
-        &before[1],
-        &snapshot(&sandbox.remote()),
-    );
-    assert_same_snapshot(
-        "the metadata directory",
-        &before[2],
-        &snapshot(&sandbox.metadata()),
-    );
+    frozen.assert_unchanged();
     assert_eq!(
         dry.account_line("Test"),
         "Account Test: would sync 4 folders: 0 messages copied (0 to local, 0 to remote), \
