@@ -48,8 +48,17 @@ impl Repository for ImportedRepository {
         let listed = result(self.inner.list_folders())?;
         let mut folders = Vec::with_capacity(listed.len());
         for folder in listed {
-            let path = FolderPath::new(folder.path.as_str())
-                .map_err(|e| self.broken(format!("it listed an {e}")))?;
+            // RString promises UTF-8, but the promise is the plugin's: check the bytes
+            // before anything reads them as text.
+            let name = folder.path.into_bytes().into_vec();
+            let name = String::from_utf8(name).map_err(|e| {
+                self.broken(format!(
+                    "it listed a folder name that is not UTF-8 ({:?})",
+                    String::from_utf8_lossy(e.as_bytes())
+                ))
+            })?;
+            let path =
+                FolderPath::new(name).map_err(|e| self.broken(format!("it listed an {e}")))?;
             folders.push(FolderInfo {
                 path,
                 selectable: folder.selectable,

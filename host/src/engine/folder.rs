@@ -119,12 +119,13 @@ impl FolderSync<'_> {
             remote_status.permanent_flags.clone(),
         );
 
-        let local_listing = self.local.folder.list_messages().map_err(on(Side::Local))?;
+        // Remote first, as for the status: a failing server leaves the local side untouched.
         let remote_listing = self
             .remote
             .folder
             .list_messages()
             .map_err(on(Side::Remote))?;
+        let local_listing = self.local.folder.list_messages().map_err(on(Side::Local))?;
         let mut pairs = self.state.pairs(self.path)?;
         if !self.dry_run {
             report.recovered = self.resolve_pending(

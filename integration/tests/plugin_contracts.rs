@@ -1,0 +1,91 @@
+//! A plugin that breaks the interface contract (names that are not UTF-8, UID 0, UIDs
+//! that go backwards) gives an error for its own account; the host neither crashes nor
+//! trusts the garbage, and the other accounts of the same run still sync.
+
+use twinbox_integration::*;
+
+#[test]
+fn garbage_from_a_plugin_fails_its_account_only() {
+    let sandbox = Sandbox::new();
+    let good_local = sandbox.path().join("good-local");
+    let good_remote = sandbox.path().join("good-remote");
+    let bad_local = sandbox.path().join("bad-local");
+    deliver_new(&create_folder(&good_local.join("INBOX")), &message("good"));
+    deliver_new(&create_folder(&bad_local.join("INBOX")), &message("bad"));
+    let mut config = format!(
+        "[general]\n\
+         accounts = NotUtf8, UidZero, Backwards, Good\n\
+         metadata = {metadata}\n\
+         \n\
+         [Account Good]\n\
+         localrepository = GoodLocal\n\
+         remoterepository = GoodRemote\n\
+         \n\
+         [Repository BadLocal]\n\
+         type = Maildir\n\
+         localfolders = {bad_local}\n\
+         \n\
+         [Repository GoodLocal]\n\
+         type = Maildir\n\
+         localfolders = {good_local}\n\
+         \n\
+         [Repository GoodRemote]\n\
+         type = Maildir\n\
+         localfolders = {good_remote}\n",
+        metadata = sandbox.metadata().display(),
+        bad_local = bad_local.display(),
+        good_local = good_local.display(),
+        good_remote = good_remote.display(),
+    );
+    for (account, fault) in [
+        ("NotUtf8", "invalid-utf8-name"),
+        ("UidZero", "uid-zero"),
+        ("Backwards", "uid-backwards"),
+    ] {
+        config.push_str(&format!(
+            "\n[Account {account}]\nlocalrepository = BadLocal\nremoterepository = {account}Remote\n\
+             \n[Repository {account}Remote]\ntype = Garbage\ngarbage = {fault}\n"
+        ));
+    }
+    sandbox.write_config(&config);
+    // The local side's messages stay as they are (a Maildir may still give a delivered
+    // file its UID: bookkeeping, not a change of mail).
+    let before = tree_map(&bad_local);
+
+    let outcome = sandbox.run(&["sync"]);
+    assert_eq!(outcome.code, Some(1), "{outcome}");
+    assert!(!outcome.stderr.contains("internal error"), "{outcome}");
+    let not_utf8 = outcome.account_line("NotUtf8");
+    assert!(not_utf8.contains("FAILED"), "{outcome}");
+    assert!(
+        not_utf8.contains("plugin Garbage broke the interface contract"),
+        "{outcome}"
+    );
+    assert!(not_utf8.contains("not UTF-8"), "{outcome}");
+    for (account, what) in [
+        ("UidZero", "UID 0"),
+        ("Backwards", "not strictly ascending"),
+    ] {
+        assert!(
+            outcome.account_line(account).contains("1 error"),
+            "{outcome}"
+        );
+        let error = outcome
+            .stdout
+            .lines()
+            .find(|l| l.contains("ERROR") && l.contains(what))
+            .unwrap_or_else(|| panic!("an INBOX error about {what}\n{outcome}"));
+        assert!(
+            error.contains("plugin Garbage broke the interface contract in folder INBOX"),
+            "{outcome}"
+        );
+    }
+    assert!(
+        outcome
+            .account_line("Good")
+            .starts_with("Account Good: synced 1 folders: 1 messages copied"),
+        "{outcome}"
+    );
+    assert_same_tree(&tree_map(&good_local), &tree_map(&good_remote));
+    assert_same_tree(&before, &tree_map(&bad_local));
+}
