@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError};
 use abi_stable::std_types::RStr;
 
 use crate::ffi::{BackendModuleRef, FfiHostServices};
@@ -18,8 +18,15 @@ pub enum LoadError {
     Open { path: PathBuf, reason: String },
     #[error("{path}: not a twinbox plugin (it exports no twinbox root module)")]
     NotAPlugin { path: PathBuf },
-    #[error("{path}: built against an incompatible plugin interface ({reason}); rebuild it against twinbox-backend-api {}", env!("CARGO_PKG_VERSION"))]
-    IncompatibleLayout { path: PathBuf, reason: String },
+    #[error("{path}: its plugin interface does not match this twinbox's (the library declares {name} version {built_with}; this twinbox expects the layout of twinbox-backend-api {}); rebuild the plugin against twinbox-backend-api {} (-vv shows the layout difference)", env!("CARGO_PKG_VERSION"), env!("CARGO_PKG_VERSION"))]
+    IncompatibleLayout {
+        path: PathBuf,
+        /// The root module's name and the version of the crate that declared it.
+        name: String,
+        built_with: String,
+        /// abi_stable's account of the difference (long: logged at debug level).
+        reason: String,
+    },
     #[error("{path}: plugin {name} {plugin_version} speaks interface {}.{}, this twinbox speaks {}.{}; install a version of the plugin built for interface {}.x", .interface.0, .interface.1, INTERFACE_VERSION.0, INTERFACE_VERSION.1, INTERFACE_VERSION.0)]
     IncompatibleInterface {
         path: PathBuf,
@@ -50,9 +57,10 @@ impl std::fmt::Debug for LoadedPlugin {
 
 /// Loads the library at `path`. Libraries are never unloaded (abi_stable keeps them).
 pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
-    let module = lib_header_from_path(path)
-        .and_then(|header| header.init_root_module::<BackendModuleRef>())
-        .map_err(|error| classify(path, error))?;
+    let header = lib_header_from_path(path).map_err(|error| classify(path, error, None))?;
+    let module = header
+        .init_root_module::<BackendModuleRef>()
+        .map_err(|error| classify(path, error, Some(header)))?;
     let hello = (module.hello())()
         .into_result()
         .map_err(|e| LoadError::Hello {
@@ -80,7 +88,7 @@ pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
     })
 }
 
-fn classify(path: &Path, error: LibraryError) -> LoadError {
+fn classify(path: &Path, error: LibraryError, header: Option<&LibHeader>) -> LoadError {
     let path = path.to_owned();
     match error {
         LibraryError::OpenError { err, .. } => LoadError::Open {
@@ -88,10 +96,20 @@ fn classify(path: &Path, error: LibraryError) -> LoadError {
             reason: err.to_string(),
         },
         LibraryError::GetSymbolError { .. } => LoadError::NotAPlugin { path },
-        other => LoadError::IncompatibleLayout {
-            path,
-            reason: one_line(&other.to_string()),
-        },
+        other => {
+            log::debug!("{}: layout check failed: {other}", path.display());
+            let consts = header.map(|h| h.root_mod_consts());
+            LoadError::IncompatibleLayout {
+                path,
+                name: consts
+                    .map_or_else(|| "an unknown module".to_owned(), |c| c.name().to_string()),
+                built_with: consts.map_or_else(
+                    || "unknown".to_owned(),
+                    |c| c.version_strings().version.to_string(),
+                ),
+                reason: one_line(&other.to_string()),
+            }
+        }
     }
 }
 

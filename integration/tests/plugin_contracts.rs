@@ -89,3 +89,78 @@ fn garbage_from_a_plugin_fails_its_account_only() {
     assert_same_tree(&tree_map(&good_local), &tree_map(&good_remote));
     assert_same_tree(&before, &tree_map(&bad_local));
 }
+
+/// The plugin built against interface 1.0 and kept as a binary (see
+/// `integration/fixtures/README.md`).
+fn frozen_v1_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/libtwinbox_test_frozen_v1.so")
+}
+
+#[test]
+fn a_plugin_built_against_interface_1_0_keeps_working() {
+    let sandbox = Sandbox::new();
+    let installed = sandbox.install();
+    std::fs::copy(
+        frozen_v1_fixture(),
+        installed.join("libtwinbox_test_frozen_v1.so"),
+    )
+    .unwrap();
+
+    sandbox.write_config(&format!(
+        "[general]\naccounts = Old\nmetadata = {}\n\n[Account Old]\nlocalrepository = Local\n\
+         remoterepository = Frozen\n\n[Repository Local]\ntype = Maildir\nlocalfolders = {}\n\n\
+         [Repository Frozen]\ntype = frozenv1\n",
+        sandbox.metadata().display(),
+        sandbox.local().display(),
+    ));
+    let outcome = sandbox.run_installed(&installed, &["plugins"]);
+    outcome.assert_code(0);
+    let row = outcome
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FrozenV1 "))
+        .unwrap_or_else(|| panic!("the frozen plugin is listed\n{outcome}"));
+    assert!(
+        row.contains(" 1.0.0 ") && row.contains(" 1.0 ") && row.ends_with(" ok"),
+        "{outcome}"
+    );
+
+    let outcome = sandbox.run_installed(&installed, &["sync"]);
+    outcome.assert_success();
+    assert!(
+        outcome
+            .account_line("Old")
+            .contains("3 messages copied (3 to local, 0 to remote)"),
+        "{outcome}"
+    );
+    let inbox = folder_map(&sandbox.local().join("INBOX"));
+    assert_eq!(inbox.len(), 3, "{inbox:?}");
+    assert!(inbox.values().any(|flags| flags == "S") && inbox.values().any(|flags| flags == "F"));
+}
+
+#[test]
+fn a_plugin_with_another_layout_is_refused_by_the_layout_check() {
+    let sandbox = Sandbox::new();
+    sandbox.write_two_maildirs_config("");
+    let installed = sandbox.install();
+    let bad = "libtwinbox_test_bad_layout.so";
+    std::fs::copy(target_dir().join(bad), installed.join(bad)).unwrap();
+
+    let outcome = sandbox.run_installed(&installed, &["plugins"]);
+    outcome.assert_code(0);
+    let row = outcome
+        .stdout
+        .lines()
+        .find(|l| l.contains(bad))
+        .unwrap_or_else(|| panic!("the library is listed\n{outcome}"));
+    assert!(
+        row.contains("error: its plugin interface does not match")
+            && row.contains("version 0.1.0")
+            && row.contains("rebuild the plugin against twinbox-backend-api"),
+        "{outcome}"
+    );
+    // It stops nothing else.
+    sandbox
+        .run_installed(&installed, &["sync"])
+        .assert_success();
+}
