@@ -9,9 +9,12 @@ use std::process::Command;
 
 use twinbox_integration::*;
 
+/// Per folder, each message's bytes with the sequences it belongs to.
+type MhView = BTreeMap<String, BTreeMap<Vec<u8>, Vec<String>>>;
+
 /// Every MH folder under `root` as Python's `mailbox.MH` reads it: for each folder, the
 /// messages' bytes with the sequences each belongs to. `None` when python3 is missing.
-fn read_with_python(root: &Path) -> Option<BTreeMap<String, BTreeMap<Vec<u8>, Vec<String>>>> {
+fn read_with_python(root: &Path) -> Option<MhView> {
     // One line per message: folder TAB hex(bytes) TAB comma-separated sequences. A folder
     // without .mh_sequences has no sequences (nmh's view; Python 3.11 raises there).
     let script = r#"
@@ -41,7 +44,7 @@ walk(mailbox.MH(sys.argv[1], create=False), "")
         "python3 failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let mut folders: BTreeMap<String, BTreeMap<Vec<u8>, Vec<String>>> = BTreeMap::new();
+    let mut folders: MhView = BTreeMap::new();
     for line in String::from_utf8(output.stdout).expect("ASCII").lines() {
         let mut fields = line.split('\t');
         let (Some(folder), Some(hex), Some(sequences)) =
@@ -101,7 +104,7 @@ fn sequences_for(flags: &str) -> Vec<String> {
 }
 
 /// The Maildir side as Python should see it on the MH side.
-fn expected_mh(local: &Path) -> BTreeMap<String, BTreeMap<Vec<u8>, Vec<String>>> {
+fn expected_mh(local: &Path) -> MhView {
     tree_map(local)
         .into_iter()
         .map(|(folder, messages)| {
