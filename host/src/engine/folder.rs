@@ -276,17 +276,17 @@ impl FolderSync<'_> {
         candidates: &[&MessageInfo],
     ) -> Result<HashMap<u64, Uid>, FolderFailure> {
         let sizes: HashSet<u64> = copies.iter().map(|(_, c)| c.size).collect();
-        let wanted: Vec<Uid> = candidates
+        let wanted: Vec<&MessageInfo> = candidates
             .iter()
+            .copied()
             .filter(|m| sizes.contains(&m.size))
-            .map(|m| m.uid)
             .collect();
         let mut digests: BTreeMap<Uid, String> = BTreeMap::new();
-        for chunk in wanted.chunks(BATCH_MESSAGES) {
+        for chunk in batches(&wanted) {
             let fetched = self
                 .side(destination)
                 .folder
-                .fetch_messages(chunk)
+                .fetch_messages(&chunk)
                 .map_err(on(destination))?;
             for message in fetched {
                 digests.insert(message.uid, md5_hex(&message.bytes));
@@ -389,19 +389,13 @@ impl FolderSync<'_> {
         let source = destination.other();
         let by_uid: HashMap<Uid, &MessageInfo> =
             source_listing.iter().map(|m| (m.uid, m)).collect();
-        let mut batch: Vec<Uid> = Vec::new();
-        let mut batch_bytes = 0;
-        for (index, uid) in uids.iter().enumerate() {
-            let size = by_uid.get(uid).map_or(0, |m| m.size);
-            batch.push(*uid);
-            batch_bytes += size;
-            let last = index + 1 == uids.len();
-            if last || batch.len() >= BATCH_MESSAGES || batch_bytes >= BATCH_BYTES {
-                let fetched = self.fetch_isolating_bad_messages(source, &batch, report)?;
-                self.copy_batch(destination, fetched, &by_uid, common, report)?;
-                batch.clear();
-                batch_bytes = 0;
-            }
+        let messages: Vec<&MessageInfo> = uids
+            .iter()
+            .filter_map(|uid| by_uid.get(uid).copied())
+            .collect();
+        for batch in batches(&messages) {
+            let fetched = self.fetch_isolating_bad_messages(source, &batch, report)?;
+            self.copy_batch(destination, fetched, &by_uid, common, report)?;
         }
         Ok(())
     }
@@ -547,6 +541,28 @@ impl FolderSync<'_> {
     }
 }
 
+/// The UIDs of `messages` in batches of at most [`BATCH_MESSAGES`] messages and, unless
+/// one message alone is larger, [`BATCH_BYTES`] bytes: what is fetched into memory at once.
+fn batches(messages: &[&MessageInfo]) -> Vec<Vec<Uid>> {
+    let mut batches = Vec::new();
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    for message in messages {
+        if !batch.is_empty()
+            && (batch.len() >= BATCH_MESSAGES || bytes + message.size > BATCH_BYTES)
+        {
+            batches.push(std::mem::take(&mut batch));
+            bytes = 0;
+        }
+        batch.push(message.uid);
+        bytes += message.size;
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches
+}
+
 fn make_pair(destination: Side, source_uid: Uid, destination_uid: Uid, flags: Flags) -> Pair {
     match destination {
         Side::Local => Pair {
@@ -564,4 +580,38 @@ fn make_pair(destination: Side, source_uid: Uid, destination_uid: Uid, flags: Fl
 
 pub fn md5_hex(bytes: &[u8]) -> String {
     format!("{:x}", md5::compute(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sized(uid: Uid, size: u64) -> MessageInfo {
+        MessageInfo {
+            uid,
+            flags: Flags::new(),
+            size,
+            modseq: None,
+        }
+    }
+
+    #[test]
+    fn batches_are_bounded_by_count_and_bytes() {
+        let big = BATCH_BYTES / 2 + 1;
+        let messages = [
+            sized(1, big),
+            sized(2, big),
+            sized(3, 10),
+            sized(4, 5 * BATCH_BYTES),
+        ];
+        let refs: Vec<&MessageInfo> = messages.iter().collect();
+        assert_eq!(batches(&refs), vec![vec![1], vec![2, 3], vec![4]]);
+        let many: Vec<MessageInfo> = (1..=(BATCH_MESSAGES as u32 + 1))
+            .map(|uid| sized(uid, 1))
+            .collect();
+        let refs: Vec<&MessageInfo> = many.iter().collect();
+        let split = batches(&refs);
+        assert_eq!(split.len(), 2);
+        assert_eq!(split[0].len(), BATCH_MESSAGES);
+    }
 }
