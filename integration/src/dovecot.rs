@@ -237,7 +237,7 @@ impl Dovecot {
                 [ -n "$state" ] && [ "$state" != Z ] || break
                 sleep 1
             done
-            pid=$(cat "$2" 2>/dev/null) && kill -9 -- "-$pid" 2>/dev/null
+            pid=$(cat "$2" 2>/dev/null) && kill -9 "-$pid" 2>/dev/null
             sleep 1
             rm -rf "$3"
         "#;

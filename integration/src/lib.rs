@@ -17,6 +17,7 @@
 //! `cdylib`s that no test links); run `cargo build --workspace` first. [`target_dir`]
 //! says so when they are missing.
 
+pub mod corpus;
 pub mod dovecot;
 
 use std::collections::BTreeMap;
