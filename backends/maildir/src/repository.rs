@@ -32,59 +32,11 @@ impl MaildirRepository {
     /// Reads `localfolders`, `sep` and the account's `utf8foldernames`, and makes sure the
     /// root directory exists (unless read-only: a missing root is then an empty tree).
     pub fn open(config: &RepositoryConfig) -> Result<Self, BackendError> {
-        let localfolders = config.require(
+        let root = config.root_directory(
             "localfolders",
+            "the Maildir root",
             "the directory that holds your Maildir folders, e.g. ~/Mail",
         )?;
-        let root = RepositoryConfig::expand_path(localfolders.trim());
-        match fs::metadata(&root) {
-            Ok(metadata) if metadata.is_dir() => {}
-            Ok(_) => {
-                return Err(config.error(
-                    "localfolders",
-                    &format!(
-                        "is {}, which is a file, not a directory; point it at the Maildir root",
-                        root.display()
-                    ),
-                ))
-            }
-            Err(error) if error.kind() == ErrorKind::NotFound && config.read_only => {
-                log::info!(
-                    "the Maildir root {} does not exist yet (a dry run does not create it)",
-                    root.display()
-                );
-            }
-            Err(error) if error.kind() == ErrorKind::NotFound => {
-                DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&root)
-                    .map_err(|error| {
-                        BackendError::io(
-                            ErrorScope::Repository,
-                            format!(
-                                "cannot create the Maildir root {} (option 'localfolders' of \
-                                 [Repository {}])",
-                                root.display(),
-                                config.name
-                            ),
-                            &error,
-                        )
-                    })?;
-                log::info!("created the Maildir root {}", root.display());
-            }
-            Err(error) => {
-                return Err(BackendError::io(
-                    ErrorScope::Repository,
-                    format!(
-                        "cannot use the Maildir root {} (option 'localfolders' of [Repository {}])",
-                        root.display(),
-                        config.name
-                    ),
-                    &error,
-                ))
-            }
-        }
         let sep = match config.get("sep").map(str::trim) {
             None => Separator::Dot,
             Some(value) => Separator::from_option(value).ok_or_else(|| {

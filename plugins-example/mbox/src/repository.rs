@@ -1,8 +1,8 @@
 //! An mbox tree: its configuration, its folders.
 
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::ErrorKind;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,50 +34,11 @@ impl MboxRepository {
     /// Reads `localfolders` and `locktimeout`, and makes sure the root exists (unless
     /// read-only: a missing root is then an empty tree).
     pub fn open(config: &RepositoryConfig) -> Result<Self, BackendError> {
-        let localfolders = config.require(
+        let root = config.root_directory(
             "localfolders",
+            "the mbox root",
             "the directory that holds your mbox files, e.g. ~/Mail",
         )?;
-        let root = RepositoryConfig::expand_path(localfolders.trim());
-        let cannot = |what: &str, error: &std::io::Error| {
-            BackendError::io(
-                ErrorScope::Repository,
-                format!(
-                    "cannot {what} the mbox root {} (option 'localfolders' of [Repository {}])",
-                    root.display(),
-                    config.name
-                ),
-                error,
-            )
-        };
-        match fs::metadata(&root) {
-            Ok(metadata) if metadata.is_dir() => {}
-            Ok(_) => {
-                return Err(config.error(
-                    "localfolders",
-                    &format!(
-                        "is {}, which is a file, not a directory; point it at the directory \
-                         that holds your mbox files",
-                        root.display()
-                    ),
-                ))
-            }
-            Err(error) if error.kind() == ErrorKind::NotFound && config.read_only => {
-                log::info!(
-                    "the mbox root {} does not exist yet (a dry run does not create it)",
-                    root.display()
-                );
-            }
-            Err(error) if error.kind() == ErrorKind::NotFound => {
-                DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&root)
-                    .map_err(|error| cannot("create", &error))?;
-                log::info!("created the mbox root {}", root.display());
-            }
-            Err(error) => return Err(cannot("use", &error)),
-        }
         let lock_timeout = match config.get("locktimeout").map(str::trim) {
             None => DEFAULT_LOCK_TIMEOUT,
             Some(value) => value

@@ -1,7 +1,5 @@
 //! The repository options: where the MH tree is, and which sequences hold which flag.
 
-use std::path::PathBuf;
-
 use backend_api::{BackendError, RepositoryConfig, SystemFlag};
 
 /// The sequence that stands for each system flag.
@@ -97,15 +95,6 @@ fn option_for(flag: SystemFlag) -> String {
         SystemFlag::Deleted => "deleted",
     };
     format!("mh_sequences_{suffix}")
-}
-
-/// The MH root: `localfolders`, `~` expanded.
-pub(crate) fn root(config: &RepositoryConfig) -> Result<PathBuf, BackendError> {
-    let value = config.require(
-        "localfolders",
-        "the directory that holds your MH folders (nmh's Path, e.g. ~/Mail)",
-    )?;
-    Ok(RepositoryConfig::expand_path(value.trim()))
 }
 
 #[cfg(test)]

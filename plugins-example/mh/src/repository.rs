@@ -1,8 +1,6 @@
 //! An MH root: its configuration, its folder tree.
 
-use std::fs::{self, DirBuilder};
-use std::io::ErrorKind;
-use std::os::unix::fs::DirBuilderExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,7 +12,7 @@ use backend_api::{
 use crate::folder::MhFolder;
 use crate::fsutil::create_dir_durably;
 use crate::layout;
-use crate::options::{self, SequenceNames};
+use crate::options::SequenceNames;
 
 /// A tree of MH folders under one root directory (the `localfolders` option).
 ///
@@ -32,47 +30,12 @@ impl MhRepository {
     /// Reads the options and makes sure the root exists (unless read-only: a missing root
     /// is then an empty tree).
     pub fn open(config: &RepositoryConfig) -> Result<Self, BackendError> {
-        let root = options::root(config)?;
+        let root = config.root_directory(
+            "localfolders",
+            "the MH root",
+            "the directory that holds your MH folders (nmh's Path, e.g. ~/Mail)",
+        )?;
         let sequences = Arc::new(SequenceNames::from_config(config)?);
-        let cannot = |what: &str, error: &std::io::Error| {
-            BackendError::io(
-                ErrorScope::Repository,
-                format!(
-                    "cannot {what} the MH root {} (option 'localfolders' of [Repository {}])",
-                    root.display(),
-                    config.name
-                ),
-                error,
-            )
-        };
-        match fs::metadata(&root) {
-            Ok(metadata) if metadata.is_dir() => {}
-            Ok(_) => {
-                return Err(config.error(
-                    "localfolders",
-                    &format!(
-                        "is {}, which is a file, not a directory; point it at the MH root \
-                         (nmh's Path, e.g. ~/Mail)",
-                        root.display()
-                    ),
-                ))
-            }
-            Err(error) if error.kind() == ErrorKind::NotFound && config.read_only => {
-                log::info!(
-                    "the MH root {} does not exist yet (a dry run does not create it)",
-                    root.display()
-                );
-            }
-            Err(error) if error.kind() == ErrorKind::NotFound => {
-                DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&root)
-                    .map_err(|error| cannot("create", &error))?;
-                log::info!("created the MH root {}", root.display());
-            }
-            Err(error) => return Err(cannot("use", &error)),
-        }
         Ok(MhRepository {
             root,
             sequences,
