@@ -31,6 +31,7 @@ mod loader;
 mod types;
 
 pub mod conformance;
+pub mod durable;
 pub mod line_endings;
 pub mod memory;
 pub mod mutf7;

@@ -28,8 +28,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
+use backend_api::durable::{system_time, unix_time};
 use backend_api::{
     BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
     NewMessage, PermanentFlags, Retry, Uid, UnixTime,
@@ -657,31 +658,6 @@ fn rename_new(from: &Path, to: &Path) -> io::Result<()> {
         ));
     }
     fs::rename(from, to)
-}
-
-fn unix_time(time: SystemTime) -> UnixTime {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => UnixTime::try_from(after.as_secs()).unwrap_or(UnixTime::MAX),
-        Err(before) => {
-            let before = before.duration();
-            // Round toward minus infinity, as whole seconds of a date before 1970 do.
-            let seconds = UnixTime::try_from(before.as_secs()).unwrap_or(UnixTime::MAX);
-            if before.subsec_nanos() > 0 {
-                -seconds - 1
-            } else {
-                -seconds
-            }
-        }
-    }
-}
-
-fn system_time(time: UnixTime) -> Option<SystemTime> {
-    let magnitude = Duration::from_secs(time.unsigned_abs());
-    if time >= 0 {
-        UNIX_EPOCH.checked_add(magnitude)
-    } else {
-        UNIX_EPOCH.checked_sub(magnitude)
-    }
 }
 
 impl Folder for MaildirFolder {

@@ -1,33 +1,11 @@
 //! The few file-system steps that make an effect durable or safe.
 
-use std::fs::{self, DirBuilder, File};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub(crate) use backend_api::durable::{create_dir_durably, sync_dir, system_time, unix_time};
 use backend_api::UnixTime;
-
-/// Makes the entries of `dir` (names created, renamed or removed in it) durable.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Creates the directory `dir` (mode 0700, nmh's default `Folder-Protect`) unless it
-/// exists, and makes its name durable by syncing its parent. Returns whether it was
-/// created.
-pub(crate) fn create_dir_durably(dir: &Path) -> io::Result<bool> {
-    match DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {
-            if let Some(parent) = dir.parent() {
-                sync_dir(parent)?;
-            }
-            Ok(true)
-        }
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(false),
-        Err(error) => Err(error),
-    }
-}
 
 /// Renames `from` to `to` unless `to` exists (then fails with `AlreadyExists`): a message
 /// number is never overwritten, as that would destroy a message. Uses
@@ -75,31 +53,6 @@ pub(crate) fn write_synced(
         file.set_modified(date)?;
     }
     file.sync_all()
-}
-
-/// Whole seconds since the epoch, rounded toward minus infinity.
-pub(crate) fn unix_time(time: SystemTime) -> UnixTime {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => UnixTime::try_from(after.as_secs()).unwrap_or(UnixTime::MAX),
-        Err(before) => {
-            let before = before.duration();
-            let seconds = UnixTime::try_from(before.as_secs()).unwrap_or(UnixTime::MAX);
-            if before.subsec_nanos() > 0 {
-                -seconds - 1
-            } else {
-                -seconds
-            }
-        }
-    }
-}
-
-pub(crate) fn system_time(time: UnixTime) -> Option<SystemTime> {
-    let magnitude = Duration::from_secs(time.unsigned_abs());
-    if time >= 0 {
-        UNIX_EPOCH.checked_add(magnitude)
-    } else {
-        UNIX_EPOCH.checked_sub(magnitude)
-    }
 }
 
 #[cfg(test)]
