@@ -86,6 +86,11 @@ pub trait Repository: Send + Sync {
 
     /// Opens an existing folder for reading and writing. The folder stays usable until
     /// dropped; several folders may be open at once, on different threads.
+    ///
+    /// An open folder may hold a scarce resource until dropped (an IMAP connection out of
+    /// `maxconnections`), and opening may wait for one to be free: the engine holds at
+    /// most one open folder per repository per thread, and callers must not open a
+    /// second folder of the same repository on a thread that still holds one.
     fn open_folder(&self, path: &FolderPath) -> Result<Box<dyn Folder>, BackendError>;
 }
 
