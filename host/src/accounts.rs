@@ -127,17 +127,16 @@ fn parse_folders(requested: &[String]) -> Result<Option<Vec<FolderPath>>, Prepar
 
 /// The state database of `account`: one file per account under the metadata directory.
 pub fn state_file(metadata: &Path, account: &str) -> PathBuf {
-    // Account names are free text; keep the file name portable and unambiguous.
-    let safe: String = account
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    // Account names are free text: bytes outside [A-Za-z0-9._-] are percent-encoded, so
+    // the file name is portable and two accounts never share a state file.
+    let mut safe = String::with_capacity(account.len());
+    for byte in account.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.".contains(&byte) {
+            safe.push(char::from(byte));
+        } else {
+            safe.push_str(&format!("%{byte:02X}"));
+        }
+    }
     metadata.join(format!("Account-{safe}.redb"))
 }
 
@@ -189,4 +188,23 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
         options: account.options.clone(),
     };
     engine::sync_account(&engine_account, observer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_files_are_distinct_for_distinct_accounts() {
+        let dir = Path::new("/m");
+        assert_eq!(
+            state_file(dir, "Personal"),
+            Path::new("/m/Account-Personal.redb")
+        );
+        assert_ne!(state_file(dir, "a b"), state_file(dir, "a_b"));
+        assert_eq!(
+            state_file(dir, "a b/ü"),
+            Path::new("/m/Account-a%20b%2F%C3%BC.redb")
+        );
+    }
 }
