@@ -46,7 +46,7 @@ use openssl::x509::extension::{
 };
 use openssl::x509::{X509Name, X509};
 
-use crate::{target_dir, Outcome, Sandbox};
+use crate::{repository_section, target_dir, Outcome, Sandbox};
 
 /// The system user Dovecot's mail processes run as (created once, uid >= 5000).
 pub const MAIL_USER: &str = "twinbox-mail";
@@ -1658,24 +1658,15 @@ pub fn maildir_imap_config(
     account_options: &str,
     remote: &ImapRepository,
 ) -> String {
-    format!(
-        "[general]\n\
-         accounts = {ACCOUNT}\n\
-         metadata = {metadata}\n\
-         \n\
-         [Account {ACCOUNT}]\n\
-         localrepository = Local\n\
-         remoterepository = Remote\n\
-         {account_options}\n\
-         \n\
-         [Repository Local]\n\
-         type = Maildir\n\
-         localfolders = {local}\n\
-         \n\
-         {remote}",
-        metadata = sandbox.metadata().display(),
-        local = sandbox.local().display(),
-        remote = remote.section("Remote"),
+    let local = format!(
+        "type = Maildir\nlocalfolders = {}\n",
+        sandbox.local().display()
+    );
+    sandbox.account_config(
+        ACCOUNT,
+        account_options,
+        &repository_section("Local", &local),
+        &remote.section("Remote"),
     )
 }
 
@@ -1686,21 +1677,11 @@ pub fn imap_imap_config(
     local: &ImapRepository,
     remote: &ImapRepository,
 ) -> String {
-    format!(
-        "[general]\n\
-         accounts = {ACCOUNT}\n\
-         metadata = {metadata}\n\
-         \n\
-         [Account {ACCOUNT}]\n\
-         localrepository = Local\n\
-         remoterepository = Remote\n\
-         {account_options}\n\
-         \n\
-         {local}\n\
-         {remote}",
-        metadata = sandbox.metadata().display(),
-        local = local.section("Local"),
-        remote = remote.section("Remote"),
+    sandbox.account_config(
+        ACCOUNT,
+        account_options,
+        &local.section("Local"),
+        &remote.section("Remote"),
     )
 }
 

@@ -193,30 +193,46 @@ impl Sandbox {
         fs::write(self.config_path(), text).expect("write the config file");
     }
 
+    /// The config of one account `account` syncing the repository sections `local` and
+    /// `remote` (as made by [`repository_section`], named `Local` and `Remote`);
+    /// `account_options` lines go into `[Account]`.
+    pub fn account_config(
+        &self,
+        account: &str,
+        account_options: &str,
+        local: &str,
+        remote: &str,
+    ) -> String {
+        format!(
+            "[general]\n\
+             accounts = {account}\n\
+             metadata = {metadata}\n\
+             \n\
+             [Account {account}]\n\
+             localrepository = Local\n\
+             remoterepository = Remote\n\
+             {account_options}\n\
+             \n\
+             {local}\n\
+             {remote}",
+            metadata = self.metadata().display(),
+        )
+    }
+
     /// The config of one account `Test` syncing the Maildir [`Sandbox::local`] with the
     /// Maildir [`Sandbox::remote`]; `extra` lines go into both repository sections.
     pub fn two_maildirs_config(&self, extra: &str) -> String {
-        format!(
-            "[general]\n\
-             accounts = Test\n\
-             metadata = {metadata}\n\
-             \n\
-             [Account Test]\n\
-             localrepository = Local\n\
-             remoterepository = Remote\n\
-             \n\
-             [Repository Local]\n\
-             type = Maildir\n\
-             localfolders = {local}\n\
-             {extra}\n\
-             \n\
-             [Repository Remote]\n\
-             type = Maildir\n\
-             localfolders = {remote}\n\
-             {extra}\n",
-            metadata = self.metadata().display(),
-            local = self.local().display(),
-            remote = self.remote().display(),
+        let maildir = |root: PathBuf| {
+            format!(
+                "type = Maildir\nlocalfolders = {}\n{extra}\n",
+                root.display()
+            )
+        };
+        self.account_config(
+            "Test",
+            "",
+            &repository_section("Local", &maildir(self.local())),
+            &repository_section("Remote", &maildir(self.remote())),
         )
     }
 
@@ -307,6 +323,11 @@ impl Sandbox {
             .args(args);
         run_command(command)
     }
+}
+
+/// A `[Repository NAME]` section holding the option lines `options`.
+pub fn repository_section(name: &str, options: &str) -> String {
+    format!("[Repository {name}]\n{options}")
 }
 
 /// Runs a prepared command to the end and collects what it said.
@@ -720,5 +741,53 @@ impl Frozen {
         for (root, before) in &self.roots {
             assert_same_snapshot(&root.display().to_string(), before, &snapshot(root));
         }
+    }
+}
+
+/// Several accounts in one config, for tests where a faulty repository must fail only its
+/// own account. `Good` syncs the Maildirs `good-local` (its INBOX holds one message) and
+/// `good-remote`; each entry of `bad` (account name, option lines of its remote repository)
+/// syncs the Maildir `bad-local` (its INBOX holds one message) with that repository. The
+/// bad accounts come first in `[general] accounts`.
+pub struct MixedAccounts {
+    pub good_local: PathBuf,
+    pub good_remote: PathBuf,
+    pub bad_local: PathBuf,
+}
+
+impl MixedAccounts {
+    pub fn write(sandbox: &Sandbox, bad: &[(&str, &str)]) -> MixedAccounts {
+        let accounts = MixedAccounts {
+            good_local: sandbox.path().join("good-local"),
+            good_remote: sandbox.path().join("good-remote"),
+            bad_local: sandbox.path().join("bad-local"),
+        };
+        deliver_new(
+            &create_folder(&accounts.good_local.join("INBOX")),
+            &message("good"),
+        );
+        deliver_new(
+            &create_folder(&accounts.bad_local.join("INBOX")),
+            &message("bad"),
+        );
+        let names: Vec<&str> = bad.iter().map(|(name, _)| *name).chain(["Good"]).collect();
+        let maildir = |root: &Path| format!("type = Maildir\nlocalfolders = {}\n", root.display());
+        let mut config = format!(
+            "[general]\naccounts = {}\nmetadata = {}\n\n\
+             [Account Good]\nlocalrepository = GoodLocal\nremoterepository = GoodRemote\n\n{}\n{}\n{}",
+            names.join(", "),
+            sandbox.metadata().display(),
+            repository_section("GoodLocal", &maildir(&accounts.good_local)),
+            repository_section("GoodRemote", &maildir(&accounts.good_remote)),
+            repository_section("BadLocal", &maildir(&accounts.bad_local)),
+        );
+        for (name, options) in bad {
+            config.push_str(&format!(
+                "\n[Account {name}]\nlocalrepository = BadLocal\nremoterepository = {name}Remote\n\n{}",
+                repository_section(&format!("{name}Remote"), options)
+            ));
+        }
+        sandbox.write_config(&config);
+        accounts
     }
 }

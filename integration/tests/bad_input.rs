@@ -423,51 +423,17 @@ fn tree_map_without(
 #[test]
 fn a_panicking_plugin_fails_its_account_only() {
     let sandbox = Sandbox::new();
-    let good_local = sandbox.path().join("good-local");
-    let good_remote = sandbox.path().join("good-remote");
-    let bad_local = sandbox.path().join("bad-local");
-    deliver_new(&create_folder(&good_local.join("INBOX")), &message("good"));
-    deliver_new(&create_folder(&bad_local.join("INBOX")), &message("bad"));
-    sandbox.write_config(&format!(
-        "[general]\n\
-         accounts = Bad, BadOpen, Good\n\
-         metadata = {metadata}\n\
-         \n\
-         [Account Bad]\n\
-         localrepository = BadLocal\n\
-         remoterepository = Panics\n\
-         \n\
-         [Account BadOpen]\n\
-         localrepository = BadLocal\n\
-         remoterepository = PanicsOnOpen\n\
-         \n\
-         [Account Good]\n\
-         localrepository = GoodLocal\n\
-         remoterepository = GoodRemote\n\
-         \n\
-         [Repository BadLocal]\n\
-         type = Maildir\n\
-         localfolders = {bad_local}\n\
-         \n\
-         [Repository Panics]\n\
-         type = Panicking\n\
-         \n\
-         [Repository PanicsOnOpen]\n\
-         type = Panicking\n\
-         panicin = open\n\
-         \n\
-         [Repository GoodLocal]\n\
-         type = Maildir\n\
-         localfolders = {good_local}\n\
-         \n\
-         [Repository GoodRemote]\n\
-         type = Maildir\n\
-         localfolders = {good_remote}\n",
-        metadata = sandbox.metadata().display(),
-        bad_local = bad_local.display(),
-        good_local = good_local.display(),
-        good_remote = good_remote.display(),
-    ));
+    let MixedAccounts {
+        good_local,
+        good_remote,
+        bad_local,
+    } = MixedAccounts::write(
+        &sandbox,
+        &[
+            ("Bad", "type = Panicking\n"),
+            ("BadOpen", "type = Panicking\npanicin = open\n"),
+        ],
+    );
     let frozen = Frozen::take(std::slice::from_ref(&bad_local));
 
     let outcome = sandbox.run(&["sync"]);

@@ -291,24 +291,14 @@ fn spam_assassin_corpus_round_trips_imap_maildir_imap_byte_for_byte() {
     // 2. That Maildir -> the empty bob, as a second account over the same directory.
     let maildir_before = tree_map(&local);
     let second = Sandbox::new();
-    second.write_config(&format!(
-        "[general]\n\
-         accounts = {ACCOUNT}\n\
-         metadata = {metadata}\n\
-         \n\
-         [Account {ACCOUNT}]\n\
-         localrepository = Local\n\
-         remoterepository = Remote\n\
-         utf8foldernames = yes\n\
-         \n\
-         [Repository Local]\n\
-         type = Maildir\n\
-         localfolders = {local}\n\
-         \n\
-         {remote}",
-        metadata = second.metadata().display(),
-        local = local.display(),
-        remote = dovecot.tls_repository("bob").section("Remote"),
+    second.write_config(&second.account_config(
+        ACCOUNT,
+        "utf8foldernames = yes",
+        &repository_section(
+            "Local",
+            &format!("type = Maildir\nlocalfolders = {}\n", local.display()),
+        ),
+        &dovecot.tls_repository("bob").section("Remote"),
     ));
     let (line, to_bob) = timed_sync(&second, "Maildir -> bob");
     assert!(

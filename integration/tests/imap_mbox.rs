@@ -107,13 +107,17 @@ fn imap_to_mbox_reads_back_identical_and_syncs_two_way() {
     );
 
     let sandbox = Sandbox::new();
-    let config = format!(
-        "[general]\naccounts = {ACCOUNT}\nmetadata = {}\n\n[Account {ACCOUNT}]\n\
-         localrepository = Local\nremoterepository = Remote\n\n[Repository Local]\ntype = mbox\n\
-         localfolders = {}\n\n{}",
-        sandbox.metadata().display(),
-        sandbox.local().display(),
-        dovecot.tls_repository("alice").section("Remote"),
+    let config = sandbox.account_config(
+        ACCOUNT,
+        "",
+        &repository_section(
+            "Local",
+            &format!(
+                "type = mbox\nlocalfolders = {}\n",
+                sandbox.local().display()
+            ),
+        ),
+        &dovecot.tls_repository("alice").section("Remote"),
     );
     sandbox.write_config(&config);
     let first = run_twinbox(&sandbox, &["sync"]);

@@ -71,13 +71,20 @@ walk(mailbox.MH(sys.argv[1], create=False), "")
 }
 
 fn config(sandbox: &Sandbox) -> String {
-    format!(
-        "[general]\naccounts = Test\nmetadata = {}\n\n[Account Test]\nlocalrepository = Local\n\
-         remoterepository = Nmh\n\n[Repository Local]\ntype = Maildir\nlocalfolders = {}\n\n\
-         [Repository Nmh]\ntype = MH\nlocalfolders = {}\n",
-        sandbox.metadata().display(),
-        sandbox.local().display(),
-        sandbox.remote().display(),
+    sandbox.account_config(
+        "Test",
+        "",
+        &repository_section(
+            "Local",
+            &format!(
+                "type = Maildir\nlocalfolders = {}\n",
+                sandbox.local().display()
+            ),
+        ),
+        &repository_section(
+            "Remote",
+            &format!("type = MH\nlocalfolders = {}\n", sandbox.remote().display()),
+        ),
     )
 }
 

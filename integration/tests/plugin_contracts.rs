@@ -7,47 +7,18 @@ use twinbox_integration::*;
 #[test]
 fn garbage_from_a_plugin_fails_its_account_only() {
     let sandbox = Sandbox::new();
-    let good_local = sandbox.path().join("good-local");
-    let good_remote = sandbox.path().join("good-remote");
-    let bad_local = sandbox.path().join("bad-local");
-    deliver_new(&create_folder(&good_local.join("INBOX")), &message("good"));
-    deliver_new(&create_folder(&bad_local.join("INBOX")), &message("bad"));
-    let mut config = format!(
-        "[general]\n\
-         accounts = NotUtf8, UidZero, Backwards, Good\n\
-         metadata = {metadata}\n\
-         \n\
-         [Account Good]\n\
-         localrepository = GoodLocal\n\
-         remoterepository = GoodRemote\n\
-         \n\
-         [Repository BadLocal]\n\
-         type = Maildir\n\
-         localfolders = {bad_local}\n\
-         \n\
-         [Repository GoodLocal]\n\
-         type = Maildir\n\
-         localfolders = {good_local}\n\
-         \n\
-         [Repository GoodRemote]\n\
-         type = Maildir\n\
-         localfolders = {good_remote}\n",
-        metadata = sandbox.metadata().display(),
-        bad_local = bad_local.display(),
-        good_local = good_local.display(),
-        good_remote = good_remote.display(),
+    let MixedAccounts {
+        good_local,
+        good_remote,
+        bad_local,
+    } = MixedAccounts::write(
+        &sandbox,
+        &[
+            ("NotUtf8", "type = Garbage\ngarbage = invalid-utf8-name\n"),
+            ("UidZero", "type = Garbage\ngarbage = uid-zero\n"),
+            ("Backwards", "type = Garbage\ngarbage = uid-backwards\n"),
+        ],
     );
-    for (account, fault) in [
-        ("NotUtf8", "invalid-utf8-name"),
-        ("UidZero", "uid-zero"),
-        ("Backwards", "uid-backwards"),
-    ] {
-        config.push_str(&format!(
-            "\n[Account {account}]\nlocalrepository = BadLocal\nremoterepository = {account}Remote\n\
-             \n[Repository {account}Remote]\ntype = Garbage\ngarbage = {fault}\n"
-        ));
-    }
-    sandbox.write_config(&config);
     // The local side's messages stay as they are (a Maildir may still give a delivered
     // file its UID: bookkeeping, not a change of mail).
     let before = tree_map(&bad_local);
@@ -106,12 +77,17 @@ fn a_plugin_built_against_interface_1_0_keeps_working() {
     )
     .unwrap();
 
-    sandbox.write_config(&format!(
-        "[general]\naccounts = Old\nmetadata = {}\n\n[Account Old]\nlocalrepository = Local\n\
-         remoterepository = Frozen\n\n[Repository Local]\ntype = Maildir\nlocalfolders = {}\n\n\
-         [Repository Frozen]\ntype = frozenv1\n",
-        sandbox.metadata().display(),
-        sandbox.local().display(),
+    sandbox.write_config(&sandbox.account_config(
+        "Old",
+        "",
+        &repository_section(
+            "Local",
+            &format!(
+                "type = Maildir\nlocalfolders = {}\n",
+                sandbox.local().display()
+            ),
+        ),
+        &repository_section("Remote", "type = frozenv1\n"),
     ));
     let outcome = sandbox.run_installed(&installed, &["plugins"]);
     outcome.assert_code(0);
