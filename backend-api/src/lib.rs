@@ -29,6 +29,7 @@ pub mod ffi;
 mod import;
 mod loader;
 mod types;
+mod validity;
 
 pub mod conformance;
 pub mod durable;
@@ -46,6 +47,7 @@ pub use types::{
     MessageInfo, NewMessage, PermanentFlags, RepositoryInfo, SystemFlag, Uid, UidValidity,
     UnixTime,
 };
+pub use validity::new_uid_validity;
 
 /// Re-exported so that a plugin's `export_backend!` expands without naming versions.
 pub use abi_stable;

@@ -13,8 +13,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use backend_api::{BackendError, ErrorScope, Uid, UidValidity};
 
@@ -34,7 +32,7 @@ impl UidState {
     /// A fresh state for a folder twinbox has not seen before.
     pub fn fresh(uid_next: Uid) -> UidState {
         UidState {
-            uid_validity: new_uid_validity(),
+            uid_validity: backend_api::new_uid_validity(None),
             uid_next,
         }
     }
@@ -54,29 +52,6 @@ impl UidState {
 
     fn render(&self) -> String {
         format!("{} {}\n", self.uid_validity, self.uid_next)
-    }
-}
-
-/// A new UIDVALIDITY: the current time in seconds, as IMAP servers do, so that a value
-/// made later is greater; kept strictly increasing within this process so two folders
-/// (or a folder whose state was deleted and remade) made in the same second still differ.
-fn new_uid_validity() -> UidValidity {
-    static LAST: AtomicU32 = AtomicU32::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |elapsed| elapsed.as_secs() as u32)
-        .max(1);
-    let mut last = LAST.load(Ordering::Relaxed);
-    loop {
-        let candidate = if now > last {
-            now
-        } else {
-            last.wrapping_add(1).max(1)
-        };
-        match LAST.compare_exchange(last, candidate, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return candidate,
-            Err(actual) => last = actual,
-        }
     }
 }
 
@@ -208,13 +183,6 @@ mod tests {
         fs::write(dir.path().join(STATE_TMP_FILE), "1 2\n").unwrap();
         remove_leftover(dir.path());
         assert!(!dir.path().join(STATE_TMP_FILE).exists());
-    }
-
-    #[test]
-    fn uid_validities_increase_and_are_never_zero() {
-        let a = new_uid_validity();
-        let b = new_uid_validity();
-        assert!(a > 0 && b > a);
     }
 
     #[test]

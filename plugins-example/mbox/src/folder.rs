@@ -29,7 +29,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backend_api::{
@@ -48,28 +47,6 @@ pub(crate) fn permanent_flags() -> PermanentFlags {
     PermanentFlags {
         flags: Flags::all_system(),
         any_keyword: false,
-    }
-}
-
-/// A new UIDVALIDITY: the current time in seconds, as IMAP servers do, so that a value
-/// made later is greater; strictly increasing within this process.
-fn new_uid_validity() -> UidValidity {
-    static LAST: AtomicU32 = AtomicU32::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |elapsed| elapsed.as_secs() as u32)
-        .max(1);
-    let mut last = LAST.load(Ordering::Relaxed);
-    loop {
-        let candidate = if now > last {
-            now
-        } else {
-            last.wrapping_add(1).max(1)
-        };
-        match LAST.compare_exchange(last, candidate, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return candidate,
-            Err(actual) => last = actual,
-        }
     }
 }
 
@@ -335,7 +312,7 @@ impl MboxFolder {
         if let Some(validity) = self.provisional_validity {
             return validity;
         }
-        let mut validity = new_uid_validity();
+        let mut validity = backend_api::new_uid_validity(None);
         if let Some(old) = above {
             if validity <= old {
                 validity = old.checked_add(1).unwrap_or(1);

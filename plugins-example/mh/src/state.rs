@@ -26,8 +26,6 @@ use std::fs::{self, Metadata, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use backend_api::{BackendError, ErrorScope, Uid, UidValidity};
 
@@ -155,38 +153,6 @@ fn unhex(text: &str) -> Option<Identity> {
     Some(identity)
 }
 
-/// A new UIDVALIDITY: the current time in seconds, as IMAP servers do, above `previous`
-/// (the one it replaces, if any) and strictly increasing within this process, so that two
-/// folders, or one folder renumbered twice, made in the same second still differ.
-pub(crate) fn new_uid_validity(previous: Option<UidValidity>) -> UidValidity {
-    static LAST: AtomicU32 = AtomicU32::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |elapsed| {
-            u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX)
-        })
-        .max(1);
-    let floor = previous.map_or(now, |previous| now.max(previous.saturating_add(1)));
-    let mut last = LAST.load(Ordering::Relaxed);
-    loop {
-        let candidate = if floor > last {
-            floor
-        } else {
-            last.checked_add(1).unwrap_or(1)
-        };
-        // Never give back the value being replaced (possible only after a wrap).
-        let candidate = if Some(candidate) == previous {
-            candidate.checked_add(1).unwrap_or(1)
-        } else {
-            candidate
-        };
-        match LAST.compare_exchange(last, candidate, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return candidate,
-            Err(actual) => last = actual,
-        }
-    }
-}
-
 /// The folder's state, or `None` when it has no state file yet.
 ///
 /// A file that exists but does not parse is a folder-level error: guessing could give a
@@ -307,15 +273,5 @@ mod tests {
             assert_eq!(error.scope, ErrorScope::Folder, "{text:?}");
             assert!(error.message.contains("delete it"), "{}", error.message);
         }
-    }
-
-    #[test]
-    fn uid_validities_increase_and_pass_the_one_replaced() {
-        let a = new_uid_validity(None);
-        let b = new_uid_validity(None);
-        assert!(a > 0 && b > a);
-        // A previous value ahead of the clock (set by another machine) is still passed.
-        let ahead = b + 1000;
-        assert!(new_uid_validity(Some(ahead)) > ahead);
     }
 }
