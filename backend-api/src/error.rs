@@ -1,4 +1,8 @@
-//! Errors a backend returns, graded the way the engine needs to react to them.
+//! Errors a backend returns, graded twice, as isync grades them: by how much of the sync
+//! they spoil ([`ErrorScope`], which the engine acts on today: skip a message, stop a
+//! folder, give up an account) and by whether trying again can help ([`Retry`]). The host
+//! does not read `Retry` yet; it is part of the interface so that plugins report it from
+//! the start, for the daemon's reconnect-and-backoff (a later issue) to act on.
 
 use std::fmt;
 

@@ -9,25 +9,28 @@
 //!
 //! The interface is the narrowest one that serves IMAP, Maildir, mbox and MH:
 //! UIDs with a UIDVALIDITY (the file backends keep their own), flags as IMAP has them,
-//! batches instead of single messages (so IMAP can pipeline and files can share one fsync
-//! pass), and an explicit [`Folder::flush`] that marks the point where effects are durable.
+//! batches instead of single messages (one round trip or one fsync pass serves many
+//! messages, and a backend is free to pipeline inside a batch), and an explicit
+//! [`Folder::flush`] that marks the point where effects are durable.
 //!
 //! Backends are dynamic plugins. Each side implements or uses the plain-Rust traits
 //! [`Repository`] and [`Folder`]; the `ffi` module holds their `#[repr(C)]` twins checked by
-//! `abi_stable` at load time, and the adapters in between convert types, catch panics and
-//! check what a plugin returns. Neither a backend nor the engine ever handles an `R*` type.
+//! `abi_stable` at load time. The plugin-side adapter ([`export_backend!`]) converts types
+//! and catches panics; its host-side twin, which loads libraries and checks what a plugin
+//! returns, lives in the host, so plugins never link it. Neither a backend nor the engine
+//! ever handles an `R*` type.
 //!
-//! The interface is versioned twice: `abi_stable` checks the layout of everything that
-//! crosses, and every plugin answers a [`PluginHello`] with our own semver
-//! ([`INTERFACE_VERSION`]) and a list of capabilities. Methods are only ever appended
-//! after the ones marked as the end of v1, so old plugins keep loading.
+//! The interface is checked twice when a plugin loads: `abi_stable` checks the layout of
+//! everything that crosses, and every plugin answers a [`PluginHello`] with the interface
+//! version it was built for ([`INTERFACE_VERSION`]) and a list of capabilities. Both come
+//! from one number, this crate's own version, which changes with the interface and never
+//! with twinbox's releases. Methods are only ever appended after the ones marked as the
+//! end of v1, so old plugins keep loading.
 
 mod config;
 mod error;
 mod export;
 pub mod ffi;
-mod import;
-mod loader;
 mod types;
 mod validity;
 
@@ -40,8 +43,6 @@ pub mod mutf7;
 pub use config::RepositoryConfig;
 pub use error::{BackendError, ErrorScope, Retry};
 pub use export::{export_module, Backend};
-pub use import::ImportedRepository;
-pub use loader::{load_plugin, LoadError, LoadedPlugin};
 pub use types::{
     FetchedMessage, Flags, FolderInfo, FolderPath, FolderStatus, InvalidFolderPath, LineEnding,
     MessageInfo, NewMessage, PermanentFlags, RepositoryInfo, SystemFlag, Uid, UidValidity,
@@ -52,11 +53,83 @@ pub use validity::new_uid_validity;
 /// Re-exported so that a plugin's `export_backend!` expands without naming versions.
 pub use abi_stable;
 
+/// This crate's version, `0.<interface major>.<interface minor>`: what abi_stable checks
+/// when a plugin loads, and what a plugin author depends on.
+pub const INTERFACE_CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The interface version this crate implements: `(major, minor)`.
 ///
 /// The host refuses a plugin whose major differs. A plugin with a lower minor lacks only
 /// methods appended later, which the host then does not call.
-pub const INTERFACE_VERSION: (u32, u32) = (1, 0);
+///
+/// Derived from this crate's own version, `0.<major>.<minor>` (see its `Cargo.toml`), which
+/// is what abi_stable checks at load time: one number to change, never two to keep in step.
+/// The crate's version is not twinbox's: a new twinbox release loads the plugins built for
+/// every earlier release of the same interface major.
+pub const INTERFACE_VERSION: (u32, u32) = (
+    parse_version_part(env!("CARGO_PKG_VERSION_MINOR")),
+    parse_version_part(env!("CARGO_PKG_VERSION_PATCH")),
+);
+
+// abi_stable applies 0.x rules (same minor = compatible) only while the major is 0; a 1.x
+// crate version would change what "compatible" means and refuse every plugin built so far.
+const _: () = assert!(
+    parse_version_part(env!("CARGO_PKG_VERSION_MAJOR")) == 0,
+    "twinbox-backend-api's version must stay 0.<interface major>.<interface minor>"
+);
+
+/// The interface version a `twinbox-backend-api` crate version stands for: `0.1.3` is
+/// interface 1.3. `None` for a version that is not of that form.
+pub fn interface_version_of_crate(crate_version: &str) -> Option<(u32, u32)> {
+    let mut parts = crate_version.split(['.', '-', '+']);
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = parts.next()?.parse().ok()?;
+    (major == 0).then_some((minor, patch))
+}
+
+const fn parse_version_part(digits: &str) -> u32 {
+    let bytes = digits.as_bytes();
+    assert!(!bytes.is_empty(), "an empty version number");
+    let mut value = 0u32;
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(
+            bytes[i].is_ascii_digit(),
+            "a version number that is not decimal"
+        );
+        value = value * 10 + (bytes[i] - b'0') as u32;
+        i += 1;
+    }
+    value
+}
+
+#[cfg(test)]
+mod interface_version_tests {
+    use super::*;
+
+    #[test]
+    fn the_interface_version_is_the_crate_version_read_as_0_major_minor() {
+        assert_eq!(
+            interface_version_of_crate(env!("CARGO_PKG_VERSION")),
+            Some(INTERFACE_VERSION)
+        );
+        assert_eq!(
+            INTERFACE_VERSION.0, 1,
+            "interface 1.x is what plugins are built for"
+        );
+    }
+
+    #[test]
+    fn crate_versions_map_to_interface_versions() {
+        assert_eq!(interface_version_of_crate("0.1.0"), Some((1, 0)));
+        assert_eq!(interface_version_of_crate("0.1.3"), Some((1, 3)));
+        assert_eq!(interface_version_of_crate("0.2.0"), Some((2, 0)));
+        assert_eq!(interface_version_of_crate("1.0.0"), None);
+        assert_eq!(interface_version_of_crate("0.1"), None);
+        assert_eq!(interface_version_of_crate("x"), None);
+    }
+}
 
 /// What a plugin says about itself when loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,7 +140,9 @@ pub struct PluginHello {
     pub plugin_version: String,
     /// The interface version it was built against.
     pub interface_version: (u32, u32),
-    /// Optional features, e.g. `condstore`.
+    /// Optional features the plugin announces without being called (none is defined yet;
+    /// a later interface minor may define some, e.g. `condstore`). The host logs them when
+    /// it loads the plugin.
     pub capabilities: Vec<String>,
 }
 

@@ -348,6 +348,7 @@ pub struct FolderStatus {
     pub uid_next: Uid,
     /// IMAP CONDSTORE's HIGHESTMODSEQ, where the backend keeps one.
     pub highest_modseq: Option<u64>,
+    /// How many messages the folder holds (IMAP's EXISTS).
     pub message_count: u32,
     pub permanent_flags: PermanentFlags,
 }

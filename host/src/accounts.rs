@@ -6,11 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use backend_api::{FolderPath, LoadedPlugin, Repository, RepositoryConfig};
+use backend_api::{FolderPath, Repository, RepositoryConfig};
 
 use crate::config::{Config, ConfigError, RepositoryConfigExt, Side as ConfigSide};
 use crate::engine::{self, AccountReport, SyncObserver, SyncOptions};
-use crate::plugins::PluginCatalog;
+use crate::plugins::{LoadedPlugin, PluginCatalog};
 use crate::state::{Side, SyncState};
 
 /// Folders are synced this many at a time unless a repository's `maxconnections` says

@@ -9,9 +9,7 @@ use abi_stable::library::RootModule;
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_types::VersionStrings;
 use abi_stable::std_types::RString;
-use abi_stable::{
-    declare_root_module_statics, export_root_module, package_version_strings, StableAbi,
-};
+use abi_stable::{declare_root_module_statics, export_root_module, StableAbi};
 
 #[repr(C)]
 #[derive(StableAbi)]
@@ -28,7 +26,9 @@ impl RootModule for BackendModuleRef {
     declare_root_module_statics! {BackendModuleRef}
     const BASE_NAME: &'static str = "twinbox_backend";
     const NAME: &'static str = "twinbox_backend";
-    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    // The interface version the host speaks (twinbox-backend-api 0.1.0 is interface 1.0),
+    // so that only the layout check can refuse it.
+    const VERSION_STRINGS: VersionStrings = VersionStrings::new("0.1.0");
 }
 
 extern "C" fn hello(_: u64) -> RString {

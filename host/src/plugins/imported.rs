@@ -4,8 +4,8 @@
 
 use abi_stable::std_types::{RResult, RVec};
 
-use crate::ffi::{FfiError, FfiFolderBox, FfiRepositoryBox};
-use crate::{
+use backend_api::ffi::{FfiError, FfiFolderBox, FfiRepositoryBox};
+use backend_api::{
     BackendError, FetchedMessage, Flags, Folder, FolderInfo, FolderPath, FolderStatus, LineEnding,
     MessageInfo, NewMessage, Repository, RepositoryInfo, Uid,
 };
@@ -21,7 +21,7 @@ pub struct ImportedRepository {
 }
 
 impl ImportedRepository {
-    pub(crate) fn new(inner: FfiRepositoryBox, plugin: String) -> Self {
+    pub(super) fn new(inner: FfiRepositoryBox, plugin: String) -> Self {
         ImportedRepository { inner, plugin }
     }
 

@@ -1,14 +1,18 @@
 //! Loading a plugin library: the layout check, our own versioned hello, and opening
-//! repositories through it.
+//! repositories through it. Host-side only: plugins never link it.
 
 use std::path::{Path, PathBuf};
 
 use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError};
 use abi_stable::std_types::RStr;
 
-use crate::ffi::{BackendModuleRef, FfiHostServices};
-use crate::import::ImportedRepository;
-use crate::{BackendError, PluginHello, Repository, RepositoryConfig, INTERFACE_VERSION};
+use backend_api::ffi::{BackendModuleRef, FfiHostServices};
+use backend_api::{
+    interface_version_of_crate, BackendError, PluginHello, Repository, RepositoryConfig,
+    INTERFACE_CRATE_VERSION, INTERFACE_VERSION,
+};
+
+use super::imported::ImportedRepository;
 
 /// Why a library could not be used as a plugin. Each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -18,10 +22,10 @@ pub enum LoadError {
     Open { path: PathBuf, reason: String },
     #[error("{path}: not a twinbox plugin (it exports no twinbox root module)")]
     NotAPlugin { path: PathBuf },
-    #[error("{path}: its plugin interface does not match this twinbox's (the library declares {name} version {built_with}; this twinbox expects the layout of twinbox-backend-api {}); rebuild the plugin against twinbox-backend-api {} (-vv shows the layout difference)", env!("CARGO_PKG_VERSION"), env!("CARGO_PKG_VERSION"))]
+    #[error("{path}: its plugin interface does not match this twinbox's (the library declares {name} version {built_with}{}; this twinbox speaks interface {}.{}, twinbox-backend-api {}); rebuild the plugin against twinbox-backend-api {} (-vv shows the layout difference)", describe_interface(built_with), INTERFACE_VERSION.0, INTERFACE_VERSION.1, INTERFACE_CRATE_VERSION, INTERFACE_CRATE_VERSION)]
     IncompatibleLayout {
         path: PathBuf,
-        /// The root module's name and the version of the crate that declared it.
+        /// The root module's name and the version of the interface crate that declared it.
         name: String,
         built_with: String,
         /// abi_stable's account of the difference (long: logged at debug level).
@@ -73,6 +77,15 @@ pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
         interface_version: (hello.interface_major, hello.interface_minor),
         capabilities: hello.capabilities.into_iter().map(Into::into).collect(),
     };
+    log::debug!(
+        "{}: plugin {} {} speaks interface {}.{}, capabilities: [{}]",
+        path.display(),
+        hello.name,
+        hello.plugin_version,
+        hello.interface_version.0,
+        hello.interface_version.1,
+        hello.capabilities.join(", ")
+    );
     if hello.interface_version.0 != INTERFACE_VERSION.0 {
         return Err(LoadError::IncompatibleInterface {
             path: path.to_owned(),
@@ -111,6 +124,14 @@ fn classify(path: &Path, error: LibraryError, header: Option<&LibHeader>) -> Loa
             }
         }
     }
+}
+
+/// ", interface 1.3" for a library built against twinbox-backend-api 0.1.3; nothing for a
+/// version that names no interface (a library that is not one of ours).
+fn describe_interface(crate_version: &str) -> String {
+    interface_version_of_crate(crate_version)
+        .map(|(major, minor)| format!(", interface {major}.{minor}"))
+        .unwrap_or_default()
 }
 
 fn one_line(text: &str) -> String {

@@ -27,7 +27,11 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use backend_api::{load_plugin, LoadError, LoadedPlugin};
+mod imported;
+mod library;
+
+pub use imported::ImportedRepository;
+pub use library::{load_plugin, LoadError, LoadedPlugin};
 
 /// The environment variable holding extra plugin directories, colon-separated.
 pub const PLUGIN_PATH_VAR: &str = "TWINBOX_PLUGIN_PATH";
