@@ -267,7 +267,9 @@ impl Folder for ImapFolder {
 
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>, BackendError> {
         let buffer = self.run("list its messages", "UID SEARCH ALL")?;
-        let uids = response::parse_search(&buffer);
+        let mut uids = response::parse_search(&buffer);
+        uids.sort_unstable();
+        uids.dedup();
         let wanted: HashSet<Uid> = uids.iter().copied().collect();
         let items = if self.condstore {
             "(UID FLAGS RFC822.SIZE MODSEQ)"
@@ -295,17 +297,34 @@ impl Folder for ImapFolder {
                 }
             }
         }
-        let mut messages: Vec<MessageInfo> = found
-            .into_iter()
-            .filter_map(|(uid, listed)| {
-                Some(MessageInfo {
-                    uid,
-                    flags: listed.flags.unwrap_or_default(),
-                    size: listed.size?,
-                    modseq: listed.modseq,
-                })
-            })
-            .collect();
+        // A message the server searched but did not describe in full must not be left out:
+        // the engine would read its absence as a deletion, and a missing FLAGS as flags
+        // removed. Refuse the listing instead (another run usually gets a whole answer).
+        let mut messages = Vec::with_capacity(uids.len());
+        for uid in uids {
+            let incomplete = |what: &str| {
+                BackendError::new(
+                    ErrorScope::Folder,
+                    Retry::Later,
+                    format!(
+                        "folder {}: the server answered UID SEARCH with UID {uid} but its FETCH {what}; nothing was changed, try again (a server that keeps doing this cannot be synced safely)",
+                        self.path
+                    ),
+                )
+            };
+            let Some(listed) = found.remove(&uid) else {
+                return Err(incomplete("returned nothing for it"));
+            };
+            let (Some(flags), Some(size)) = (listed.flags, listed.size) else {
+                return Err(incomplete("lacked FLAGS or RFC822.SIZE"));
+            };
+            messages.push(MessageInfo {
+                uid,
+                flags,
+                size,
+                modseq: listed.modseq,
+            });
+        }
         messages.sort_unstable_by_key(|m| m.uid);
         Ok(messages)
     }
