@@ -1,0 +1,119 @@
+//! twinbox's side of an IMAP test: the `[Repository]` sections that reach a test Dovecot
+//! (implicit TLS, STARTTLS, plaintext or through a proxy) and the account configs built
+//! from them.
+
+use crate::{repository_section, Sandbox};
+
+use super::Dovecot;
+
+/// The account name of [`maildir_imap_config`] and [`imap_imap_config`].
+pub const ACCOUNT: &str = "Test";
+
+impl Dovecot {
+    /// The `[Repository]` options reaching `user` over implicit TLS at `127.0.0.1`,
+    /// verified with the test CA.
+    pub fn tls_repository(&self, user: &str) -> ImapRepository {
+        ImapRepository::new()
+            .set("type", "IMAP")
+            .set("remotehost", "127.0.0.1")
+            .set("remoteport", &self.imaps_port().to_string())
+            .set("remoteuser", user)
+            .set("remotepass", self.password(user))
+            .set("ssl", "yes")
+            .set("sslcacertfile", &self.ca_cert_path().display().to_string())
+    }
+
+    /// The `[Repository]` options reaching `user` on the plain port with STARTTLS (the
+    /// default when `ssl = no`), verified with the test CA.
+    pub fn starttls_repository(&self, user: &str) -> ImapRepository {
+        ImapRepository::new()
+            .set("type", "IMAP")
+            .set("remotehost", "127.0.0.1")
+            .set("remoteport", &self.imap_port().to_string())
+            .set("remoteuser", user)
+            .set("remotepass", self.password(user))
+            .set("ssl", "no")
+            .set("sslcacertfile", &self.ca_cert_path().display().to_string())
+    }
+
+    /// The `[Repository]` options reaching `user` in plaintext on `port` (the plain
+    /// listener or a [`Proxy`](super::Proxy) in front of it): `ssl = no`, `starttls = no`.
+    pub fn plaintext_repository(&self, user: &str, port: u16) -> ImapRepository {
+        ImapRepository::new()
+            .set("type", "IMAP")
+            .set("remotehost", "127.0.0.1")
+            .set("remoteport", &port.to_string())
+            .set("remoteuser", user)
+            .set("remotepass", self.password(user))
+            .set("ssl", "no")
+            .set("starttls", "no")
+    }
+}
+
+/// The options of one `[Repository]` section of type IMAP.
+#[derive(Clone, Debug, Default)]
+pub struct ImapRepository {
+    options: Vec<(String, String)>,
+}
+
+impl ImapRepository {
+    pub fn new() -> ImapRepository {
+        ImapRepository::default()
+    }
+
+    /// Sets (or replaces) an option.
+    pub fn set(mut self, option: &str, value: &str) -> ImapRepository {
+        self.options.retain(|(name, _)| name != option);
+        self.options.push((option.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Removes an option.
+    pub fn unset(mut self, option: &str) -> ImapRepository {
+        self.options.retain(|(name, _)| name != option);
+        self
+    }
+
+    /// The section `[Repository NAME]` with these options.
+    pub fn section(&self, name: &str) -> String {
+        let mut out = format!("[Repository {name}]\n");
+        for (option, value) in &self.options {
+            out.push_str(&format!("{option} = {value}\n"));
+        }
+        out
+    }
+}
+
+/// The config of one account [`ACCOUNT`]: the Maildir [`Sandbox::local`] (`sep` `.`) as
+/// local repository, `remote` as remote; `account_options` (lines) go into `[Account]`.
+pub fn maildir_imap_config(
+    sandbox: &Sandbox,
+    account_options: &str,
+    remote: &ImapRepository,
+) -> String {
+    let local = format!(
+        "type = Maildir\nlocalfolders = {}\n",
+        sandbox.local().display()
+    );
+    sandbox.account_config(
+        ACCOUNT,
+        account_options,
+        &repository_section("Local", &local),
+        &remote.section("Remote"),
+    )
+}
+
+/// The config of one account [`ACCOUNT`] mirroring two IMAP repositories.
+pub fn imap_imap_config(
+    sandbox: &Sandbox,
+    account_options: &str,
+    local: &ImapRepository,
+    remote: &ImapRepository,
+) -> String {
+    sandbox.account_config(
+        ACCOUNT,
+        account_options,
+        &local.section("Local"),
+        &remote.section("Remote"),
+    )
+}
