@@ -41,8 +41,8 @@ pub use maildir::{
 };
 pub use outcome::Outcome;
 pub use sandbox::{
-    repository_section, run_command, target_dir, twinbox_bin, MixedAccounts, Sandbox,
-    FUTURE_PLUGIN, MAILDIR_PLUGIN, PANICKING_PLUGIN, PANIC_MESSAGE,
+    maildir_section, repository_section, run_command, target_dir, twinbox_bin, MixedAccounts,
+    Sandbox, FUTURE_PLUGIN, MAILDIR_PLUGIN, PANICKING_PLUGIN, PANIC_MESSAGE,
 };
 pub use snapshot::{assert_same_snapshot, snapshot, Entry, Frozen};
 

@@ -244,6 +244,14 @@ pub fn repository_section(name: &str, options: &str) -> String {
     format!("[Repository {name}]\n{options}")
 }
 
+/// A `[Repository NAME]` section of a Maildir rooted at `root`, with no other options.
+pub fn maildir_section(name: &str, root: &Path) -> String {
+    repository_section(
+        name,
+        &format!("type = Maildir\nlocalfolders = {}\n", root.display()),
+    )
+}
+
 /// Runs a prepared command to the end and collects what it said.
 pub fn run_command(mut command: Command) -> Outcome {
     let output = command.output().expect("run twinbox");
@@ -277,15 +285,14 @@ impl MixedAccounts {
             &message("bad"),
         );
         let names: Vec<&str> = bad.iter().map(|(name, _)| *name).chain(["Good"]).collect();
-        let maildir = |root: &Path| format!("type = Maildir\nlocalfolders = {}\n", root.display());
         let mut config = format!(
             "[general]\naccounts = {}\nmetadata = {}\n\n\
              [Account Good]\nlocalrepository = GoodLocal\nremoterepository = GoodRemote\n\n{}\n{}\n{}",
             names.join(", "),
             sandbox.metadata().display(),
-            repository_section("GoodLocal", &maildir(&accounts.good_local)),
-            repository_section("GoodRemote", &maildir(&accounts.good_remote)),
-            repository_section("BadLocal", &maildir(&accounts.bad_local)),
+            maildir_section("GoodLocal", &accounts.good_local),
+            maildir_section("GoodRemote", &accounts.good_remote),
+            maildir_section("BadLocal", &accounts.bad_local),
         );
         for (name, options) in bad {
             config.push_str(&format!(

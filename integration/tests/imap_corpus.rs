@@ -294,10 +294,7 @@ fn spam_assassin_corpus_round_trips_imap_maildir_imap_byte_for_byte() {
     second.write_config(&second.account_config(
         ACCOUNT,
         "utf8foldernames = yes",
-        &repository_section(
-            "Local",
-            &format!("type = Maildir\nlocalfolders = {}\n", local.display()),
-        ),
+        &maildir_section("Local", &local),
         &dovecot.tls_repository("bob").section("Remote"),
     ));
     let (line, to_bob) = timed_sync(&second, "Maildir -> bob");

@@ -74,13 +74,7 @@ fn config(sandbox: &Sandbox) -> String {
     sandbox.account_config(
         "Test",
         "",
-        &repository_section(
-            "Local",
-            &format!(
-                "type = Maildir\nlocalfolders = {}\n",
-                sandbox.local().display()
-            ),
-        ),
+        &maildir_section("Local", &sandbox.local()),
         &repository_section(
             "Remote",
             &format!("type = MH\nlocalfolders = {}\n", sandbox.remote().display()),

@@ -80,13 +80,7 @@ fn a_plugin_built_against_interface_1_0_keeps_working() {
     sandbox.write_config(&sandbox.account_config(
         "Old",
         "",
-        &repository_section(
-            "Local",
-            &format!(
-                "type = Maildir\nlocalfolders = {}\n",
-                sandbox.local().display()
-            ),
-        ),
+        &maildir_section("Local", &sandbox.local()),
         &repository_section("Remote", "type = frozenv1\n"),
     ));
     let outcome = sandbox.run_installed(&installed, &["plugins"]);

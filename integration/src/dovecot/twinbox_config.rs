@@ -2,7 +2,7 @@
 //! (implicit TLS, STARTTLS, plaintext or through a proxy) and the account configs built
 //! from them.
 
-use crate::{repository_section, Sandbox};
+use crate::{maildir_section, Sandbox};
 
 use super::Dovecot;
 
@@ -91,14 +91,10 @@ pub fn maildir_imap_config(
     account_options: &str,
     remote: &ImapRepository,
 ) -> String {
-    let local = format!(
-        "type = Maildir\nlocalfolders = {}\n",
-        sandbox.local().display()
-    );
     sandbox.account_config(
         ACCOUNT,
         account_options,
-        &repository_section("Local", &local),
+        &maildir_section("Local", &sandbox.local()),
         &remote.section("Remote"),
     )
 }
