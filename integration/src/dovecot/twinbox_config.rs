@@ -10,15 +10,21 @@ use super::Dovecot;
 pub const ACCOUNT: &str = "Test";
 
 impl Dovecot {
-    /// The `[Repository]` options reaching `user` over implicit TLS at `127.0.0.1`,
-    /// verified with the test CA.
-    pub fn tls_repository(&self, user: &str) -> ImapRepository {
+    /// The options every repository reaching `user` on `port` at `127.0.0.1` starts with:
+    /// type, host, port, user and password, in that order; TLS is up to the caller.
+    fn login_repository(&self, user: &str, port: u16) -> ImapRepository {
         ImapRepository::new()
             .set("type", "IMAP")
             .set("remotehost", "127.0.0.1")
-            .set("remoteport", &self.imaps_port().to_string())
+            .set("remoteport", &port.to_string())
             .set("remoteuser", user)
             .set("remotepass", self.password(user))
+    }
+
+    /// The `[Repository]` options reaching `user` over implicit TLS at `127.0.0.1`,
+    /// verified with the test CA.
+    pub fn tls_repository(&self, user: &str) -> ImapRepository {
+        self.login_repository(user, self.imaps_port())
             .set("ssl", "yes")
             .set("sslcacertfile", &self.ca_cert_path().display().to_string())
     }
@@ -26,12 +32,7 @@ impl Dovecot {
     /// The `[Repository]` options reaching `user` on the plain port with STARTTLS (the
     /// default when `ssl = no`), verified with the test CA.
     pub fn starttls_repository(&self, user: &str) -> ImapRepository {
-        ImapRepository::new()
-            .set("type", "IMAP")
-            .set("remotehost", "127.0.0.1")
-            .set("remoteport", &self.imap_port().to_string())
-            .set("remoteuser", user)
-            .set("remotepass", self.password(user))
+        self.login_repository(user, self.imap_port())
             .set("ssl", "no")
             .set("sslcacertfile", &self.ca_cert_path().display().to_string())
     }
@@ -39,12 +40,7 @@ impl Dovecot {
     /// The `[Repository]` options reaching `user` in plaintext on `port` (the plain
     /// listener or a [`Proxy`](super::Proxy) in front of it): `ssl = no`, `starttls = no`.
     pub fn plaintext_repository(&self, user: &str, port: u16) -> ImapRepository {
-        ImapRepository::new()
-            .set("type", "IMAP")
-            .set("remotehost", "127.0.0.1")
-            .set("remoteport", &port.to_string())
-            .set("remoteuser", user)
-            .set("remotepass", self.password(user))
+        self.login_repository(user, port)
             .set("ssl", "no")
             .set("starttls", "no")
     }
