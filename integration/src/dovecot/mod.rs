@@ -64,5 +64,7 @@ pub use runs::{
 };
 pub use server::{Dovecot, DovecotOptions, MINIMAL_CAPABILITY};
 pub use session::{ImapSession, Reply, HARNESS_ADDRESS};
-pub use twinbox_config::{imap_imap_config, maildir_imap_config, ImapRepository, ACCOUNT};
+pub use twinbox_config::{
+    imap_imap_config, maildir_imap_config, maildir_imap_sandbox, ImapRepository, ACCOUNT,
+};
 pub use users::{MAIL_USER, USERS};

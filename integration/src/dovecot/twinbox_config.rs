@@ -95,6 +95,13 @@ pub fn maildir_imap_config(
     )
 }
 
+/// A new [`Sandbox`] whose config is [`maildir_imap_config`] with these arguments.
+pub fn maildir_imap_sandbox(account_options: &str, remote: &ImapRepository) -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&maildir_imap_config(&sandbox, account_options, remote));
+    sandbox
+}
+
 /// The config of one account [`ACCOUNT`] mirroring two IMAP repositories.
 pub fn imap_imap_config(
     sandbox: &Sandbox,
