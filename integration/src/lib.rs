@@ -24,6 +24,7 @@
 //! - `sandbox`: the binary, the plugins, the [`Sandbox`] and the configs written into it.
 //! - `outcome`: what one run said ([`Outcome`]) and the checks made on it.
 //! - `maildir`: a mail client's view of a Maildir (deliver, rename, read back, compare).
+//! - `python`: Python's `mailbox` module as an independent reader of mbox and MH.
 //! - `snapshot`: "nothing changed on disk" ([`snapshot`], [`Frozen`]).
 //! - [`dovecot`] and [`corpus`]: a real IMAP server, and mail in bulk for it.
 
@@ -31,6 +32,7 @@ pub mod corpus;
 pub mod dovecot;
 mod maildir;
 mod outcome;
+mod python;
 mod sandbox;
 mod snapshot;
 
@@ -40,6 +42,7 @@ pub use maildir::{
     tmp_leftovers, tree_map, MessageFile, SUBDIRS,
 };
 pub use outcome::Outcome;
+pub use python::{from_hex, run_python};
 pub use sandbox::{
     maildir_section, repository_section, run_command, target_dir, twinbox_bin, MixedAccounts,
     Sandbox, FUTURE_PLUGIN, MAILDIR_PLUGIN, PANICKING_PLUGIN, PANIC_MESSAGE,
