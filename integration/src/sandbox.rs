@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{create_folder, deliver_new, message, Outcome};
+use crate::{assert_same_tree, create_folder, deliver_new, message, tree_map, Outcome};
 
 /// The file name of the Maildir plugin, as `cargo build --workspace` leaves it.
 pub const MAILDIR_PLUGIN: &str = "libtwinbox_maildir.so";
@@ -302,5 +302,20 @@ impl MixedAccounts {
         }
         sandbox.write_config(&config);
         accounts
+    }
+    /// Checks what a run over these accounts must show whatever the bad accounts did: it
+    /// exited with 1 (an account failed; nothing crashed), reported no internal error, and
+    /// `Good` copied its one message, leaving its two Maildirs the same.
+    #[track_caller]
+    pub fn assert_good_account_unharmed(&self, outcome: &Outcome) {
+        assert_eq!(outcome.code, Some(1), "{outcome}");
+        assert!(!outcome.stderr.contains("internal error"), "{outcome}");
+        assert!(
+            outcome
+                .account_line("Good")
+                .starts_with("Account Good: synced 1 folders: 1 messages copied"),
+            "{outcome}"
+        );
+        assert_same_tree(&tree_map(&self.good_local), &tree_map(&self.good_remote));
     }
 }
