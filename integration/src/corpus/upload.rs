@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::dovecot::{format_internal_date, lf_to_crlf, mutf7_encode, quote, Dovecot};
+use crate::dovecot::{format_internal_date, lf_to_crlf, quote, Dovecot};
 
 use super::{CorpusMessage, Plan};
 
@@ -23,7 +23,7 @@ pub fn fill(dovecot: &Dovecot, user: &str, plan: &Plan) -> FillStats {
     let mut stats = FillStats::default();
     for i in 0..plan.folders.len() {
         let folder = &plan.folders[i].folder;
-        let wire = quote(&mutf7_encode(&dovecot.server_name(folder)));
+        let wire = dovecot.wire_name(folder);
         if !folder.eq_ignore_ascii_case("INBOX") {
             uploader
                 .command(&format!("CREATE {wire}"))
