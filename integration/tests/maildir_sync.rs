@@ -71,6 +71,18 @@ fn assert_rerun_changes_nothing(sandbox: &Sandbox, folders: usize) {
     );
 }
 
+/// Changes the flags of the message [`message`]`(tag)` in `folder` as a mail client does.
+#[track_caller]
+fn reflag(folder: &Path, tag: &str, flags: &str) {
+    set_flags(&find_message(folder, &message(tag)), flags);
+}
+
+/// Deletes the message [`message`]`(tag)` from `folder` as a mail client does.
+#[track_caller]
+fn delete(folder: &Path, tag: &str) {
+    fs::remove_file(find_message(folder, &message(tag))).unwrap();
+}
+
 /// A sandbox whose two sides were populated and synced once.
 fn synced_sandbox() -> Sandbox {
     let sandbox = Sandbox::new();
@@ -132,16 +144,13 @@ fn a_flag_change_made_by_renaming_travels_to_the_other_side() {
     let remote_work = sandbox.remote().join("Work.Projects");
 
     // Local: read and flag a message that was in new/; unflag another.
-    set_flags(&find_message(&local_inbox, &message("local-inbox-1")), "FS");
-    set_flags(&find_message(&local_inbox, &message("local-inbox-3")), "S");
+    reflag(&local_inbox, "local-inbox-1", "FS");
+    reflag(&local_inbox, "local-inbox-3", "S");
     // Remote: un-answer one message, answer another.
-    set_flags(&find_message(&remote_work, &message("local-work-1")), "S");
-    set_flags(
-        &find_message(&remote_work, &message("remote-work-1")),
-        "FRS",
-    );
+    reflag(&remote_work, "local-work-1", "S");
+    reflag(&remote_work, "remote-work-1", "FRS");
     // Remote: mark one unread again.
-    set_flags(&find_message(&remote_inbox, &message("local-inbox-2")), "");
+    reflag(&remote_inbox, "local-inbox-2", "");
 
     let outcome = sandbox.sync_ok(&[]);
     assert_eq!(
@@ -164,21 +173,9 @@ fn a_flag_change_made_by_renaming_travels_to_the_other_side() {
 #[test]
 fn a_deletion_by_unlinking_travels_to_the_other_side() {
     let sandbox = synced_sandbox();
-    fs::remove_file(find_message(
-        &sandbox.local().join("INBOX"),
-        &message("remote-inbox-1"),
-    ))
-    .unwrap();
-    fs::remove_file(find_message(
-        &sandbox.remote().join("Lists"),
-        &message("remote-lists-2"),
-    ))
-    .unwrap();
-    fs::remove_file(find_message(
-        &sandbox.remote().join("Work.Projects"),
-        &message("local-work-2"),
-    ))
-    .unwrap();
+    delete(&sandbox.local().join("INBOX"), "remote-inbox-1");
+    delete(&sandbox.remote().join("Lists"), "remote-lists-2");
+    delete(&sandbox.remote().join("Work.Projects"), "local-work-2");
 
     let outcome = sandbox.sync_ok(&[]);
     assert_eq!(
@@ -276,15 +273,8 @@ fn dry_run_of_a_first_sync_changes_nothing_and_says_what_it_would_do() {
 #[test]
 fn dry_run_after_changes_on_both_sides_changes_nothing_and_says_what_it_would_do() {
     let sandbox = synced_sandbox();
-    set_flags(
-        &find_message(&sandbox.local().join("INBOX"), &message("local-inbox-1")),
-        "S",
-    );
-    fs::remove_file(find_message(
-        &sandbox.remote().join("Lists"),
-        &message("remote-lists-1"),
-    ))
-    .unwrap();
+    reflag(&sandbox.local().join("INBOX"), "local-inbox-1", "S");
+    delete(&sandbox.remote().join("Lists"), "remote-lists-1");
     deliver_new(&sandbox.remote().join("INBOX"), &message("late"));
     create_folder(&sandbox.local().join("New.Folder"));
     deliver_cur(
@@ -456,15 +446,8 @@ fn a_nested_maildir_syncs_with_a_flat_one() {
 fn dry_run_of_flag_changes_and_deletions_changes_nothing() {
     // Every file already has its UID: the dry run has nothing to name either.
     let sandbox = synced_sandbox();
-    set_flags(
-        &find_message(&sandbox.local().join("INBOX"), &message("remote-inbox-1")),
-        "RS",
-    );
-    fs::remove_file(find_message(
-        &sandbox.remote().join("Archive"),
-        &message("local-archive-1"),
-    ))
-    .unwrap();
+    reflag(&sandbox.local().join("INBOX"), "remote-inbox-1", "RS");
+    delete(&sandbox.remote().join("Archive"), "local-archive-1");
 
     let dry = dry_run(&sandbox, "-n");
     assert_eq!(
