@@ -244,12 +244,7 @@ fn spam_assassin_corpus_round_trips_imap_maildir_imap_byte_for_byte() {
     assert!(count(&|b| b.len() > 4_000_000) >= 1, "a message over 4 MB");
 
     // 1. alice -> an empty Maildir.
-    let first = Sandbox::new();
-    first.write_config(&maildir_imap_config(
-        &first,
-        "utf8foldernames = yes",
-        &dovecot.tls_repository("alice"),
-    ));
+    let first = maildir_imap_sandbox("utf8foldernames = yes", &dovecot.tls_repository("alice"));
     let (line, to_maildir) = timed_sync(&first, "alice -> Maildir");
     assert!(
         line.contains(&format!(
@@ -294,10 +289,7 @@ fn spam_assassin_corpus_round_trips_imap_maildir_imap_byte_for_byte() {
     second.write_config(&second.account_config(
         ACCOUNT,
         "utf8foldernames = yes",
-        &repository_section(
-            "Local",
-            &format!("type = Maildir\nlocalfolders = {}\n", local.display()),
-        ),
+        &maildir_section("Local", &local),
         &dovecot.tls_repository("bob").section("Remote"),
     ));
     let (line, to_bob) = timed_sync(&second, "Maildir -> bob");

@@ -30,12 +30,7 @@ fn changed_uidvalidity_refuses_that_folder_deletes_nothing_and_syncs_the_others(
     dovecot.deliver(USER, "INBOX", &message("inbox-1"), &[]);
     dovecot.deliver(USER, "Other", &message("other-1"), &["\\Seen"]);
     dovecot.deliver(USER, "Other", &message("other-2"), &[]);
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&maildir_imap_config(
-        &sandbox,
-        "utf8foldernames = yes",
-        &dovecot.tls_repository(USER),
-    ));
+    let sandbox = maildir_imap_sandbox("utf8foldernames = yes", &dovecot.tls_repository(USER));
     sync_ok(&sandbox, &[]);
     let local_other = sandbox.local().join("Other");
     assert_eq!(messages(&local_other).len(), 2);
@@ -84,13 +79,8 @@ fn a_wrong_password_fails_clearly_and_changes_nothing() {
     let dovecot = Dovecot::start_default();
     dovecot.deliver(USER, "INBOX", &message("inbox-1"), &[]);
     let server_before = dovecot.fetch_all(USER, "INBOX");
-    let sandbox = Sandbox::new();
     let wrong = "not-the-password-8472";
-    sandbox.write_config(&maildir_imap_config(
-        &sandbox,
-        "",
-        &dovecot.tls_repository(USER).set("remotepass", wrong),
-    ));
+    let sandbox = maildir_imap_sandbox("", &dovecot.tls_repository(USER).set("remotepass", wrong));
 
     let log_before = dovecot.log();
     let outcome = sync_code(&sandbox, &[], 1);
@@ -150,12 +140,7 @@ fn a_connection_cut_mid_fetch_fails_the_folder_cleanly_and_the_next_run_complete
         cut_after_fetch_bytes: Some(300_000),
         strip_uidplus: false,
     });
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&maildir_imap_config(
-        &sandbox,
-        "",
-        &dovecot.plaintext_repository(USER, proxy.port()),
-    ));
+    let sandbox = maildir_imap_sandbox("", &dovecot.plaintext_repository(USER, proxy.port()));
     let local = sandbox.local();
 
     let outcome = sync_code(&sandbox, &[], 1);
@@ -213,12 +198,7 @@ fn without_uidplus_uploads_pair_correctly_and_a_rerun_duplicates_nothing() {
         cut_after_fetch_bytes: None,
         strip_uidplus: true,
     });
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&maildir_imap_config(
-        &sandbox,
-        "",
-        &dovecot.plaintext_repository(USER, proxy.port()),
-    ));
+    let sandbox = maildir_imap_sandbox("", &dovecot.plaintext_repository(USER, proxy.port()));
     let inbox = create_folder(&sandbox.local().join("INBOX"));
     // Two messages share a Message-ID; one has none at all.
     let twin_a = message("twin");

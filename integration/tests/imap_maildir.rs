@@ -87,13 +87,11 @@ fn initial_sync(utf8: bool) {
     let folders = populate_server(&dovecot);
     let server_before = server_state(&dovecot, &folders);
     let server_folders_before = dovecot.folders(USER);
-    let sandbox = Sandbox::new();
     let utf8_option = if utf8 { "yes" } else { "no" };
-    sandbox.write_config(&maildir_imap_config(
-        &sandbox,
+    let sandbox = maildir_imap_sandbox(
         &format!("utf8foldernames = {utf8_option}"),
         &dovecot.tls_repository(USER),
-    ));
+    );
 
     let outcome = sync_ok(&sandbox, &[]);
     assert!(
@@ -192,12 +190,7 @@ fn synced(contents: &[(&str, &str)]) -> (Dovecot, Sandbox) {
     for (tag, letters) in contents {
         dovecot.deliver(USER, "INBOX", &message(tag), &imap_flags(letters));
     }
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&maildir_imap_config(
-        &sandbox,
-        "utf8foldernames = yes",
-        &dovecot.tls_repository(USER),
-    ));
+    let sandbox = maildir_imap_sandbox("utf8foldernames = yes", &dovecot.tls_repository(USER));
     sync_ok(&sandbox, &[]);
     assert_folder_matches(&dovecot, USER, "INBOX", &sandbox.local().join("INBOX"));
     (dovecot, sandbox)

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use twinbox_integration::dovecot::*;
 use twinbox_integration::*;
@@ -20,25 +19,10 @@ box = mailbox.mbox(sys.argv[1], create=False)
 for key in box.keys():
     print(box.get_bytes(key).hex() + "\t" + "".join(sorted(box.get_message(key).get_flags())))
 "#;
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(file)
-        .output()
-        .ok()?;
-    assert!(
-        output.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     let mut messages = BTreeMap::new();
-    for line in String::from_utf8(output.stdout).expect("ASCII").lines() {
+    for line in run_python(script, file)?.lines() {
         let (hex, flags) = line.split_once('\t').expect("two fields");
-        let stored: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-            .collect();
-        messages.insert(unframe(&stored), flags.to_owned());
+        messages.insert(unframe(&from_hex(hex)), flags.to_owned());
     }
     Some(messages)
 }
@@ -163,13 +147,7 @@ for key in list(box.keys()):
 box.flush()
 box.unlock()
 "#;
-    let status = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&inbox_file)
-        .status()
-        .expect("python3");
-    assert!(status.success());
+    run_python(script, &inbox_file).expect("python3 ran before");
     let second = run_twinbox(&sandbox, &["sync"]);
     second.assert_success();
     assert!(

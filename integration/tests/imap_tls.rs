@@ -17,17 +17,11 @@ fn server(options: DovecotOptions) -> Dovecot {
     dovecot
 }
 
-fn sandbox_for(remote: &ImapRepository) -> Sandbox {
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&maildir_imap_config(&sandbox, "", remote));
-    sandbox
-}
-
 /// Syncs, checks the INBOX arrived, and returns the lines Dovecot logged for twinbox's
 /// logins (the harness logs in too, but never while twinbox runs).
 #[track_caller]
 fn assert_syncs(dovecot: &Dovecot, remote: &ImapRepository) -> Vec<String> {
-    let sandbox = sandbox_for(remote);
+    let sandbox = maildir_imap_sandbox("", remote);
     let before = logins(dovecot).len();
     sync_ok(&sandbox, &[]);
     let logins = logins(dovecot).split_off(before);
@@ -40,7 +34,7 @@ fn assert_syncs(dovecot: &Dovecot, remote: &ImapRepository) -> Vec<String> {
 /// contains one of `words` (case-insensitive). Returns what twinbox said.
 #[track_caller]
 fn assert_refused(dovecot: &Dovecot, remote: &ImapRepository, words: &[&str]) -> String {
-    let sandbox = sandbox_for(remote);
+    let sandbox = maildir_imap_sandbox("", remote);
     let before = logins(dovecot);
     let outcome = sync_code(&sandbox, &[], 1);
     let said = format!("{}\n{}", outcome.stdout, outcome.stderr);
@@ -234,7 +228,7 @@ fn the_password_can_come_from_a_file_or_a_command() {
 fn a_dry_run_changes_nothing_and_never_shows_the_password() {
     let dovecot = server(DovecotOptions::default());
     dovecot.deliver(USER, "Lists", &message("tls-lists-1"), &[]);
-    let sandbox = sandbox_for(&dovecot.tls_repository(USER));
+    let sandbox = maildir_imap_sandbox("", &dovecot.tls_repository(USER));
     let local = sandbox.local().join("INBOX");
     create_folder(&local);
     deliver_new(&local, &message("tls-local-1"));

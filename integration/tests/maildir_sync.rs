@@ -8,13 +8,16 @@ use std::path::Path;
 
 use twinbox_integration::*;
 
+/// Folder -> message content -> flag letters, as [`tree_map`] reads a Maildir.
+type Tree = BTreeMap<String, BTreeMap<Vec<u8>, String>>;
+
 /// Local: INBOX (3), Work.Projects (2), Archive (1, local only).
 /// Remote: INBOX (2), Work.Projects (1), Lists (2, remote only).
 /// Returns the expected tree after a sync.
-fn populate(sandbox: &Sandbox) -> BTreeMap<String, BTreeMap<Vec<u8>, String>> {
+fn populate(sandbox: &Sandbox) -> Tree {
     let local = sandbox.local();
     let remote = sandbox.remote();
-    let mut expected: BTreeMap<String, BTreeMap<Vec<u8>, String>> = BTreeMap::new();
+    let mut expected: Tree = BTreeMap::new();
     let mut put = |root: &Path, folder: &str, tag: &str, flags: Option<&str>| {
         let dir = create_folder(&root.join(folder));
         let content = message(tag);
@@ -39,6 +42,45 @@ fn populate(sandbox: &Sandbox) -> BTreeMap<String, BTreeMap<Vec<u8>, String>> {
     put(&remote, "Lists", "remote-lists-1", Some("S"));
     put(&remote, "Lists", "remote-lists-2", None);
     expected
+}
+
+/// The local and the remote tree, which must be the same (see [`assert_same_tree`]).
+#[track_caller]
+fn same_trees(sandbox: &Sandbox) -> (Tree, Tree) {
+    let local = tree_map(&sandbox.local());
+    let remote = tree_map(&sandbox.remote());
+    assert_same_tree(&local, &remote);
+    (local, remote)
+}
+
+/// Every message file on both sides carries its UID (see [`assert_names_carry_uids`]).
+#[track_caller]
+fn assert_both_names_carry_uids(sandbox: &Sandbox) {
+    assert_names_carry_uids(&sandbox.local());
+    assert_names_carry_uids(&sandbox.remote());
+}
+
+/// A rerun of account `Test` over `folders` folders finds nothing to do.
+#[track_caller]
+fn assert_rerun_changes_nothing(sandbox: &Sandbox, folders: usize) {
+    let outcome = sandbox.sync_ok(&[]);
+    assert_eq!(
+        outcome.stdout,
+        format!("Account Test: synced {folders} folders: no changes\n"),
+        "{outcome}"
+    );
+}
+
+/// Changes the flags of the message [`message`]`(tag)` in `folder` as a mail client does.
+#[track_caller]
+fn reflag(folder: &Path, tag: &str, flags: &str) {
+    set_flags(&find_message(folder, &message(tag)), flags);
+}
+
+/// Deletes the message [`message`]`(tag)` from `folder` as a mail client does.
+#[track_caller]
+fn delete(folder: &Path, tag: &str) {
+    fs::remove_file(find_message(folder, &message(tag))).unwrap();
 }
 
 /// A sandbox whose two sides were populated and synced once.
@@ -75,18 +117,13 @@ fn first_sync_copies_both_ways_creates_folders_and_a_rerun_changes_nothing() {
         folders(&sandbox.remote()),
         ["Archive", "INBOX", "Lists", "Work.Projects"]
     );
-    assert_names_carry_uids(&sandbox.local());
-    assert_names_carry_uids(&sandbox.remote());
+    assert_both_names_carry_uids(&sandbox);
     assert!(tmp_leftovers(&sandbox.local()).is_empty());
     assert!(tmp_leftovers(&sandbox.remote()).is_empty());
 
     let local_before = snapshot(&sandbox.local());
     let remote_before = snapshot(&sandbox.remote());
-    let outcome = sandbox.sync_ok(&[]);
-    assert_eq!(
-        outcome.stdout, "Account Test: synced 4 folders: no changes\n",
-        "{outcome}"
-    );
+    assert_rerun_changes_nothing(&sandbox, 4);
     assert_same_snapshot(
         "the local Maildir",
         &local_before,
@@ -107,16 +144,13 @@ fn a_flag_change_made_by_renaming_travels_to_the_other_side() {
     let remote_work = sandbox.remote().join("Work.Projects");
 
     // Local: read and flag a message that was in new/; unflag another.
-    set_flags(&find_message(&local_inbox, &message("local-inbox-1")), "FS");
-    set_flags(&find_message(&local_inbox, &message("local-inbox-3")), "S");
+    reflag(&local_inbox, "local-inbox-1", "FS");
+    reflag(&local_inbox, "local-inbox-3", "S");
     // Remote: un-answer one message, answer another.
-    set_flags(&find_message(&remote_work, &message("local-work-1")), "S");
-    set_flags(
-        &find_message(&remote_work, &message("remote-work-1")),
-        "FRS",
-    );
+    reflag(&remote_work, "local-work-1", "S");
+    reflag(&remote_work, "remote-work-1", "FRS");
     // Remote: mark one unread again.
-    set_flags(&find_message(&remote_inbox, &message("local-inbox-2")), "");
+    reflag(&remote_inbox, "local-inbox-2", "");
 
     let outcome = sandbox.sync_ok(&[]);
     assert_eq!(
@@ -125,42 +159,23 @@ fn a_flag_change_made_by_renaming_travels_to_the_other_side() {
          5 flag updates, 0 deletions, 0 folders created",
         "{outcome}"
     );
-    let local = tree_map(&sandbox.local());
-    let remote = tree_map(&sandbox.remote());
-    assert_same_tree(&local, &remote);
+    let (local, _) = same_trees(&sandbox);
     assert_eq!(local["INBOX"][&message("local-inbox-1")], "FS");
     assert_eq!(local["INBOX"][&message("local-inbox-2")], "");
     assert_eq!(local["INBOX"][&message("local-inbox-3")], "S");
     assert_eq!(local["Work.Projects"][&message("local-work-1")], "S");
     assert_eq!(local["Work.Projects"][&message("remote-work-1")], "FRS");
-    assert_names_carry_uids(&sandbox.local());
-    assert_names_carry_uids(&sandbox.remote());
+    assert_both_names_carry_uids(&sandbox);
 
-    let outcome = sandbox.sync_ok(&[]);
-    assert_eq!(
-        outcome.stdout,
-        "Account Test: synced 4 folders: no changes\n"
-    );
+    assert_rerun_changes_nothing(&sandbox, 4);
 }
 
 #[test]
 fn a_deletion_by_unlinking_travels_to_the_other_side() {
     let sandbox = synced_sandbox();
-    fs::remove_file(find_message(
-        &sandbox.local().join("INBOX"),
-        &message("remote-inbox-1"),
-    ))
-    .unwrap();
-    fs::remove_file(find_message(
-        &sandbox.remote().join("Lists"),
-        &message("remote-lists-2"),
-    ))
-    .unwrap();
-    fs::remove_file(find_message(
-        &sandbox.remote().join("Work.Projects"),
-        &message("local-work-2"),
-    ))
-    .unwrap();
+    delete(&sandbox.local().join("INBOX"), "remote-inbox-1");
+    delete(&sandbox.remote().join("Lists"), "remote-lists-2");
+    delete(&sandbox.remote().join("Work.Projects"), "local-work-2");
 
     let outcome = sandbox.sync_ok(&[]);
     assert_eq!(
@@ -169,19 +184,13 @@ fn a_deletion_by_unlinking_travels_to_the_other_side() {
          0 flag updates, 3 deletions, 0 folders created",
         "{outcome}"
     );
-    let local = tree_map(&sandbox.local());
-    let remote = tree_map(&sandbox.remote());
-    assert_same_tree(&local, &remote);
+    let (local, remote) = same_trees(&sandbox);
     assert!(!remote["INBOX"].contains_key(&message("remote-inbox-1")));
     assert!(!local["Lists"].contains_key(&message("remote-lists-2")));
     assert!(!local["Work.Projects"].contains_key(&message("local-work-2")));
     assert_eq!(local.values().map(BTreeMap::len).sum::<usize>(), 8);
 
-    let outcome = sandbox.sync_ok(&[]);
-    assert_eq!(
-        outcome.stdout,
-        "Account Test: synced 4 folders: no changes\n"
-    );
+    assert_rerun_changes_nothing(&sandbox, 4);
 }
 
 #[test]
@@ -197,9 +206,7 @@ fn a_message_a_mail_client_delivered_gets_a_uid_and_is_synced() {
          0 flag updates, 0 deletions, 0 folders created",
         "{outcome}"
     );
-    let local = tree_map(&sandbox.local());
-    let remote = tree_map(&sandbox.remote());
-    assert_same_tree(&local, &remote);
+    let (local, remote) = same_trees(&sandbox);
     assert_eq!(remote["INBOX"][&message("client-new")], "");
     assert_eq!(local["Lists"][&message("client-cur")], "S");
     // The client's file was renamed to carry a UID, its content untouched.
@@ -214,14 +221,9 @@ fn a_message_a_mail_client_delivered_gets_a_uid_and_is_synced() {
         renamed_name.starts_with(&format!("{original_name},U=")),
         "{renamed_name} should keep the client's unique part {original_name}"
     );
-    assert_names_carry_uids(&sandbox.local());
-    assert_names_carry_uids(&sandbox.remote());
+    assert_both_names_carry_uids(&sandbox);
 
-    let outcome = sandbox.sync_ok(&[]);
-    assert_eq!(
-        outcome.stdout,
-        "Account Test: synced 4 folders: no changes\n"
-    );
+    assert_rerun_changes_nothing(&sandbox, 4);
 }
 
 /// The part of a summary line after `synced` / `would sync`.
@@ -232,41 +234,47 @@ fn totals(line: &str, verb: &str) -> String {
         .to_owned()
 }
 
-#[test]
-fn dry_run_of_a_first_sync_changes_nothing_and_says_what_it_would_do() {
-    let sandbox = Sandbox::new();
-    sandbox.write_two_maildirs_config("");
-    populate(&sandbox);
-    let frozen = Frozen::of(&sandbox);
-
-    let dry = sandbox.sync_ok(&["--dry-run"]);
+/// `twinbox sync FLAG` (`--dry-run` or `-n`), which must succeed and leave both Maildirs
+/// and the metadata directory exactly as they were.
+fn dry_run(sandbox: &Sandbox, flag: &str) -> Outcome {
+    let frozen = Frozen::of(sandbox);
+    let dry = sandbox.sync_ok(&[flag]);
     frozen.assert_unchanged();
-    assert!(!sandbox.metadata().exists(), "a dry run creates no state");
-    let dry_line = dry.account_line("Test");
-    assert!(dry_line.starts_with("Account Test: would sync "), "{dry}");
-    assert!(dry.stdout.contains("would create on remote"), "{dry}");
+    dry
+}
 
-    // The dry run announced exactly what the real sync then does.
+/// Runs the real sync after `dry` and checks that it did exactly what the dry run announced.
+#[track_caller]
+fn assert_real_run_does_what_the_dry_run_said(sandbox: &Sandbox, dry: &Outcome) {
     let real = sandbox.sync_ok(&[]);
     assert_eq!(
-        totals(dry_line, "would sync"),
+        totals(dry.account_line("Test"), "would sync"),
         totals(real.account_line("Test"), "synced"),
         "dry run:\n{dry}\nreal run:\n{real}"
     );
 }
 
 #[test]
+fn dry_run_of_a_first_sync_changes_nothing_and_says_what_it_would_do() {
+    let sandbox = Sandbox::new();
+    sandbox.write_two_maildirs_config("");
+    populate(&sandbox);
+
+    let dry = dry_run(&sandbox, "--dry-run");
+    assert!(!sandbox.metadata().exists(), "a dry run creates no state");
+    let dry_line = dry.account_line("Test");
+    assert!(dry_line.starts_with("Account Test: would sync "), "{dry}");
+    assert!(dry.stdout.contains("would create on remote"), "{dry}");
+
+    // The dry run announced exactly what the real sync then does.
+    assert_real_run_does_what_the_dry_run_said(&sandbox, &dry);
+}
+
+#[test]
 fn dry_run_after_changes_on_both_sides_changes_nothing_and_says_what_it_would_do() {
     let sandbox = synced_sandbox();
-    set_flags(
-        &find_message(&sandbox.local().join("INBOX"), &message("local-inbox-1")),
-        "S",
-    );
-    fs::remove_file(find_message(
-        &sandbox.remote().join("Lists"),
-        &message("remote-lists-1"),
-    ))
-    .unwrap();
+    reflag(&sandbox.local().join("INBOX"), "local-inbox-1", "S");
+    delete(&sandbox.remote().join("Lists"), "remote-lists-1");
     deliver_new(&sandbox.remote().join("INBOX"), &message("late"));
     create_folder(&sandbox.local().join("New.Folder"));
     deliver_cur(
@@ -274,10 +282,8 @@ fn dry_run_after_changes_on_both_sides_changes_nothing_and_says_what_it_would_do
         &message("new-folder"),
         "S",
     );
-    let frozen = Frozen::of(&sandbox);
 
-    let dry = sandbox.sync_ok(&["--dry-run"]);
-    frozen.assert_unchanged();
+    let dry = dry_run(&sandbox, "--dry-run");
     assert_eq!(
         dry.account_line("Test"),
         "Account Test: would sync 5 folders: 2 messages copied (1 to local, 1 to remote), \
@@ -285,13 +291,8 @@ fn dry_run_after_changes_on_both_sides_changes_nothing_and_says_what_it_would_do
         "{dry}"
     );
 
-    let real = sandbox.sync_ok(&[]);
-    assert_eq!(
-        totals(dry.account_line("Test"), "would sync"),
-        totals(real.account_line("Test"), "synced"),
-        "dry run:\n{dry}\nreal run:\n{real}"
-    );
-    assert_same_tree(&tree_map(&sandbox.local()), &tree_map(&sandbox.remote()));
+    assert_real_run_does_what_the_dry_run_said(&sandbox, &dry);
+    same_trees(&sandbox);
 }
 
 #[test]
@@ -325,7 +326,7 @@ fn the_folder_option_limits_the_sync_to_those_folders() {
          0 flag updates, 0 deletions, 0 folders created",
         "{outcome}"
     );
-    assert_same_tree(&tree_map(&sandbox.local()), &tree_map(&sandbox.remote()));
+    same_trees(&sandbox);
 }
 
 #[test]
@@ -405,17 +406,11 @@ fn nested_directories_with_a_slash_separator() {
     ];
     assert_eq!(folders(&sandbox.local()), all);
     assert_eq!(folders(&sandbox.remote()), all);
-    let local_tree = tree_map(&sandbox.local());
-    assert_same_tree(&local_tree, &tree_map(&sandbox.remote()));
+    let (local_tree, _) = same_trees(&sandbox);
     assert_eq!(local_tree["Work/Projects"][&message("projects")], "FS");
-    assert_names_carry_uids(&sandbox.local());
-    assert_names_carry_uids(&sandbox.remote());
+    assert_both_names_carry_uids(&sandbox);
 
-    let outcome = sandbox.sync_ok(&[]);
-    assert_eq!(
-        outcome.stdout,
-        "Account Test: synced 5 folders: no changes\n"
-    );
+    assert_rerun_changes_nothing(&sandbox, 5);
 }
 
 #[test]
@@ -443,32 +438,18 @@ fn a_nested_maildir_syncs_with_a_flat_one() {
     assert_eq!(local["Work/Projects"], remote["Work.Projects"]);
     assert_eq!(local["Lists/rust"], remote["Lists.rust"]);
     assert_eq!(local["Lists/rust"].len(), 1);
-    assert_names_carry_uids(&sandbox.local());
-    assert_names_carry_uids(&sandbox.remote());
-    let outcome = sandbox.sync_ok(&[]);
-    assert_eq!(
-        outcome.stdout,
-        "Account Test: synced 2 folders: no changes\n"
-    );
+    assert_both_names_carry_uids(&sandbox);
+    assert_rerun_changes_nothing(&sandbox, 2);
 }
 
 #[test]
 fn dry_run_of_flag_changes_and_deletions_changes_nothing() {
     // Every file already has its UID: the dry run has nothing to name either.
     let sandbox = synced_sandbox();
-    set_flags(
-        &find_message(&sandbox.local().join("INBOX"), &message("remote-inbox-1")),
-        "RS",
-    );
-    fs::remove_file(find_message(
-        &sandbox.remote().join("Archive"),
-        &message("local-archive-1"),
-    ))
-    .unwrap();
-    let frozen = Frozen::of(&sandbox);
+    reflag(&sandbox.local().join("INBOX"), "remote-inbox-1", "RS");
+    delete(&sandbox.remote().join("Archive"), "local-archive-1");
 
-    let dry = sandbox.sync_ok(&["-n"]);
-    frozen.assert_unchanged();
+    let dry = dry_run(&sandbox, "-n");
     assert_eq!(
         dry.account_line("Test"),
         "Account Test: would sync 4 folders: 0 messages copied (0 to local, 0 to remote), \
@@ -476,10 +457,6 @@ fn dry_run_of_flag_changes_and_deletions_changes_nothing() {
         "{dry}"
     );
 
-    let real = sandbox.sync_ok(&[]);
-    assert_eq!(
-        totals(dry.account_line("Test"), "would sync"),
-        totals(real.account_line("Test"), "synced"),
-    );
-    assert_same_tree(&tree_map(&sandbox.local()), &tree_map(&sandbox.remote()));
+    assert_real_run_does_what_the_dry_run_said(&sandbox, &dry);
+    same_trees(&sandbox);
 }

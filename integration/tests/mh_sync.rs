@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use twinbox_integration::*;
 
@@ -33,19 +32,8 @@ def walk(mh, prefix):
         walk(sub, path + "/")
 walk(mailbox.MH(sys.argv[1], create=False), "")
 "#;
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(root)
-        .output()
-        .ok()?;
-    assert!(
-        output.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     let mut folders: MhView = BTreeMap::new();
-    for line in String::from_utf8(output.stdout).expect("ASCII").lines() {
+    for line in run_python(script, root)?.lines() {
         let mut fields = line.split('\t');
         let (Some(folder), Some(hex), Some(sequences)) =
             (fields.next(), fields.next(), fields.next())
@@ -56,16 +44,12 @@ walk(mailbox.MH(sys.argv[1], create=False), "")
         if hex == "-" {
             continue;
         }
-        let bytes = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-            .collect();
         let sequences = sequences
             .split(',')
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect();
-        messages.insert(bytes, sequences);
+        messages.insert(from_hex(hex), sequences);
     }
     Some(folders)
 }
@@ -74,13 +58,7 @@ fn config(sandbox: &Sandbox) -> String {
     sandbox.account_config(
         "Test",
         "",
-        &repository_section(
-            "Local",
-            &format!(
-                "type = Maildir\nlocalfolders = {}\n",
-                sandbox.local().display()
-            ),
-        ),
+        &maildir_section("Local", &sandbox.local()),
         &repository_section(
             "Remote",
             &format!("type = MH\nlocalfolders = {}\n", sandbox.remote().display()),

@@ -1,0 +1,321 @@
+//! The temporary world of one test and how twinbox runs in it: where the binary and the
+//! plugins are, the sandbox's directories and environment, and the configs the tests write.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::{assert_same_tree, create_folder, deliver_new, message, tree_map, Outcome};
+
+/// The file name of the Maildir plugin, as `cargo build --workspace` leaves it.
+pub const MAILDIR_PLUGIN: &str = "libtwinbox_maildir.so";
+
+/// The file name of the test plugin whose repositories panic (type `Panicking`).
+pub const PANICKING_PLUGIN: &str = "libtwinbox_test_panicking.so";
+
+/// A test plugin that claims a future major interface version (type `Future`).
+pub const FUTURE_PLUGIN: &str = "libtwinbox_test_future.so";
+
+/// The message every panic of the `Panicking` plugin carries.
+pub const PANIC_MESSAGE: &str = "deliberate test panic";
+
+/// `target/debug` (or whichever profile directory the test runs from): the test binary is
+/// `<dir>/deps/<name>-<hash>`. Panics, saying what to run, if `twinbox` or the plugins are
+/// not there.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the path of the running test executable");
+    let deps = exe.parent().expect("the test executable's directory");
+    let dir = if deps.file_name().is_some_and(|name| name == "deps") {
+        deps.parent().expect("the directory above deps/").to_owned()
+    } else {
+        deps.to_owned()
+    };
+    for file in ["twinbox", MAILDIR_PLUGIN, PANICKING_PLUGIN] {
+        assert!(
+            dir.join(file).is_file(),
+            "{} is missing: run `cargo build --workspace` before `cargo test -p twinbox-integration` \
+             (the end-to-end tests run the real binary and plugins)",
+            dir.join(file).display()
+        );
+    }
+    dir
+}
+
+/// The `twinbox` executable under test.
+pub fn twinbox_bin() -> PathBuf {
+    target_dir().join("twinbox")
+}
+
+/// A temporary world for one test: home, XDG directories, two Maildir roots, a metadata
+/// directory and a config file. Everything is removed when it is dropped.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    /// An empty sandbox: `home/`, `config/`, `data/` exist; the Maildir roots and the
+    /// metadata directory do not yet.
+    pub fn new() -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("twinbox-e2e-")
+            .tempdir()
+            .expect("a temporary directory");
+        for sub in ["home", "config", "data"] {
+            fs::create_dir(dir.path().join(sub)).expect("create a sandbox directory");
+        }
+        Sandbox { dir }
+    }
+
+    /// The sandbox's root directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `$HOME` of every run.
+    pub fn home(&self) -> PathBuf {
+        self.path().join("home")
+    }
+
+    /// The local Maildir root of [`Sandbox::write_two_maildirs_config`].
+    pub fn local(&self) -> PathBuf {
+        self.path().join("local")
+    }
+
+    /// The remote Maildir root of [`Sandbox::write_two_maildirs_config`].
+    pub fn remote(&self) -> PathBuf {
+        self.path().join("remote")
+    }
+
+    /// The metadata directory (`[general] metadata`).
+    pub fn metadata(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    /// The config file [`Sandbox::write_config`] writes and [`Sandbox::run`] passes.
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("twinboxrc")
+    }
+
+    /// Writes the config file.
+    pub fn write_config(&self, text: &str) {
+        fs::write(self.config_path(), text).expect("write the config file");
+    }
+
+    /// The config of one account `account` syncing the repository sections `local` and
+    /// `remote` (as made by [`repository_section`], named `Local` and `Remote`);
+    /// `account_options` lines go into `[Account]`.
+    pub fn account_config(
+        &self,
+        account: &str,
+        account_options: &str,
+        local: &str,
+        remote: &str,
+    ) -> String {
+        format!(
+            "[general]\n\
+             accounts = {account}\n\
+             metadata = {metadata}\n\
+             \n\
+             [Account {account}]\n\
+             localrepository = Local\n\
+             remoterepository = Remote\n\
+             {account_options}\n\
+             \n\
+             {local}\n\
+             {remote}",
+            metadata = self.metadata().display(),
+        )
+    }
+
+    /// The config of one account `Test` syncing the Maildir [`Sandbox::local`] with the
+    /// Maildir [`Sandbox::remote`]; `extra` lines go into both repository sections.
+    pub fn two_maildirs_config(&self, extra: &str) -> String {
+        let maildir = |root: PathBuf| {
+            format!(
+                "type = Maildir\nlocalfolders = {}\n{extra}\n",
+                root.display()
+            )
+        };
+        self.account_config(
+            "Test",
+            "",
+            &repository_section("Local", &maildir(self.local())),
+            &repository_section("Remote", &maildir(self.remote())),
+        )
+    }
+
+    /// Writes [`Sandbox::two_maildirs_config`].
+    pub fn write_two_maildirs_config(&self, extra: &str) {
+        self.write_config(&self.two_maildirs_config(extra));
+    }
+
+    /// A `twinbox` command with `-c <config> --plugin-dir <target/debug>` and `args`, its
+    /// environment confined to the sandbox, stdin closed, output piped.
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut command = self.bare_command();
+        command
+            .arg("-c")
+            .arg(self.config_path())
+            .arg("--plugin-dir")
+            .arg(target_dir())
+            .args(args);
+        command
+    }
+
+    /// A `twinbox` command with only the sandbox's environment, no arguments.
+    pub fn bare_command(&self) -> Command {
+        self.bare_command_for(&twinbox_bin())
+    }
+
+    /// `program` (a copy of twinbox, see [`Sandbox::install`]) with only the sandbox's
+    /// environment, no arguments.
+    pub fn bare_command_for(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
+        command
+            .current_dir(self.path())
+            .env("HOME", self.home())
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .env_remove("TWINBOX_PLUGIN_PATH")
+            .env_remove("RUST_LOG")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// Runs `twinbox -c <config> --plugin-dir <target/debug> ARGS` to the end.
+    pub fn run(&self, args: &[&str]) -> Outcome {
+        run_command(self.command(args))
+    }
+
+    /// Runs `twinbox sync` (plus `args`) and panics unless it succeeded.
+    #[track_caller]
+    pub fn sync_ok(&self, args: &[&str]) -> Outcome {
+        let mut all = vec!["sync"];
+        all.extend_from_slice(args);
+        let outcome = self.run(&all);
+        outcome.assert_success();
+        outcome
+    }
+}
+
+impl Sandbox {
+    /// Copies `twinbox` and the two plugins into `<sandbox>/bin`, as an installation
+    /// holding nothing else, so tests that depend on exactly which libraries are found
+    /// (error messages, `twinbox plugins`) do not see whatever else `target/debug` holds.
+    /// Returns the directory; the copied binary is `<dir>/twinbox`.
+    pub fn install(&self) -> PathBuf {
+        let dir = self.path().join("bin");
+        fs::create_dir_all(&dir).expect("create the installation directory");
+        for file in ["twinbox", MAILDIR_PLUGIN, PANICKING_PLUGIN] {
+            fs::copy(target_dir().join(file), dir.join(file)).expect("copy a built file");
+        }
+        dir
+    }
+
+    /// Runs the installed copy in `dir` (see [`Sandbox::install`]) with
+    /// `-c <config> --plugin-dir <dir> ARGS`.
+    pub fn run_installed(&self, dir: &Path, args: &[&str]) -> Outcome {
+        let mut command = self.bare_command_for(&dir.join("twinbox"));
+        command
+            .arg("-c")
+            .arg(self.config_path())
+            .arg("--plugin-dir")
+            .arg(dir)
+            .args(args);
+        run_command(command)
+    }
+}
+
+/// A `[Repository NAME]` section holding the option lines `options`.
+pub fn repository_section(name: &str, options: &str) -> String {
+    format!("[Repository {name}]\n{options}")
+}
+
+/// A `[Repository NAME]` section of a Maildir rooted at `root`, with no other options.
+pub fn maildir_section(name: &str, root: &Path) -> String {
+    repository_section(
+        name,
+        &format!("type = Maildir\nlocalfolders = {}\n", root.display()),
+    )
+}
+
+/// Runs a prepared command to the end and collects what it said.
+pub fn run_command(mut command: Command) -> Outcome {
+    let output = command.output().expect("run twinbox");
+    Outcome::from_output(output)
+}
+
+/// Several accounts in one config, for tests where a faulty repository must fail only its
+/// own account. `Good` syncs the Maildirs `good-local` (its INBOX holds one message) and
+/// `good-remote`; each entry of `bad` (account name, option lines of its remote repository)
+/// syncs the Maildir `bad-local` (its INBOX holds one message) with that repository. The
+/// bad accounts come first in `[general] accounts`.
+pub struct MixedAccounts {
+    pub good_local: PathBuf,
+    pub good_remote: PathBuf,
+    pub bad_local: PathBuf,
+}
+
+impl MixedAccounts {
+    pub fn write(sandbox: &Sandbox, bad: &[(&str, &str)]) -> MixedAccounts {
+        let accounts = MixedAccounts {
+            good_local: sandbox.path().join("good-local"),
+            good_remote: sandbox.path().join("good-remote"),
+            bad_local: sandbox.path().join("bad-local"),
+        };
+        deliver_new(
+            &create_folder(&accounts.good_local.join("INBOX")),
+            &message("good"),
+        );
+        deliver_new(
+            &create_folder(&accounts.bad_local.join("INBOX")),
+            &message("bad"),
+        );
+        let names: Vec<&str> = bad.iter().map(|(name, _)| *name).chain(["Good"]).collect();
+        let mut config = format!(
+            "[general]\naccounts = {}\nmetadata = {}\n\n\
+             [Account Good]\nlocalrepository = GoodLocal\nremoterepository = GoodRemote\n\n{}\n{}\n{}",
+            names.join(", "),
+            sandbox.metadata().display(),
+            maildir_section("GoodLocal", &accounts.good_local),
+            maildir_section("GoodRemote", &accounts.good_remote),
+            maildir_section("BadLocal", &accounts.bad_local),
+        );
+        for (name, options) in bad {
+            config.push_str(&format!(
+                "\n[Account {name}]\nlocalrepository = BadLocal\nremoterepository = {name}Remote\n\n{}",
+                repository_section(&format!("{name}Remote"), options)
+            ));
+        }
+        sandbox.write_config(&config);
+        accounts
+    }
+    /// Checks what a run over these accounts must show whatever the bad accounts did: it
+    /// exited with 1 (an account failed; nothing crashed), reported no internal error, and
+    /// `Good` copied its one message, leaving its two Maildirs the same.
+    #[track_caller]
+    pub fn assert_good_account_unharmed(&self, outcome: &Outcome) {
+        assert_eq!(outcome.code, Some(1), "{outcome}");
+        assert!(!outcome.stderr.contains("internal error"), "{outcome}");
+        assert!(
+            outcome
+                .account_line("Good")
+                .starts_with("Account Good: synced 1 folders: 1 messages copied"),
+            "{outcome}"
+        );
+        assert_same_tree(&tree_map(&self.good_local), &tree_map(&self.good_remote));
+    }
+}
