@@ -1,12 +1,14 @@
 //! The Dovecot harness itself (integration/src/dovecot.rs): what the IMAP tests rely on
 //! works, so a failure there is the plugin's, not the harness's.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use twinbox_integration::dovecot::{
-    Dovecot, DovecotOptions, ImapSession, ProxyOptions, ServerCertificate, MINIMAL_CAPABILITY,
+    crlf_to_lf, Dovecot, DovecotOptions, ImapSession, ProxyOptions, ServerCertificate, StripSize,
+    Value, MINIMAL_CAPABILITY,
 };
 use twinbox_integration::message;
 
@@ -146,6 +148,7 @@ fn proxy_cuts_mid_fetch_and_strips_uidplus() {
     let proxy = dovecot.proxy(ProxyOptions {
         cut_after_fetch_bytes: Some(50_000),
         strip_uidplus: true,
+        ..ProxyOptions::default()
     });
     let mut session = ImapSession::connect(proxy.port());
     session
@@ -169,4 +172,47 @@ fn proxy_cuts_mid_fetch_and_strips_uidplus() {
     let all = session.fetch_all();
     assert_eq!(all.len(), 2);
     assert_eq!(proxy.cuts(), 1);
+}
+
+#[test]
+fn proxy_strips_rfc822_size_of_one_message() {
+    let dovecot = Dovecot::start_default();
+    for tag in ["first", "second", "third"] {
+        dovecot.deliver("carol", "INBOX", &message(tag), &[]);
+    }
+    let proxy = dovecot.proxy(ProxyOptions {
+        strip_rfc822_size: StripSize::Uid(2),
+        ..ProxyOptions::default()
+    });
+    let mut session = ImapSession::connect(proxy.port());
+    session.command("LOGIN carol carol-secret").expect("login");
+    session.select("INBOX");
+    let reply = session
+        .command("UID FETCH 1:* (UID FLAGS RFC822.SIZE)")
+        .expect("fetch");
+    // Each line is [n, FETCH, (items)]: UID -> whether RFC822.SIZE is among the items.
+    let mut sizes = BTreeMap::new();
+    for values in &reply.data {
+        let Some(Value::List(items)) = values.get(2) else {
+            panic!("not a FETCH response: {values:?}");
+        };
+        let item = |name: &str| {
+            items
+                .iter()
+                .position(|v| *v == Value::Atom(name.to_owned()))
+                .map(|at| items[at + 1].clone())
+        };
+        sizes.insert(format!("{:?}", item("UID")), item("RFC822.SIZE").is_some());
+    }
+    let expected = BTreeMap::from([
+        (format!("{:?}", Some(Value::Atom("1".into()))), true),
+        (format!("{:?}", Some(Value::Atom("2".into()))), false),
+        (format!("{:?}", Some(Value::Atom("3".into()))), true),
+    ]);
+    assert_eq!(sizes, expected, "{reply:?}");
+    assert_eq!(proxy.sizes_stripped(), 1);
+    // The message contents go through untouched.
+    let all = session.fetch_all();
+    assert_eq!(all.len(), 3);
+    assert_eq!(crlf_to_lf(&all[1].body), message("second"));
 }

@@ -20,8 +20,9 @@
 //! levels; the helpers translate to the server's separator and modified UTF-7.
 //!
 //! [`Proxy`] sits between twinbox and Dovecot for the network-fault tests: it can cut a
-//! connection in the middle of a `FETCH` and hide the UIDPLUS response codes (Dovecot sends
-//! `APPENDUID` even when `imap_capability` hides UIDPLUS).
+//! connection in the middle of a `FETCH`, hide the UIDPLUS response codes (Dovecot sends
+//! `APPENDUID` even when `imap_capability` hides UIDPLUS) and leave `RFC822.SIZE` out of
+//! FETCH responses.
 //!
 //! # Where things are
 //!
@@ -56,7 +57,7 @@ pub use conversions::{
     parse_internal_date, quote,
 };
 pub use mailboxes::ServerMessage;
-pub use proxy::{Proxy, ProxyOptions};
+pub use proxy::{Proxy, ProxyOptions, StripSize};
 pub use response::Value;
 pub use runs::{
     assert_no_changes, require_imap_plugin, run_twinbox, sync_code, sync_ok, IMAP_PLUGIN,

@@ -1,12 +1,14 @@
 //! A TCP proxy between twinbox and Dovecot for the network-fault tests: it can cut a
-//! connection in the middle of a `FETCH` and hide the UIDPLUS response codes (Dovecot sends
-//! `APPENDUID` even when `imap_capability` hides UIDPLUS).
+//! connection in the middle of a `FETCH`, hide the UIDPLUS response codes (Dovecot sends
+//! `APPENDUID` even when `imap_capability` hides UIDPLUS), and leave `RFC822.SIZE` out of
+//! FETCH responses, as a quirky server does.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::response::literal_length;
 use super::Dovecot;
 
 impl Dovecot {
@@ -26,6 +28,20 @@ pub struct ProxyOptions {
     /// Remove the `[APPENDUID ...]` and `[COPYUID ...]` response codes, so the client cannot
     /// learn new UIDs from them (pair with [`MINIMAL_CAPABILITY`](super::MINIMAL_CAPABILITY)).
     pub strip_uidplus: bool,
+    /// Leave `RFC822.SIZE <n>` out of the FETCH responses of these messages.
+    pub strip_rfc822_size: StripSize,
+}
+
+/// Whose FETCH responses a [`Proxy`] sends without their `RFC822.SIZE`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StripSize {
+    /// Nobody's: the responses pass as the server sent them.
+    #[default]
+    None,
+    /// Every message's.
+    All,
+    /// Only the message with this UID (in whichever folder is selected).
+    Uid(u32),
 }
 
 struct ProxyShared {
@@ -33,6 +49,9 @@ struct ProxyShared {
     /// `usize::MAX`: never cut.
     cut_after: AtomicUsize,
     strip_uidplus: bool,
+    strip_rfc822_size: StripSize,
+    /// How many `RFC822.SIZE` items were left out.
+    sizes_stripped: AtomicUsize,
     cuts: AtomicUsize,
     connections: AtomicUsize,
     live: Mutex<Vec<TcpStream>>,
@@ -54,6 +73,8 @@ impl Proxy {
             stop: AtomicBool::new(false),
             cut_after: AtomicUsize::new(options.cut_after_fetch_bytes.unwrap_or(usize::MAX)),
             strip_uidplus: options.strip_uidplus,
+            strip_rfc822_size: options.strip_rfc822_size,
+            sizes_stripped: AtomicUsize::new(0),
             cuts: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             live: Mutex::new(Vec::new()),
@@ -96,6 +117,11 @@ impl Proxy {
     /// How many connections the proxy has cut.
     pub fn cuts(&self) -> usize {
         self.shared.cuts.load(Ordering::SeqCst)
+    }
+
+    /// How many `RFC822.SIZE` items the proxy left out of FETCH responses.
+    pub fn sizes_stripped(&self) -> usize {
+        self.shared.sizes_stripped.load(Ordering::SeqCst)
     }
 
     /// How many connections went through the proxy.
@@ -176,6 +202,7 @@ fn relay(shared: Arc<ProxyShared>, client: TcpStream, server: TcpStream) {
     let (mut from, mut to) = (server, client_out);
     std::thread::spawn(move || {
         let mut pending: Vec<u8> = Vec::new();
+        let mut sizes = SizeStripper::new(shared.strip_rfc822_size.clone());
         let mut sent_while_fetching = 0usize;
         let mut buf = [0u8; 16 * 1024];
         loop {
@@ -194,6 +221,13 @@ fn relay(shared: Arc<ProxyShared>, client: TcpStream, server: TcpStream) {
             } else {
                 buf[..n].to_vec()
             };
+            if sizes.which != StripSize::None {
+                let before = sizes.stripped;
+                out = sizes.feed(&out);
+                shared
+                    .sizes_stripped
+                    .fetch_add(sizes.stripped - before, Ordering::SeqCst);
+            }
             if fetching.load(Ordering::SeqCst) {
                 let limit = shared.cut_after.load(Ordering::SeqCst);
                 if sent_while_fetching.saturating_add(out.len()) >= limit {
@@ -237,6 +271,104 @@ fn strip_uidplus_codes(lines: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Leaves `RFC822.SIZE <n>` out of FETCH responses in a server's byte stream, in response
+/// lines only: literals (message contents) pass untouched, whatever they hold.
+struct SizeStripper {
+    which: StripSize,
+    /// Bytes of an incomplete line.
+    pending: Vec<u8>,
+    /// Bytes of a literal still to pass through.
+    literal_left: usize,
+    /// How many items were left out so far.
+    stripped: usize,
+}
+
+impl SizeStripper {
+    fn new(which: StripSize) -> SizeStripper {
+        SizeStripper {
+            which,
+            pending: Vec::new(),
+            literal_left: 0,
+            stripped: 0,
+        }
+    }
+
+    /// The next bytes of the stream, rewritten; an incomplete line is held back.
+    fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.pending.extend_from_slice(bytes);
+        let mut out = Vec::with_capacity(self.pending.len());
+        loop {
+            if self.literal_left > 0 {
+                let n = self.literal_left.min(self.pending.len());
+                out.extend(self.pending.drain(..n));
+                self.literal_left -= n;
+                if self.literal_left > 0 {
+                    break;
+                }
+            }
+            let Some(end) = self.pending.iter().position(|&b| b == b'\n') else {
+                break;
+            };
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let text = line.strip_suffix(b"\r\n").unwrap_or(&line);
+            self.literal_left = literal_length(text).map_or(0, |(n, _)| n);
+            out.extend(self.rewrite(&line));
+        }
+        out
+    }
+
+    /// One response line (or the part of one before a literal).
+    fn rewrite(&mut self, line: &[u8]) -> Vec<u8> {
+        if !line.starts_with(b"* ") || find(line, b" FETCH (").is_none() {
+            return line.to_vec();
+        }
+        let Some(at) = find(line, b"RFC822.SIZE ") else {
+            return line.to_vec();
+        };
+        let wanted = match &self.which {
+            StripSize::None => false,
+            StripSize::All => true,
+            StripSize::Uid(uid) => fetch_uid(line) == Some(*uid),
+        };
+        if !wanted {
+            return line.to_vec();
+        }
+        let digits_end = line[at + 12..]
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .map_or(line.len(), |n| at + 12 + n);
+        // One separating space goes with the item: "(UID 3 RFC822.SIZE 9 FLAGS" ->
+        // "(UID 3 FLAGS", "(RFC822.SIZE 9)" -> "()".
+        let (start, end) = if line.get(digits_end) == Some(&b' ') {
+            (at, digits_end + 1)
+        } else if at > 0 && line[at - 1] == b' ' {
+            (at - 1, digits_end)
+        } else {
+            (at, digits_end)
+        };
+        self.stripped += 1;
+        [&line[..start], &line[end..]].concat()
+    }
+}
+
+/// The position of `needle` in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The `UID n` item of a FETCH response line.
+fn fetch_uid(line: &[u8]) -> Option<u32> {
+    let open = find(line, b" FETCH (")? + 8;
+    let items = &line[open..];
+    let at = find(items, b"UID ").filter(|&at| at == 0 || items[at - 1] == b' ')?;
+    let digits: Vec<u8> = items[at + 4..]
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .collect();
+    std::str::from_utf8(&digits).ok()?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +385,52 @@ mod tests {
               * OK Moved\r\n"
                 .to_vec()
         );
+    }
+
+    #[test]
+    fn sizes_are_stripped_from_fetch_lines_of_the_chosen_uid_only() {
+        let mut stripper = SizeStripper::new(StripSize::Uid(7));
+        let stream = b"* 1 FETCH (UID 6 RFC822.SIZE 10 FLAGS ())\r\n\
+                       * 2 FETCH (UID 7 RFC822.SIZE 11 FLAGS (\\Seen))\r\n\
+                       * 2 FETCH (FLAGS () UID 7 RFC822.SIZE 11)\r\n\
+                       H4 OK Fetch completed.\r\n";
+        // Fed in pieces that split lines anywhere.
+        let mut out = Vec::new();
+        for piece in stream.chunks(5) {
+            out.extend(stripper.feed(piece));
+        }
+        assert_eq!(
+            out,
+            b"* 1 FETCH (UID 6 RFC822.SIZE 10 FLAGS ())\r\n\
+              * 2 FETCH (UID 7 FLAGS (\\Seen))\r\n\
+              * 2 FETCH (FLAGS () UID 7)\r\n\
+              H4 OK Fetch completed.\r\n"
+                .to_vec()
+        );
+        assert_eq!(stripper.stripped, 2);
+    }
+
+    #[test]
+    fn literals_pass_untouched() {
+        let mut stripper = SizeStripper::new(StripSize::All);
+        let body = b"Subject: x\r\n\r\n* 9 FETCH (UID 1 RFC822.SIZE 3)\r\n";
+        let stream = [
+            format!(
+                "* 1 FETCH (UID 1 RFC822.SIZE {0} BODY[] {{{0}}}\r\n",
+                body.len()
+            )
+            .as_bytes(),
+            body,
+            b")\r\n",
+        ]
+        .concat();
+        let out = stripper.feed(&stream);
+        let expected = [
+            format!("* 1 FETCH (UID 1 BODY[] {{{}}}\r\n", body.len()).as_bytes(),
+            body,
+            b")\r\n",
+        ]
+        .concat();
+        assert_eq!(out, expected);
     }
 }
