@@ -38,8 +38,8 @@ mod snapshot;
 
 pub use maildir::{
     assert_names_carry_uids, assert_same_tree, create_folder, deliver_cur, deliver_new,
-    find_message, flags_of, folder_map, folders, messages, set_flags, sorted_flags, stray_files,
-    tmp_leftovers, tree_map, MessageFile, SUBDIRS,
+    files_by_inode, find_message, flags_of, folder_map, folders, message_files, messages,
+    set_flags, sorted_flags, stray_files, tmp_leftovers, tree_map, MessageFile, SUBDIRS,
 };
 pub use outcome::Outcome;
 pub use python::{from_hex, run_python};

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -309,4 +310,43 @@ pub fn find_message(folder: &Path, content: &[u8]) -> PathBuf {
         String::from_utf8_lossy(content)
     );
     found[0].path.clone()
+}
+
+/// Every message file of the Maildir tree at `root` (the `new/` and `cur/` of every folder),
+/// by path relative to the root: (inode, content). Equal maps before and after a run mean
+/// no message file was written, renamed, copied or removed.
+pub fn message_files(root: &Path) -> BTreeMap<PathBuf, (u64, Vec<u8>)> {
+    let mut files = BTreeMap::new();
+    for folder in folders(root) {
+        for message in messages(&root.join(&folder)) {
+            let inode = fs::metadata(&message.path)
+                .unwrap_or_else(|e| panic!("stat {}: {e}", message.path.display()))
+                .ino();
+            let relative = message
+                .path
+                .strip_prefix(root)
+                .expect("below the root")
+                .to_owned();
+            files.insert(relative, (inode, message.content));
+        }
+    }
+    files
+}
+
+/// Every message file of the Maildir tree at `root` by inode: (folder, content). Equal maps
+/// before and after a run mean no message was rewritten, copied, removed or moved to another
+/// folder; renames within a folder (flags, a UID added to the name) are allowed.
+pub fn files_by_inode(root: &Path) -> BTreeMap<u64, (String, Vec<u8>)> {
+    message_files(root)
+        .into_iter()
+        .map(|(path, (inode, content))| {
+            let folder = path
+                .parent()
+                .and_then(Path::parent)
+                .and_then(Path::to_str)
+                .expect("<folder>/cur/<file>")
+                .to_owned();
+            (inode, (folder, content))
+        })
+        .collect()
 }

@@ -55,6 +55,45 @@ impl Outcome {
         );
         lines[0]
     }
+
+    /// The stdout lines of folder `folder` (`  FOLDER  3 copied to local`,
+    /// `  FOLDER  ERROR: ...`).
+    pub fn folder_lines(&self, folder: &str) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .filter(|line| line.starts_with("  "))
+            .filter(|line| {
+                line.trim_start()
+                    .strip_prefix(folder)
+                    .is_some_and(|rest| rest.starts_with("  "))
+            })
+            .collect()
+    }
+
+    /// The one line of folder `folder` that is not an error (what it changed). Panics
+    /// unless there is exactly one.
+    #[track_caller]
+    pub fn folder_line(&self, folder: &str) -> &str {
+        let lines: Vec<&str> = self
+            .folder_lines(folder)
+            .into_iter()
+            .filter(|line| !line.contains("  ERROR: "))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one summary line for folder {folder}\n{self}"
+        );
+        lines[0]
+    }
+
+    /// The error lines of folder `folder` (`  FOLDER  ERROR: ...`).
+    pub fn folder_errors(&self, folder: &str) -> Vec<&str> {
+        self.folder_lines(folder)
+            .into_iter()
+            .filter(|line| line.contains("  ERROR: "))
+            .collect()
+    }
 }
 
 impl std::fmt::Display for Outcome {

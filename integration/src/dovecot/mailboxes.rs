@@ -137,6 +137,47 @@ impl Dovecot {
         session.fetch_all()
     }
 
+    /// Everything `user` holds in `folders`: folder -> (UIDVALIDITY, messages by UID), for
+    /// "nothing changed on the server" checks (same UIDs, flags, dates and bytes).
+    pub fn server_snapshot(
+        &self,
+        user: &str,
+        folders: &[&str],
+    ) -> BTreeMap<String, (u32, Vec<ServerMessage>)> {
+        folders
+            .iter()
+            .map(|folder| {
+                let state = (self.uidvalidity(user, folder), self.fetch_all(user, folder));
+                (folder.to_string(), state)
+            })
+            .collect()
+    }
+
+    /// Recreates `user`'s `folder` as a server migration or an administrator would: the
+    /// folder is deleted and created again (a new UIDVALIDITY) and the same messages are
+    /// appended again, the same bytes with the same flags and INTERNALDATEs (new UIDs).
+    pub fn recreate_folder(&self, user: &str, folder: &str) {
+        let before = self.uidvalidity(user, folder);
+        let messages = self.fetch_all(user, folder);
+        self.delete_folder(user, folder);
+        self.create_folder(user, folder);
+        for message in &messages {
+            let flags: Vec<&str> = message.flags.iter().map(String::as_str).collect();
+            self.deliver_dated(
+                user,
+                folder,
+                &message.body,
+                &flags,
+                Some(&message.internal_date),
+            );
+        }
+        assert_ne!(
+            self.uidvalidity(user, folder),
+            before,
+            "recreating {folder} kept its UIDVALIDITY"
+        );
+    }
+
     /// Replaces the flags of one message.
     pub fn set_flags(&self, user: &str, folder: &str, uid: u32, flags: &[&str]) {
         let mut session = self.session(user);
