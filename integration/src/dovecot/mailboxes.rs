@@ -48,15 +48,20 @@ impl Dovecot {
 
     /// Deletes a folder of `user` with its messages.
     pub fn delete_folder(&self, user: &str, folder: &str) {
-        let name = self.server_name(folder);
+        self.expunge_all(user, folder);
+        self.doveadm(&["mailbox", "delete", "-u", user, &self.server_name(folder)]);
+    }
+
+    /// Deletes every message of `user`'s `folder` for good, as a mail client emptying it
+    /// does (`\Deleted` on all, then `EXPUNGE`); the folder stays.
+    pub fn expunge_all(&self, user: &str, folder: &str) {
         let mut session = self.session(user);
         session.select(&self.wire_name(folder));
         session
             .command("STORE 1:* +FLAGS.SILENT (\\Deleted)")
-            .unwrap_or_else(|e| panic!("flag everything in {name} deleted: {e}"));
+            .unwrap_or_else(|e| panic!("flag everything in {folder} deleted: {e}"));
         session.command("EXPUNGE").expect("expunge");
         session.command("UNSELECT").expect("unselect");
-        self.doveadm(&["mailbox", "delete", "-u", user, &name]);
     }
 
     /// `user`'s folders in twinbox's spelling, sorted; includes the parents the server lists
