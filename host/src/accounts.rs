@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 
 use backend_api::{FolderPath, LoadedPlugin, Repository, RepositoryConfig};
 
-use crate::config::{Config, ConfigError, RepositoryConfigExt, Side as ConfigSide};
+use crate::config::{Config, ConfigError, RepositoryConfigExt};
 use crate::engine::{self, AccountReport, SyncObserver, SyncOptions};
 use crate::plugins::PluginCatalog;
-use crate::state::{Side, SyncState};
+use crate::side::Side;
+use crate::state::SyncState;
 
 /// Folders are synced this many at a time unless a repository's `maxconnections` says
 /// fewer.
@@ -60,20 +61,19 @@ pub fn prepare<'c>(
     let metadata = config.general.metadata_dir()?;
     let mut prepared = Vec::new();
     for account in config.selected_accounts(&request.accounts)? {
-        let side =
-            |side: ConfigSide| -> Result<(RepositoryConfig, &'c LoadedPlugin), PrepareError> {
-                let repository = config.repository_for(&account.name, side)?;
-                let kind = repository.repository_type()?.to_owned();
-                let plugin = catalog.find(&kind).map_err(|e| PrepareError::Plugin {
-                    file: config.file().to_owned(),
-                    repository: repository.name.clone(),
-                    kind: kind.clone(),
-                    problem: e.to_string(),
-                })?;
-                Ok((repository, plugin))
-            };
-        let local = side(ConfigSide::Local)?;
-        let remote = side(ConfigSide::Remote)?;
+        let side = |side: Side| -> Result<(RepositoryConfig, &'c LoadedPlugin), PrepareError> {
+            let repository = config.repository_for(&account.name, side)?;
+            let kind = repository.repository_type()?.to_owned();
+            let plugin = catalog.find(&kind).map_err(|e| PrepareError::Plugin {
+                file: config.file().to_owned(),
+                repository: repository.name.clone(),
+                kind: kind.clone(),
+                problem: e.to_string(),
+            })?;
+            Ok((repository, plugin))
+        };
+        let local = side(Side::Local)?;
+        let remote = side(Side::Remote)?;
         let threads = [local.0.maxconnections()?, remote.0.maxconnections()?]
             .into_iter()
             .flatten()

@@ -15,41 +15,14 @@ use backend_api::{Flags, FolderPath, Uid, UidValidity};
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::side::Side;
+
 /// (folder) -> JSON [`FolderRecord`].
 const FOLDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("folders");
 /// (folder, remote UID) -> JSON [`PairValue`].
 const PAIRS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("pairs");
 /// (folder, id) -> JSON [`PendingCopy`].
 const PENDING: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("pending");
-
-/// The two sides of an account, named as in the config.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Side {
-    Local,
-    Remote,
-}
-
-impl Side {
-    pub fn other(self) -> Side {
-        match self {
-            Side::Local => Side::Remote,
-            Side::Remote => Side::Local,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Local => "local",
-            Side::Remote => "remote",
-        }
-    }
-}
-
-impl std::fmt::Display for Side {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// What the state knows of a folder as a whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::engine::{AccountReport, FolderReport};
-use crate::state::Side;
+use crate::side::Side;
 
 fn folder_name(report: &FolderReport) -> String {
     report

@@ -21,7 +21,8 @@ use backend_api::{
 
 use super::plan::{plan_folder, CommonFlags, FlagChange, FolderPlan};
 use super::report::{FolderReport, SyncEvent, SyncObserver};
-use crate::state::{FolderRecord, Pair, PendingCopy, Side, StateChange, StateError, SyncState};
+use crate::side::Side;
+use crate::state::{FolderRecord, Pair, PendingCopy, StateChange, StateError, SyncState};
 
 /// Copies go in batches of at most this many messages...
 const BATCH_MESSAGES: usize = 256;

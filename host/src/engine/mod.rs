@@ -23,7 +23,8 @@ pub use folder::FolderFailure;
 use folder::{FolderSync, OpenFolder};
 pub use report::{AccountReport, FolderReport, NoObserver, SyncEvent, SyncObserver};
 
-use crate::state::{Side, SyncState};
+use crate::side::Side;
+use crate::state::SyncState;
 
 /// What to sync and how.
 #[derive(Clone, Debug)]

@@ -18,7 +18,8 @@ use std::collections::{HashMap, HashSet};
 
 use backend_api::{Flags, MessageInfo, PermanentFlags, SystemFlag, Uid};
 
-use crate::state::{Pair, Side};
+use crate::side::Side;
+use crate::state::Pair;
 
 /// A flag change to make on one side.
 #[derive(Clone, Debug, PartialEq, Eq)]

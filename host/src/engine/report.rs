@@ -5,7 +5,7 @@
 
 use backend_api::FolderPath;
 
-use crate::state::Side;
+use crate::side::Side;
 
 /// Counts for one folder pair.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
