@@ -15,7 +15,7 @@ use backend_api::{Flags, FolderPath, Uid, UidValidity};
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use crate::side::Side;
+use crate::side::{PerSide, Side};
 
 /// (folder) -> JSON [`FolderRecord`].
 const FOLDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("folders");
@@ -26,16 +26,32 @@ const PENDING: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("pendi
 
 /// What the state knows of a folder as a whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredFolderRecord", into = "StoredFolderRecord")]
 pub struct FolderRecord {
-    pub local_uid_validity: UidValidity,
-    pub remote_uid_validity: UidValidity,
+    /// Each side's UIDVALIDITY at the last sync.
+    pub uid_validity: PerSide<UidValidity>,
 }
 
-impl FolderRecord {
-    pub fn uid_validity(&self, side: Side) -> UidValidity {
-        match side {
-            Side::Local => self.local_uid_validity,
-            Side::Remote => self.remote_uid_validity,
+/// How a [`FolderRecord`] is stored: one JSON field per side, as state files have it.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+struct StoredFolderRecord {
+    local_uid_validity: UidValidity,
+    remote_uid_validity: UidValidity,
+}
+
+impl From<StoredFolderRecord> for FolderRecord {
+    fn from(stored: StoredFolderRecord) -> Self {
+        FolderRecord {
+            uid_validity: PerSide::new(stored.local_uid_validity, stored.remote_uid_validity),
+        }
+    }
+}
+
+impl From<FolderRecord> for StoredFolderRecord {
+    fn from(record: FolderRecord) -> Self {
+        StoredFolderRecord {
+            local_uid_validity: record.uid_validity[Side::Local],
+            remote_uid_validity: record.uid_validity[Side::Remote],
         }
     }
 }
@@ -43,20 +59,12 @@ impl FolderRecord {
 /// One message known on both sides, with the flags both had at the last sync.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pair {
-    pub local: Uid,
-    pub remote: Uid,
+    /// The message's UID on each side.
+    pub uids: PerSide<Uid>,
     pub flags: Flags,
 }
 
-impl Pair {
-    pub fn uid(&self, side: Side) -> Uid {
-        match side {
-            Side::Local => self.local,
-            Side::Remote => self.remote,
-        }
-    }
-}
-
+/// How a [`Pair`] is stored: the remote UID is the key, the rest the value.
 #[derive(Serialize, Deserialize)]
 struct PairValue {
     local: Uid,
@@ -304,8 +312,7 @@ impl SyncState {
             let value: PairValue =
                 serde_json::from_slice(value.value()).map_err(|e| self.damaged(name, e))?;
             pairs.push(Pair {
-                local: value.local,
-                remote,
+                uids: PerSide::new(value.local, remote),
                 flags: value.flags,
             });
         }
@@ -353,12 +360,12 @@ impl SyncState {
                     }
                     StateChange::PutPair(pair) => {
                         let json = serde_json::to_vec(&PairValue {
-                            local: pair.local,
+                            local: pair.uids[Side::Local],
                             flags: pair.flags.clone(),
                         })
                         .map_err(|e| self.storage(e))?;
                         pairs
-                            .insert((name, pair.remote), json.as_slice())
+                            .insert((name, pair.uids[Side::Remote]), json.as_slice())
                             .map_err(|e| self.storage(e))?;
                     }
                     StateChange::RemovePair { remote } => {
@@ -427,17 +434,14 @@ mod tests {
                     &inbox(),
                     &[
                         StateChange::SetFolder(FolderRecord {
-                            local_uid_validity: 7,
-                            remote_uid_validity: 9,
+                            uid_validity: PerSide::new(7, 9),
                         }),
                         StateChange::PutPair(Pair {
-                            local: 3,
-                            remote: 30,
+                            uids: PerSide::new(3, 30),
                             flags: Flags::from_system(&[SystemFlag::Seen]),
                         }),
                         StateChange::PutPair(Pair {
-                            local: 4,
-                            remote: 40,
+                            uids: PerSide::new(4, 40),
                             flags: Flags::new(),
                         }),
                         StateChange::RemovePair { remote: 40 },
@@ -447,18 +451,25 @@ mod tests {
         }
         let state = SyncState::open(&path).unwrap();
         assert_eq!(
-            state.folder(&inbox()).unwrap().unwrap().remote_uid_validity,
-            9
+            state.folder(&inbox()).unwrap().unwrap().uid_validity,
+            PerSide::new(7, 9)
         );
         assert_eq!(
             state.pairs(&inbox()).unwrap(),
             vec![Pair {
-                local: 3,
-                remote: 30,
+                uids: PerSide::new(3, 30),
                 flags: Flags::from_system(&[SystemFlag::Seen])
             }]
         );
         assert_eq!(state.folders().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn folder_records_keep_their_stored_encoding() {
+        let stored = br#"{"local_uid_validity":7,"remote_uid_validity":9}"#;
+        let record: FolderRecord = serde_json::from_slice(stored).unwrap();
+        assert_eq!(record.uid_validity, PerSide::new(7, 9));
+        assert_eq!(serde_json::to_vec(&record).unwrap(), stored.to_vec());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use backend_api::{
 
 use super::plan::{plan_folder, CommonFlags, FlagChange, FolderPlan};
 use super::report::{FolderReport, SyncEvent, SyncObserver};
-use crate::side::Side;
+use crate::side::{PerSide, Side};
 use crate::state::{FolderRecord, Pair, PendingCopy, StateChange, StateError, SyncState};
 
 /// Copies go in batches of at most this many messages...
@@ -175,8 +175,7 @@ impl FolderSync<'_> {
         let local = self.checked_status(Side::Local, recorded)?;
         if recorded.is_none() && !self.dry_run {
             let record = FolderRecord {
-                local_uid_validity: local.uid_validity,
-                remote_uid_validity: remote.uid_validity,
+                uid_validity: PerSide::new(local.uid_validity, remote.uid_validity),
             };
             self.state
                 .commit(self.path, &[StateChange::SetFolder(record)])?;
@@ -191,10 +190,10 @@ impl FolderSync<'_> {
     ) -> Result<FolderStatus, FolderFailure> {
         let status = self.side(side).folder.status().map_err(on(side))?;
         match recorded {
-            Some(recorded) if recorded.uid_validity(side) != status.uid_validity => {
+            Some(recorded) if recorded.uid_validity[side] != status.uid_validity => {
                 Err(FolderFailure::UidValidityChanged {
                     side,
-                    recorded: recorded.uid_validity(side),
+                    recorded: recorded.uid_validity[side],
                     found: status.uid_validity,
                 })
             }
@@ -232,8 +231,8 @@ impl FolderSync<'_> {
                 continue;
             }
             let source_paired: HashSet<Uid> =
-                pairs.iter().map(|p| p.uid(destination.other())).collect();
-            let mut taken: HashSet<Uid> = pairs.iter().map(|p| p.uid(destination)).collect();
+                pairs.iter().map(|p| p.uids[destination.other()]).collect();
+            let mut taken: HashSet<Uid> = pairs.iter().map(|p| p.uids[destination]).collect();
             let lowest = copies
                 .iter()
                 .map(|(_, c)| c.destination_uid_next)
@@ -565,18 +564,14 @@ fn batches(messages: &[&MessageInfo]) -> Vec<Vec<Uid>> {
 }
 
 fn make_pair(destination: Side, source_uid: Uid, destination_uid: Uid, flags: Flags) -> Pair {
-    match destination {
-        Side::Local => Pair {
-            local: destination_uid,
-            remote: source_uid,
-            flags,
-        },
-        Side::Remote => Pair {
-            local: source_uid,
-            remote: destination_uid,
-            flags,
-        },
-    }
+    let uids = PerSide::from_fn(|side| {
+        if side == destination {
+            destination_uid
+        } else {
+            source_uid
+        }
+    });
+    Pair { uids, flags }
 }
 
 pub fn md5_hex(bytes: &[u8]) -> String {

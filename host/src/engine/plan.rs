@@ -96,7 +96,7 @@ impl FolderPlan {
             }
         }
         self.new_pair_flags
-            .retain(|pair| !blocked.contains(&pair.uid(side)));
+            .retain(|pair| !blocked.contains(&pair.uids[side]));
         self
     }
 }
@@ -133,11 +133,11 @@ pub fn plan_folder(
     let mut plan = FolderPlan::default();
 
     for pair in pairs {
-        paired_local.insert(pair.local);
-        paired_remote.insert(pair.remote);
+        paired_local.insert(pair.uids[Side::Local]);
+        paired_remote.insert(pair.uids[Side::Remote]);
         match (
-            local_by_uid.get(&pair.local),
-            remote_by_uid.get(&pair.remote),
+            local_by_uid.get(&pair.uids[Side::Local]),
+            remote_by_uid.get(&pair.uids[Side::Remote]),
         ) {
             (Some(local), Some(remote)) => {
                 let base = common.restrict(&pair.flags);
@@ -146,14 +146,14 @@ pub fn plan_folder(
                 let merged = merge_flags(&base, &local_flags, &remote_flags);
                 if merged != local_flags {
                     plan.flags_on_local.push(FlagChange {
-                        uid: pair.local,
+                        uid: pair.uids[Side::Local],
                         add: merged.difference(&local_flags),
                         remove: local_flags.difference(&merged),
                     });
                 }
                 if merged != remote_flags {
                     plan.flags_on_remote.push(FlagChange {
-                        uid: pair.remote,
+                        uid: pair.uids[Side::Remote],
                         add: merged.difference(&remote_flags),
                         remove: remote_flags.difference(&merged),
                     });
@@ -165,9 +165,13 @@ pub fn plan_folder(
                     });
                 }
             }
-            (Some(_), None) => plan.delete_on_local.push((pair.local, pair.remote)),
-            (None, Some(_)) => plan.delete_on_remote.push((pair.remote, pair.remote)),
-            (None, None) => plan.forget_pairs.push(pair.remote),
+            (Some(_), None) => plan
+                .delete_on_local
+                .push((pair.uids[Side::Local], pair.uids[Side::Remote])),
+            (None, Some(_)) => plan
+                .delete_on_remote
+                .push((pair.uids[Side::Remote], pair.uids[Side::Remote])),
+            (None, None) => plan.forget_pairs.push(pair.uids[Side::Remote]),
         }
     }
 
@@ -198,6 +202,7 @@ pub fn merge_flags(base: &Flags, local: &Flags, remote: &Flags) -> Flags {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::side::PerSide;
     use SystemFlag::*;
 
     fn message(uid: Uid, flags: &[SystemFlag]) -> MessageInfo {
@@ -211,8 +216,7 @@ mod tests {
 
     fn pair(local: Uid, remote: Uid, flags: &[SystemFlag]) -> Pair {
         Pair {
-            local,
-            remote,
+            uids: PerSide::new(local, remote),
             flags: Flags::from_system(flags),
         }
     }
