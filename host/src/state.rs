@@ -64,6 +64,17 @@ pub struct Pair {
     pub flags: Flags,
 }
 
+impl Pair {
+    /// What names this pair in the state.
+    pub fn key(&self) -> PairKey {
+        PairKey(self.uids[Side::Remote])
+    }
+}
+
+/// What names a pair in the state: its remote UID (the key of the pairs table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PairKey(Uid);
+
 /// How a [`Pair`] is stored: the remote UID is the key, the rest the value.
 #[derive(Serialize, Deserialize)]
 struct PairValue {
@@ -94,7 +105,7 @@ pub struct PendingCopy {
 pub enum StateChange {
     SetFolder(FolderRecord),
     PutPair(Pair),
-    RemovePair { remote: Uid },
+    RemovePair(PairKey),
     AddPending { id: u64, copy: PendingCopy },
     RemovePending { id: u64 },
 }
@@ -368,7 +379,7 @@ impl SyncState {
                             .insert((name, pair.uids[Side::Remote]), json.as_slice())
                             .map_err(|e| self.storage(e))?;
                     }
-                    StateChange::RemovePair { remote } => {
+                    StateChange::RemovePair(PairKey(remote)) => {
                         pairs.remove((name, *remote)).map_err(|e| self.storage(e))?;
                     }
                     StateChange::AddPending { id, copy } => {
@@ -444,7 +455,7 @@ mod tests {
                             uids: PerSide::new(4, 40),
                             flags: Flags::new(),
                         }),
-                        StateChange::RemovePair { remote: 40 },
+                        StateChange::RemovePair(PairKey(40)),
                     ],
                 )
                 .unwrap();
@@ -514,13 +525,13 @@ mod tests {
         let path = dir.path().join("a.redb");
         SyncState::open(&path)
             .unwrap()
-            .commit(&inbox(), &[StateChange::RemovePair { remote: 1 }])
+            .commit(&inbox(), &[StateChange::RemovePair(PairKey(1))])
             .unwrap();
         let before = std::fs::read(&path).unwrap();
         let state = SyncState::open_read_only(&path).unwrap();
         assert!(state.pairs(&inbox()).unwrap().is_empty());
         assert!(state
-            .commit(&inbox(), &[StateChange::RemovePair { remote: 1 }])
+            .commit(&inbox(), &[StateChange::RemovePair(PairKey(1))])
             .is_err());
         drop(state);
         assert_eq!(std::fs::read(&path).unwrap(), before);

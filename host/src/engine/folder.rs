@@ -115,10 +115,10 @@ impl FolderSync<'_> {
     /// recorded before it stays done).
     pub fn run(mut self, report: &mut FolderReport) -> Result<(), FolderFailure> {
         let (local_status, remote_status) = self.checked_statuses()?;
-        let common = CommonFlags::new(
+        let common = CommonFlags::new(PerSide::new(
             local_status.permanent_flags.clone(),
             remote_status.permanent_flags.clone(),
-        );
+        ));
 
         // Remote first, as for the status: a failing server leaves the local side untouched.
         let remote_listing = self
@@ -138,7 +138,11 @@ impl FolderSync<'_> {
             )?;
         }
 
-        let mut plan = plan_folder(&local_listing, &remote_listing, &pairs, &common);
+        let mut plan = plan_folder(
+            PerSide::new(&local_listing, &remote_listing),
+            &pairs,
+            &common,
+        );
         for side in self.read_only {
             plan = plan.without_changes_to(*side);
         }
@@ -153,16 +157,16 @@ impl FolderSync<'_> {
                 Side::Local => &remote_listing,
                 Side::Remote => &local_listing,
             };
-            self.copy_messages(side, plan.copies_to(side), source_listing, &common, report)?;
+            self.copy_messages(side, &plan.copies[side], source_listing, &common, report)?;
         }
         Ok(())
     }
 
     fn count_plan(&self, plan: &FolderPlan, report: &mut FolderReport) {
         for side in [Side::Local, Side::Remote] {
-            *report.copied_to(side) = plan.copies_to(side).len();
-            *report.flags_on(side) = plan.flag_changes_on(side).len();
-            *report.deleted_on(side) = plan.deletions_on(side).len();
+            *report.copied_to(side) = plan.copies[side].len();
+            *report.flags_on(side) = plan.flag_changes[side].len();
+            *report.deleted_on(side) = plan.deletions[side].len();
         }
     }
 
@@ -312,11 +316,11 @@ impl FolderSync<'_> {
         plan: &FolderPlan,
         report: &mut FolderReport,
     ) -> Result<(), FolderFailure> {
-        if plan.new_pair_flags.is_empty() {
+        if plan.updated_pairs.is_empty() {
             return Ok(());
         }
         for side in [Side::Local, Side::Remote] {
-            let changes = plan.flag_changes_on(side);
+            let changes = &plan.flag_changes[side];
             if changes.is_empty() {
                 continue;
             }
@@ -339,7 +343,7 @@ impl FolderSync<'_> {
             *report.flags_on(side) += changes.len();
         }
         let changes: Vec<StateChange> = plan
-            .new_pair_flags
+            .updated_pairs
             .iter()
             .cloned()
             .map(StateChange::PutPair)
@@ -356,14 +360,14 @@ impl FolderSync<'_> {
         let mut changes: Vec<StateChange> = plan
             .forget_pairs
             .iter()
-            .map(|remote| StateChange::RemovePair { remote: *remote })
+            .map(|pair| StateChange::RemovePair(*pair))
             .collect();
         for side in [Side::Local, Side::Remote] {
-            let deletions = plan.deletions_on(side);
+            let deletions = &plan.deletions[side];
             if deletions.is_empty() {
                 continue;
             }
-            let uids: Vec<Uid> = deletions.iter().map(|(uid, _)| *uid).collect();
+            let uids: Vec<Uid> = deletions.iter().map(|deletion| deletion.uid).collect();
             let folder = &mut self.side(side).folder;
             folder.delete_messages(&uids).map_err(on(side))?;
             folder.flush().map_err(on(side))?;
@@ -371,7 +375,7 @@ impl FolderSync<'_> {
             changes.extend(
                 deletions
                     .iter()
-                    .map(|(_, remote)| StateChange::RemovePair { remote: *remote }),
+                    .map(|deletion| StateChange::RemovePair(deletion.pair)),
             );
         }
         Ok(self.state.commit(self.path, &changes)?)
