@@ -164,9 +164,9 @@ impl FolderSync<'_> {
 
     fn count_plan(&self, plan: &FolderPlan, report: &mut FolderReport) {
         for side in [Side::Local, Side::Remote] {
-            *report.copied_to(side) = plan.copies[side].len();
-            *report.flags_on(side) = plan.flag_changes[side].len();
-            *report.deleted_on(side) = plan.deletions[side].len();
+            report.copied_to[side] = plan.copies[side].len();
+            report.flags_on[side] = plan.flag_changes[side].len();
+            report.deleted_on[side] = plan.deletions[side].len();
         }
     }
 
@@ -340,7 +340,7 @@ impl FolderSync<'_> {
                 folder.update_flags(&uids, add, remove).map_err(on(side))?;
             }
             folder.flush().map_err(on(side))?;
-            *report.flags_on(side) += changes.len();
+            report.flags_on[side] += changes.len();
         }
         let changes: Vec<StateChange> = plan
             .updated_pairs
@@ -371,7 +371,7 @@ impl FolderSync<'_> {
             let folder = &mut self.side(side).folder;
             folder.delete_messages(&uids).map_err(on(side))?;
             folder.flush().map_err(on(side))?;
-            *report.deleted_on(side) += uids.len();
+            report.deleted_on[side] += uids.len();
             changes.extend(
                 deletions
                     .iter()
@@ -540,7 +540,7 @@ impl FolderSync<'_> {
             };
             self.resolve_pending(&[destination], local, remote, &mut pairs, false)?;
         }
-        *report.copied_to(destination) += copied;
+        report.copied_to[destination] += copied;
         Ok(())
     }
 }

@@ -229,7 +229,7 @@ fn sync_folder(
                 .iter()
                 .filter(|m| !m.flags.contains(backend_api::SystemFlag::Deleted))
                 .count();
-            *report.copied_to(missing) = count;
+            report.copied_to[missing] = count;
             return Ok(());
         }
         account

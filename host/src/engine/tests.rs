@@ -6,6 +6,7 @@ use backend_api::memory::{Fault, MemoryRepository};
 use backend_api::{Flags, FolderPath, LineEnding, PermanentFlags, SystemFlag};
 
 use super::*;
+use crate::side::PerSide;
 use crate::state::SyncState;
 
 fn sync(local: &MemoryRepository, remote: &MemoryRepository, state: &SyncState) -> AccountReport {
@@ -131,8 +132,8 @@ fn flags_and_deletions_travel_both_ways() {
     assert!(!report.failed(), "{report:?}");
     assert_in_sync(&local, &remote);
     let inbox = &report.folders[0];
-    assert_eq!((inbox.flags_on_local, inbox.flags_on_remote), (1, 1));
-    assert_eq!((inbox.deleted_on_local, inbox.deleted_on_remote), (1, 1));
+    assert_eq!(inbox.flags_on, PerSide::new(1, 1));
+    assert_eq!(inbox.deleted_on, PerSide::new(1, 1));
     assert_eq!(remote.messages("INBOX").len(), 2);
     assert!(!sync(&local, &remote, &state).changed_anything());
 }
@@ -225,7 +226,7 @@ fn dry_run_changes_nothing_and_counts_what_it_would_do() {
         report
             .folders
             .iter()
-            .map(|f| f.copied_to_local)
+            .map(|f| f.copied_to[Side::Local])
             .sum::<usize>(),
         2
     );
