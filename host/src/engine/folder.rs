@@ -94,8 +94,8 @@ pub struct FolderSync<'a> {
     pub remote: OpenFolder,
     pub state: &'a SyncState,
     pub dry_run: bool,
-    /// Sides configured `readonly`: never changed.
-    pub read_only: &'a [Side],
+    /// Per side: configured `readonly`, so never changed.
+    pub read_only: PerSide<bool>,
     pub observer: &'a dyn SyncObserver,
 }
 
@@ -143,8 +143,10 @@ impl FolderSync<'_> {
             &pairs,
             &common,
         );
-        for side in self.read_only {
-            plan = plan.without_changes_to(*side);
+        for side in Side::BOTH {
+            if self.read_only[side] {
+                plan = plan.without_changes_to(side);
+            }
         }
         if self.dry_run {
             self.count_plan(&plan, report);

@@ -21,8 +21,7 @@ fn sync_with(
 ) -> AccountReport {
     let account = Account {
         name: "test",
-        local,
-        remote,
+        repositories: PerSide::new(local, remote),
         state,
         options,
     };
@@ -376,7 +375,7 @@ fn a_read_only_side_is_never_written() {
     local.deliver("Drafts", &message(2), Flags::new());
     let state = SyncState::in_memory().unwrap();
     let options = SyncOptions {
-        read_only: vec![Side::Remote],
+        read_only: PerSide::new(false, true),
         ..Default::default()
     };
     let report = sync_with(&local, &remote, &state, options.clone());
