@@ -90,8 +90,8 @@ pub struct OpenFolder {
 pub struct FolderSync<'a> {
     pub account: &'a str,
     pub path: &'a FolderPath,
-    pub local: OpenFolder,
-    pub remote: OpenFolder,
+    /// The folder on each side.
+    pub folders: PerSide<OpenFolder>,
     pub state: &'a SyncState,
     pub dry_run: bool,
     /// Per side: configured `readonly`, so never changed.
@@ -103,46 +103,32 @@ fn on(side: Side) -> impl Fn(BackendError) -> FolderFailure {
     move |error| FolderFailure::Backend { side, error }
 }
 
-impl FolderSync<'_> {
-    fn side(&mut self, side: Side) -> &mut OpenFolder {
-        match side {
-            Side::Local => &mut self.local,
-            Side::Remote => &mut self.remote,
-        }
-    }
+/// The side read first: when reading it fails (a server is the usual place for a changed
+/// UIDVALIDITY or a lost connection, and servers are usually configured as the remote
+/// side), the other side has not been read at all.
+const READ_FIRST: Side = Side::Remote;
 
+impl FolderSync<'_> {
     /// Runs the sync, filling `report`; an error stops the folder (what was done and
     /// recorded before it stays done).
     pub fn run(mut self, report: &mut FolderReport) -> Result<(), FolderFailure> {
-        let (local_status, remote_status) = self.checked_statuses()?;
-        let common = CommonFlags::new(PerSide::new(
-            local_status.permanent_flags.clone(),
-            remote_status.permanent_flags.clone(),
-        ));
-
-        // Remote first, as for the status: a failing server leaves the local side untouched.
-        let remote_listing = self
-            .remote
-            .folder
-            .list_messages()
-            .map_err(on(Side::Remote))?;
-        let local_listing = self.local.folder.list_messages().map_err(on(Side::Local))?;
+        let statuses = self.checked_statuses()?;
+        let common = CommonFlags::new(statuses.map(|status| status.permanent_flags));
+        let listings = PerSide::try_from_fn_starting_with(READ_FIRST, |side| {
+            self.folders[side].folder.list_messages().map_err(on(side))
+        })?;
         let mut pairs = self.state.pairs(self.path)?;
         if !self.dry_run {
             report.recovered = self.resolve_pending(
                 &[Side::Local, Side::Remote],
-                &local_listing,
-                &remote_listing,
+                &listings[Side::Local],
+                &listings[Side::Remote],
                 &mut pairs,
                 true,
             )?;
         }
 
-        let mut plan = plan_folder(
-            PerSide::new(&local_listing, &remote_listing),
-            &pairs,
-            &common,
-        );
+        let mut plan = plan_folder(listings.as_ref().map(Vec::as_slice), &pairs, &common);
         for side in Side::BOTH {
             if self.read_only[side] {
                 plan = plan.without_changes_to(side);
@@ -154,39 +140,43 @@ impl FolderSync<'_> {
         }
         self.apply_flags(&plan, report)?;
         self.apply_deletions(&plan, report)?;
-        for side in [Side::Local, Side::Remote] {
-            let source_listing = match side {
-                Side::Local => &remote_listing,
-                Side::Remote => &local_listing,
-            };
-            self.copy_messages(side, &plan.copies[side], source_listing, &common, report)?;
+        for destination in Side::BOTH {
+            self.copy_messages(
+                destination,
+                &plan.copies[destination],
+                &listings[destination.other()],
+                &common,
+                report,
+            )?;
         }
         Ok(())
     }
 
     fn count_plan(&self, plan: &FolderPlan, report: &mut FolderReport) {
-        for side in [Side::Local, Side::Remote] {
+        for side in Side::BOTH {
             report.copied_to[side] = plan.copies[side].len();
             report.flags_on[side] = plan.flag_changes[side].len();
             report.deleted_on[side] = plan.deletions[side].len();
         }
     }
 
-    /// Reads each side's status and compares its UIDVALIDITY with the recorded one, the
-    /// remote side first: a server that recreated a folder is the usual cause, and then
-    /// the local side is not even looked at (a Maildir's status may name new files).
-    fn checked_statuses(&mut self) -> Result<(FolderStatus, FolderStatus), FolderFailure> {
+    /// Reads each side's status and compares its UIDVALIDITY with the recorded one,
+    /// [`READ_FIRST`] first: a side whose UIDVALIDITY changed stops the folder before the
+    /// other side is read (reading a status may change a store: the Maildir plugin gives
+    /// UIDs to files a mail client delivered).
+    fn checked_statuses(&mut self) -> Result<PerSide<FolderStatus>, FolderFailure> {
         let recorded = self.state.folder(self.path)?;
-        let remote = self.checked_status(Side::Remote, recorded)?;
-        let local = self.checked_status(Side::Local, recorded)?;
+        let statuses = PerSide::try_from_fn_starting_with(READ_FIRST, |side| {
+            self.checked_status(side, recorded)
+        })?;
         if recorded.is_none() && !self.dry_run {
             let record = FolderRecord {
-                uid_validity: PerSide::new(local.uid_validity, remote.uid_validity),
+                uid_validity: statuses.as_ref().map(|status| status.uid_validity),
             };
             self.state
                 .commit(self.path, &[StateChange::SetFolder(record)])?;
         }
-        Ok((local, remote))
+        Ok(statuses)
     }
 
     fn checked_status(
@@ -194,7 +184,7 @@ impl FolderSync<'_> {
         side: Side,
         recorded: Option<FolderRecord>,
     ) -> Result<FolderStatus, FolderFailure> {
-        let status = self.side(side).folder.status().map_err(on(side))?;
+        let status = self.folders[side].folder.status().map_err(on(side))?;
         match recorded {
             Some(recorded) if recorded.uid_validity[side] != status.uid_validity => {
                 Err(FolderFailure::UidValidityChanged {
@@ -289,8 +279,7 @@ impl FolderSync<'_> {
             .collect();
         let mut digests: BTreeMap<Uid, String> = BTreeMap::new();
         for chunk in batches(&wanted) {
-            let fetched = self
-                .side(destination)
+            let fetched = self.folders[destination]
                 .folder
                 .fetch_messages(&chunk)
                 .map_err(on(destination))?;
@@ -321,7 +310,7 @@ impl FolderSync<'_> {
         if plan.updated_pairs.is_empty() {
             return Ok(());
         }
-        for side in [Side::Local, Side::Remote] {
+        for side in Side::BOTH {
             let changes = &plan.flag_changes[side];
             if changes.is_empty() {
                 continue;
@@ -337,7 +326,7 @@ impl FolderSync<'_> {
                     None => groups.push((add, remove, vec![*uid])),
                 }
             }
-            let folder = &mut self.side(side).folder;
+            let folder = &mut self.folders[side].folder;
             for (add, remove, uids) in groups {
                 folder.update_flags(&uids, add, remove).map_err(on(side))?;
             }
@@ -364,13 +353,13 @@ impl FolderSync<'_> {
             .iter()
             .map(|pair| StateChange::RemovePair(*pair))
             .collect();
-        for side in [Side::Local, Side::Remote] {
+        for side in Side::BOTH {
             let deletions = &plan.deletions[side];
             if deletions.is_empty() {
                 continue;
             }
             let uids: Vec<Uid> = deletions.iter().map(|deletion| deletion.uid).collect();
-            let folder = &mut self.side(side).folder;
+            let folder = &mut self.folders[side].folder;
             folder.delete_messages(&uids).map_err(on(side))?;
             folder.flush().map_err(on(side))?;
             report.deleted_on[side] += uids.len();
@@ -414,7 +403,7 @@ impl FolderSync<'_> {
         uids: &[Uid],
         report: &mut FolderReport,
     ) -> Result<Vec<FetchedMessage>, FolderFailure> {
-        match self.side(source).folder.fetch_messages(uids) {
+        match self.folders[source].folder.fetch_messages(uids) {
             Ok(fetched) => return Ok(fetched),
             Err(error) if error.scope == ErrorScope::Message => {}
             Err(error) => {
@@ -426,7 +415,7 @@ impl FolderSync<'_> {
         }
         let mut fetched = Vec::with_capacity(uids.len());
         for uid in uids {
-            match self.side(source).folder.fetch_messages(&[*uid]) {
+            match self.folders[source].folder.fetch_messages(&[*uid]) {
                 Ok(mut one) => fetched.append(&mut one),
                 Err(error) if error.scope == ErrorScope::Message => {
                     let line = format!(
@@ -463,10 +452,9 @@ impl FolderSync<'_> {
             return Ok(());
         }
         let source = destination.other();
-        let from = self.side(source).line_ending;
-        let to = self.side(destination).line_ending;
-        let uid_next = self
-            .side(destination)
+        let from = self.folders[source].line_ending;
+        let to = self.folders[destination].line_ending;
+        let uid_next = self.folders[destination]
             .folder
             .status()
             .map_err(on(destination))?
@@ -505,7 +493,7 @@ impl FolderSync<'_> {
             .collect();
         self.state.commit(self.path, &intents)?;
 
-        let folder = &mut self.side(destination).folder;
+        let folder = &mut self.folders[destination].folder;
         let new_uids = folder.append_messages(messages).map_err(on(destination))?;
         folder.flush().map_err(on(destination))?;
 
@@ -530,8 +518,7 @@ impl FolderSync<'_> {
         if !unknown.is_empty() {
             // The destination could not tell the new UIDs: find them by content now, as a
             // restart would. What is not found stays pending for the next run.
-            let listing = self
-                .side(destination)
+            let listing = self.folders[destination]
                 .folder
                 .list_messages()
                 .map_err(on(destination))?;

@@ -222,8 +222,7 @@ fn sync_folder(
     let sync = FolderSync {
         account: account.name,
         path,
-        local: open(account, Side::Local, path)?,
-        remote: open(account, Side::Remote, path)?,
+        folders: PerSide::try_from_fn(|side| open(account, side, path))?,
         state: account.state,
         dry_run,
         read_only: account.options.read_only,
