@@ -103,6 +103,17 @@ fn on(side: Side) -> impl Fn(BackendError) -> FolderFailure {
     move |error| FolderFailure::Backend { side, error }
 }
 
+/// What becomes of a pending copy that is not found in its destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unfound {
+    /// At the start of a run: the copy was never made, or not durably. The entry is
+    /// dropped, and the original, still unpaired, is copied again by this run.
+    Drop,
+    /// Right after a batch whose destination could not tell the new UIDs: the entry stays
+    /// pending, for the next run to look for again.
+    KeepPending,
+}
+
 /// The side read first: when reading it fails (a server is the usual place for a changed
 /// UIDVALIDITY or a lost connection, and servers are usually configured as the remote
 /// side), the other side has not been read at all.
@@ -119,13 +130,14 @@ impl FolderSync<'_> {
         })?;
         let mut pairs = self.state.pairs(self.path)?;
         if !self.dry_run {
-            report.recovered = self.resolve_pending(
-                &[Side::Local, Side::Remote],
-                &listings[Side::Local],
-                &listings[Side::Remote],
-                &mut pairs,
-                true,
-            )?;
+            for destination in Side::BOTH {
+                report.recovered += self.resolve_pending(
+                    destination,
+                    &listings[destination],
+                    &mut pairs,
+                    Unfound::Drop,
+                )?;
+            }
         }
 
         let mut plan = plan_folder(listings.as_ref().map(Vec::as_slice), &pairs, &common);
@@ -197,68 +209,58 @@ impl FolderSync<'_> {
         }
     }
 
-    /// Step 1: finds the copies an interrupted run made but did not record, for copies to
-    /// the `destinations`. A copy not found is dropped when `drop_unfound` (at the start of
-    /// a run: the message is copied again) and otherwise stays pending.
+    /// Step 1: finds the copies to `destination` that an interrupted run made but did not
+    /// record, among the messages of `listing` (the destination's), and records their
+    /// pairs, adding them to `pairs`. Returns how many it found; what becomes of a copy
+    /// not found is `unfound`'s choice.
     fn resolve_pending(
         &mut self,
-        destinations: &[Side],
-        local_listing: &[MessageInfo],
-        remote_listing: &[MessageInfo],
+        destination: Side,
+        listing: &[MessageInfo],
         pairs: &mut Vec<Pair>,
-        drop_unfound: bool,
+        unfound: Unfound,
     ) -> Result<usize, FolderFailure> {
-        let pending = self.state.pending(self.path)?;
-        if pending.is_empty() {
+        let copies: Vec<(u64, PendingCopy)> = self
+            .state
+            .pending(self.path)?
+            .into_iter()
+            .filter(|(_, copy)| copy.destination == destination)
+            .collect();
+        if copies.is_empty() {
             return Ok(0);
         }
+        let source_paired: HashSet<Uid> =
+            pairs.iter().map(|p| p.uids[destination.other()]).collect();
+        let mut taken: HashSet<Uid> = pairs.iter().map(|p| p.uids[destination]).collect();
+        let lowest = copies
+            .iter()
+            .map(|(_, c)| c.destination_uid_next)
+            .min()
+            .unwrap_or(1);
+        let candidates: Vec<&MessageInfo> = listing
+            .iter()
+            .filter(|m| m.uid >= lowest && !taken.contains(&m.uid))
+            .collect();
+        let found = self.find_copies(destination, &copies, &candidates)?;
         let mut changes = Vec::new();
         let mut recovered = 0;
-        for &destination in destinations {
-            let listing = match destination {
-                Side::Local => local_listing,
-                Side::Remote => remote_listing,
-            };
-            let copies: Vec<&(u64, PendingCopy)> = pending
-                .iter()
-                .filter(|(_, c)| c.destination == destination)
-                .collect();
-            if copies.is_empty() {
+        for (id, copy) in &copies {
+            if source_paired.contains(&copy.source_uid) {
+                changes.push(StateChange::RemovePending { id: *id });
                 continue;
             }
-            let source_paired: HashSet<Uid> =
-                pairs.iter().map(|p| p.uids[destination.other()]).collect();
-            let mut taken: HashSet<Uid> = pairs.iter().map(|p| p.uids[destination]).collect();
-            let lowest = copies
-                .iter()
-                .map(|(_, c)| c.destination_uid_next)
-                .min()
-                .unwrap_or(1);
-            let candidates: Vec<&MessageInfo> = listing
-                .iter()
-                .filter(|m| m.uid >= lowest && !taken.contains(&m.uid))
-                .collect();
-            let found = self.find_copies(destination, &copies, &candidates)?;
-            for (id, copy) in copies {
-                if source_paired.contains(&copy.source_uid) {
+            let Some(uid) = found.get(id).copied().filter(|uid| !taken.contains(uid)) else {
+                if unfound == Unfound::Drop {
                     changes.push(StateChange::RemovePending { id: *id });
-                    continue;
                 }
-                let Some(uid) = found.get(id).copied().filter(|uid| !taken.contains(uid)) else {
-                    if drop_unfound {
-                        // Never made (or not durable): the original is still unpaired and
-                        // is copied again by this run.
-                        changes.push(StateChange::RemovePending { id: *id });
-                    }
-                    continue;
-                };
-                changes.push(StateChange::RemovePending { id: *id });
-                taken.insert(uid);
-                let pair = make_pair(destination, copy.source_uid, uid, copy.flags.clone());
-                changes.push(StateChange::PutPair(pair.clone()));
-                pairs.push(pair);
-                recovered += 1;
-            }
+                continue;
+            };
+            changes.push(StateChange::RemovePending { id: *id });
+            taken.insert(uid);
+            let pair = make_pair(destination, copy.source_uid, uid, copy.flags.clone());
+            changes.push(StateChange::PutPair(pair.clone()));
+            pairs.push(pair);
+            recovered += 1;
         }
         self.state.commit(self.path, &changes)?;
         Ok(recovered)
@@ -268,7 +270,7 @@ impl FolderSync<'_> {
     fn find_copies(
         &mut self,
         destination: Side,
-        copies: &[&(u64, PendingCopy)],
+        copies: &[(u64, PendingCopy)],
         candidates: &[&MessageInfo],
     ) -> Result<HashMap<u64, Uid>, FolderFailure> {
         let sizes: HashSet<u64> = copies.iter().map(|(_, c)| c.size).collect();
@@ -523,11 +525,7 @@ impl FolderSync<'_> {
                 .list_messages()
                 .map_err(on(destination))?;
             let mut pairs = self.state.pairs(self.path)?;
-            let (local, remote) = match destination {
-                Side::Local => (listing.as_slice(), &[][..]),
-                Side::Remote => (&[][..], listing.as_slice()),
-            };
-            self.resolve_pending(&[destination], local, remote, &mut pairs, false)?;
+            self.resolve_pending(destination, &listing, &mut pairs, Unfound::KeepPending)?;
         }
         report.copied_to[destination] += copied;
         Ok(())
