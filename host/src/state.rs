@@ -100,6 +100,23 @@ pub struct PendingCopy {
     pub flags: Flags,
 }
 
+impl PendingCopy {
+    /// The pair this copy makes, once its UID in the destination is known.
+    pub fn pair(&self, destination_uid: Uid) -> Pair {
+        let uids = PerSide::from_fn(|side| {
+            if side == self.destination {
+                destination_uid
+            } else {
+                self.source_uid
+            }
+        });
+        Pair {
+            uids,
+            flags: self.flags.clone(),
+        }
+    }
+}
+
 /// One change to the state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StateChange {

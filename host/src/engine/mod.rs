@@ -9,17 +9,23 @@
 //! Folders are synced in parallel, up to `SyncOptions::threads` at a time; a repository
 //! serves several open folders at once, and the state database serializes its commits.
 
+mod batches;
+mod copy;
+mod deletions;
+mod failure;
+mod flags;
 pub mod folder;
 pub mod plan;
+mod recovery;
 pub mod report;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use backend_api::{BackendError, FolderPath, Repository};
+use backend_api::{FolderPath, Repository};
 use rayon::prelude::*;
 
-pub use folder::FolderFailure;
+pub use failure::FolderFailure;
 use folder::{FolderSync, OpenFolder};
 pub use report::{AccountReport, FolderReport, NoObserver, SyncEvent, SyncObserver};
 
@@ -202,10 +208,7 @@ fn sync_folder(
             let count = folder
                 .folder
                 .list_messages()
-                .map_err(|error| FolderFailure::Backend {
-                    side: present,
-                    error,
-                })?
+                .map_err(FolderFailure::backend(present))?
                 .iter()
                 .filter(|m| !m.flags.contains(backend_api::SystemFlag::Deleted))
                 .count();
@@ -214,10 +217,7 @@ fn sync_folder(
         }
         account.repositories[missing]
             .create_folder(path)
-            .map_err(|error| FolderFailure::Backend {
-                side: missing,
-                error,
-            })?;
+            .map_err(FolderFailure::backend(missing))?;
     }
     let sync = FolderSync {
         account: account.name,
@@ -232,11 +232,15 @@ fn sync_folder(
 }
 
 fn open(account: &Account<'_>, side: Side, path: &FolderPath) -> Result<OpenFolder, FolderFailure> {
-    let on = |error: BackendError| FolderFailure::Backend { side, error };
     let repository = account.repositories[side];
     Ok(OpenFolder {
-        line_ending: repository.info().map_err(on)?.line_ending,
-        folder: repository.open_folder(path).map_err(on)?,
+        line_ending: repository
+            .info()
+            .map_err(FolderFailure::backend(side))?
+            .line_ending,
+        folder: repository
+            .open_folder(path)
+            .map_err(FolderFailure::backend(side))?,
     })
 }
 
