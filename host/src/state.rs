@@ -21,7 +21,7 @@ use crate::side::{PerSide, Side};
 const FOLDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("folders");
 /// (folder, remote UID) -> JSON [`PairValue`].
 const PAIRS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("pairs");
-/// (folder, id) -> JSON [`PendingCopy`].
+/// (folder, id) -> JSON [`PendingCopy`]; ids are unique within their folder only.
 const PENDING: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("pending");
 
 /// What the state knows of a folder as a whole.
@@ -90,9 +90,11 @@ pub struct PendingCopy {
     pub destination: Side,
     /// The UID of the original on the other side.
     pub source_uid: Uid,
-    /// Size in bytes of the copy, as the destination stores it.
+    /// Size in bytes of the copy as handed to the destination (line endings converted).
     pub size: u64,
-    /// MD5 (hex) of the copy as the destination stores it.
+    /// MD5 (hex) of the copy as handed to the destination. A destination that stores
+    /// other bytes than it was given (Dovecot drops a CR before a CRLF) makes the copy
+    /// impossible to find by content: then it is copied again.
     pub md5: String,
     /// The destination folder's UIDNEXT before the copy: the copy has a UID at or above it.
     pub destination_uid_next: Uid,
@@ -436,7 +438,9 @@ impl SyncState {
         txn.commit().map_err(|e| self.storage(e))
     }
 
-    /// An id for a new pending copy, unique within the database.
+    /// An id for a new pending copy of `folder`: one above the highest id pending there
+    /// now. Ids are per folder (the table is keyed by folder and id), and the id of an
+    /// entry already dropped may be given again.
     pub fn next_pending_id(&self, folder: &FolderPath) -> Result<u64, StateError> {
         Ok(self.pending(folder)?.last().map_or(1, |(id, _)| id + 1))
     }

@@ -1,18 +1,17 @@
 //! Syncing one folder pair: the four steps in an order that survives a crash anywhere.
 //!
 //! 1. Interrupted copies of an earlier run (pending entries in the state) are resolved
-//!    first (`recovery`): the copy is looked for at or above the
-//!    UIDNEXT recorded before it, by size and MD5; found, it is paired; not found, the
-//!    entry is dropped and the message, still unpaired, is copied again below. So no copy
-//!    is lost or made twice.
-//! 2. Flag changes are applied to both sides, made durable, then recorded
-//!    (`flags`).
-//! 3. Deletions are applied, made durable, then recorded (`deletions`).
-//! 4. New messages are copied in batches (`copy`): pending entries
-//!    recorded, messages appended, flushed, then pairs recorded and pending entries
-//!    dropped in one transaction.
+//!    first (`recovery.rs`): the copy is looked for at or above the UIDNEXT recorded
+//!    before it, by size and MD5; found, it is paired; not found, the entry is dropped and
+//!    the message, still unpaired, is copied again below. So no copy is lost or made
+//!    twice.
+//! 2. Flag changes are applied to both sides, made durable, then recorded (`flags.rs`).
+//! 3. Deletions are applied, made durable, then recorded (`deletions.rs`).
+//! 4. New messages are copied in batches (`copy.rs`): pending entries recorded, messages
+//!    appended, flushed, then pairs recorded and pending entries dropped in one
+//!    transaction.
 //!
-//! This module holds the order; each step lives in the module named above.
+//! This module holds the order; each step lives in the file named above.
 
 use backend_api::{Folder, FolderPath, FolderStatus, LineEnding};
 

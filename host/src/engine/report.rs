@@ -1,7 +1,9 @@
 //! What a sync did, and the observer through which the engine tells it as it goes.
 //!
-//! The engine never prints: the CLI's summary is one observer, a future progress bar or
-//! `--json` stream are others.
+//! The engine never prints. It returns a report, which the CLI's summary (`summary.rs`)
+//! formats at the end, and tells events to a [`SyncObserver`] as it goes: the CLI's
+//! observer logs them (shown with `-v`); a progress bar or a `--json` stream would be
+//! other observers.
 
 use backend_api::FolderPath;
 
@@ -21,7 +23,8 @@ pub struct FolderReport {
     pub created_on: Option<Side>,
     /// Interrupted copies from an earlier run that were found and recorded.
     pub recovered: usize,
-    /// Errors, each one line; a folder with an error did not finish.
+    /// Errors, each one line: messages that were skipped (the rest of the folder was
+    /// synced), or what stopped the folder.
     pub errors: Vec<String>,
 }
 
