@@ -172,6 +172,10 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
     let engine_account = engine::Account {
         name: &account.name,
         repositories: repositories.as_ref().map(|repository| &**repository),
+        repository_names: account
+            .repositories
+            .as_ref()
+            .map(|(config, _)| config.name.as_str()),
         state: &state,
         options: account.options.clone(),
     };

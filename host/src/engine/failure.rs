@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use backend_api::{BackendError, ErrorScope};
+use backend_api::{BackendError, ErrorScope, FolderPath, UidValidity};
 
 use crate::side::Side;
 use crate::state::StateError;
@@ -15,10 +15,15 @@ pub enum FolderFailure {
         error: BackendError,
     },
     State(StateError),
+    /// A folder's UIDVALIDITY on one side is not the one recorded at the last sync.
     UidValidityChanged {
+        account: String,
+        folder: FolderPath,
         side: Side,
-        recorded: u32,
-        found: u32,
+        /// The config name of that side's repository.
+        repository: String,
+        recorded: UidValidity,
+        found: UidValidity,
     },
 }
 
@@ -44,21 +49,48 @@ impl fmt::Display for FolderFailure {
             FolderFailure::Backend { side, error } => write!(f, "{} repository: {error}", side.name()),
             FolderFailure::State(error) => write!(f, "{error}"),
             FolderFailure::UidValidityChanged {
+                account,
+                folder,
                 side,
+                repository,
                 recorded,
                 found,
             } => write!(
                 f,
-                "the {} folder's UIDVALIDITY changed from {recorded} to {found} (it was recreated or renumbered), so its UIDs no longer name the same messages; nothing was changed on either side. To start this folder over: move the {} copy of the folder aside (keep it until you have checked), then run `twinbox forget` for this account and folder and sync again",
-                side.name(),
-                Side::Local.name(),
+                "folder {folder} in repository {repository} ({side}): its UIDVALIDITY changed from {recorded} to {found} (the folder was recreated or renumbered there), so its UIDs no longer name the messages paired at the last sync; nothing was changed on either side. To sync this folder again, run `twinbox forget -a {} -f {}`, then sync: the folder is then synced as if new, so the messages of each side are copied to the other again, and those that were on both sides will be there twice (to avoid that, first empty the folder on one side, once you have checked that the other side holds every message you want to keep)",
+                shell_word(account),
+                shell_word(folder.as_str()),
             ),
         }
+    }
+}
+
+/// `word` as one word for a POSIX shell: as it is when it holds only characters no
+/// shell treats specially, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._-/+=:@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
 impl From<StateError> for FolderFailure {
     fn from(error: StateError) -> Self {
         FolderFailure::State(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_words_are_quoted_only_when_a_shell_needs_it() {
+        assert_eq!(shell_word("Work/Projects"), "Work/Projects");
+        assert_eq!(shell_word("My Mail"), "'My Mail'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
     }
 }

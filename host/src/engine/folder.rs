@@ -34,6 +34,8 @@ pub struct FolderSync<'a> {
     pub path: &'a FolderPath,
     /// The folder on each side.
     pub folders: PerSide<OpenFolder>,
+    /// The config name of each side's repository, for messages.
+    pub repository_names: PerSide<&'a str>,
     pub state: &'a SyncState,
     pub dry_run: bool,
     /// Per side: configured `readonly`, so never changed.
@@ -125,7 +127,10 @@ impl FolderSync<'_> {
         match recorded {
             Some(recorded) if recorded.uid_validity[side] != status.uid_validity => {
                 Err(FolderFailure::UidValidityChanged {
+                    account: self.account.to_owned(),
+                    folder: self.path.clone(),
                     side,
+                    repository: self.repository_names[side].to_owned(),
                     recorded: recorded.uid_validity[side],
                     found: status.uid_validity,
                 })

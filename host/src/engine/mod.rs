@@ -64,6 +64,8 @@ impl Default for SyncOptions {
 pub struct Account<'a> {
     pub name: &'a str,
     pub repositories: PerSide<&'a dyn Repository>,
+    /// The config name of each side's repository (`[Repository NAME]`), for messages.
+    pub repository_names: PerSide<&'a str>,
     pub state: &'a SyncState,
     pub options: SyncOptions,
 }
@@ -223,6 +225,7 @@ fn sync_folder(
         account: account.name,
         path,
         folders: PerSide::try_from_fn(|side| open(account, side, path))?,
+        repository_names: account.repository_names,
         state: account.state,
         dry_run,
         read_only: account.options.read_only,

@@ -22,6 +22,7 @@ fn sync_with(
     let account = Account {
         name: "test",
         repositories: PerSide::new(local, remote),
+        repository_names: PerSide::new("TestLocal", "TestRemote"),
         state,
         options,
     };
@@ -179,6 +180,18 @@ fn a_changed_uidvalidity_stops_only_that_folder_and_changes_nothing() {
     assert!(report.failed());
     let inbox = &report.folders[0];
     assert!(inbox.errors[0].contains("UIDVALIDITY changed"), "{inbox:?}");
+    assert!(
+        inbox.errors[0].contains("folder INBOX in repository TestRemote (remote)"),
+        "names the folder and the repository whose UIDVALIDITY changed: {inbox:?}"
+    );
+    assert!(
+        inbox.errors[0].contains("`twinbox forget -a test -f INBOX`, then sync"),
+        "says what to run: {inbox:?}"
+    );
+    assert!(
+        !inbox.errors[0].contains("local copy"),
+        "does not assume the local side is a local store: {inbox:?}"
+    );
     assert_eq!(local.messages("INBOX"), {
         let (name, _) = &before_local[0];
         assert_eq!(name, "INBOX");
