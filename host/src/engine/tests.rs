@@ -320,12 +320,9 @@ fn interrupted_anywhere_converges(uidplus: bool) {
 
     for after_writes in 0..30 {
         for effect_applied in [false, true] {
-            for faulty_side in [Side::Local, Side::Remote] {
+            for faulty_side in Side::BOTH {
                 let (local, remote, state) = scenario(uidplus);
-                let faulty = match faulty_side {
-                    Side::Local => &local,
-                    Side::Remote => &remote,
-                };
+                let faulty = PerSide::new(&local, &remote)[faulty_side];
                 faulty.inject_fault(Fault {
                     after_writes,
                     effect_applied,
