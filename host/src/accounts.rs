@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 
 use backend_api::{FolderPath, Repository, RepositoryConfig};
 
-use crate::config::{Config, ConfigError, RepositoryConfigExt, Side as ConfigSide};
+use crate::config::{Config, ConfigError, RepositoryConfigExt};
 use crate::engine::{self, AccountReport, SyncObserver, SyncOptions};
 use crate::plugins::{LoadedPlugin, PluginCatalog};
-use crate::state::{Side, SyncState};
+use crate::side::{PerSide, Side};
+use crate::state::SyncState;
 
 /// Folders are synced this many at a time unless a repository's `maxconnections` says
 /// fewer.
@@ -20,8 +21,8 @@ pub const DEFAULT_FOLDER_THREADS: usize = 3;
 /// An account whose configuration checked out, ready to sync.
 pub struct PreparedAccount<'c> {
     pub name: String,
-    pub local: (RepositoryConfig, &'c LoadedPlugin),
-    pub remote: (RepositoryConfig, &'c LoadedPlugin),
+    /// Each side's repository section and the plugin for its type.
+    pub repositories: PerSide<(RepositoryConfig, &'c LoadedPlugin)>,
     pub state_path: PathBuf,
     pub options: SyncOptions,
 }
@@ -60,46 +61,38 @@ pub fn prepare<'c>(
     let metadata = config.general.metadata_dir()?;
     let mut prepared = Vec::new();
     for account in config.selected_accounts(&request.accounts)? {
-        let side =
-            |side: ConfigSide| -> Result<(RepositoryConfig, &'c LoadedPlugin), PrepareError> {
-                let repository = config.repository_for(&account.name, side)?;
-                let kind = repository.repository_type()?.to_owned();
-                let plugin = catalog.find(&kind).map_err(|e| PrepareError::Plugin {
-                    file: config.file().to_owned(),
-                    repository: repository.name.clone(),
-                    kind: kind.clone(),
-                    problem: e.to_string(),
-                })?;
-                Ok((repository, plugin))
-            };
-        let local = side(ConfigSide::Local)?;
-        let remote = side(ConfigSide::Remote)?;
-        let threads = [local.0.maxconnections()?, remote.0.maxconnections()?]
-            .into_iter()
+        // The repository section of a side, and the plugin for its type.
+        let resolve = |side: Side| -> Result<(RepositoryConfig, &'c LoadedPlugin), PrepareError> {
+            let repository = config.repository_for(&account.name, side)?;
+            let kind = repository.repository_type()?.to_owned();
+            let plugin = catalog.find(&kind).map_err(|e| PrepareError::Plugin {
+                file: config.file().to_owned(),
+                repository: repository.name.clone(),
+                kind: kind.clone(),
+                problem: e.to_string(),
+            })?;
+            Ok((repository, plugin))
+        };
+        let repositories = PerSide::try_from_fn(resolve)?;
+        let limits = PerSide::try_from_fn(|side| repositories[side].0.maxconnections())?;
+        let threads = limits
+            .iter()
             .flatten()
             .min()
+            .copied()
             .unwrap_or(DEFAULT_FOLDER_THREADS)
             .max(1);
-        let mut read_only = Vec::new();
-        if local.0.readonly()? {
-            read_only.push(Side::Local);
-        }
-        if remote.0.readonly()? {
-            read_only.push(Side::Remote);
-        }
         let options = SyncOptions {
             dry_run: request.dry_run,
-            read_only,
-            create_on_local: local.0.createfolders()?,
-            create_on_remote: remote.0.createfolders()?,
+            read_only: PerSide::try_from_fn(|side| repositories[side].0.readonly())?,
+            create_folders: PerSide::try_from_fn(|side| repositories[side].0.createfolders())?,
             folders: folders.clone(),
             threads,
         };
         prepared.push(PreparedAccount {
             state_path: state_file(&metadata, &account.name),
             name: account.name.clone(),
-            local,
-            remote,
+            repositories,
             options,
         });
     }
@@ -168,12 +161,8 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
             .open_repository(&config)
             .map_err(|e| format!("[Repository {}]: {e}", config.name))
     };
-    let local = match open(&account.local) {
-        Ok(repository) => repository,
-        Err(error) => return failed(error),
-    };
-    let remote = match open(&account.remote) {
-        Ok(repository) => repository,
+    let repositories = match PerSide::try_from_fn(|side| open(&account.repositories[side])) {
+        Ok(repositories) => repositories,
         Err(error) => return failed(error),
     };
     let state = match open_state(&account.state_path, account.options.dry_run) {
@@ -182,8 +171,11 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
     };
     let engine_account = engine::Account {
         name: &account.name,
-        local: local.as_ref(),
-        remote: remote.as_ref(),
+        repositories: repositories.as_ref().map(|repository| &**repository),
+        repository_names: account
+            .repositories
+            .as_ref()
+            .map(|(config, _)| config.name.as_str()),
         state: &state,
         options: account.options.clone(),
     };

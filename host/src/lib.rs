@@ -1,12 +1,14 @@
 //! twinbox: keeps two mail repositories in sync, two-way, without changing a byte.
 //!
 //! The binary (`main.rs`) is a thin shell over this library: `config` reads the
-//! OfflineIMAP-style configuration, `plugins` finds and loads backend plugins, `state`
-//! keeps what the last sync saw, and `engine` decides and applies what to do.
+//! OfflineIMAP-style configuration, `plugins` finds and loads backend plugins, `side` names
+//! an account's two repositories and holds data per side, `state` keeps what the last sync
+//! saw, and `engine` decides and applies what to do.
 
 pub mod accounts;
 pub mod config;
 pub mod engine;
 pub mod plugins;
+pub mod side;
 pub mod state;
 pub mod summary;

@@ -15,54 +15,43 @@ use backend_api::{Flags, FolderPath, Uid, UidValidity};
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::side::{PerSide, Side};
+
 /// (folder) -> JSON [`FolderRecord`].
 const FOLDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("folders");
 /// (folder, remote UID) -> JSON [`PairValue`].
 const PAIRS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("pairs");
-/// (folder, id) -> JSON [`PendingCopy`].
+/// (folder, id) -> JSON [`PendingCopy`]; ids are unique within their folder only.
 const PENDING: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("pending");
-
-/// The two sides of an account, named as in the config.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Side {
-    Local,
-    Remote,
-}
-
-impl Side {
-    pub fn other(self) -> Side {
-        match self {
-            Side::Local => Side::Remote,
-            Side::Remote => Side::Local,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Local => "local",
-            Side::Remote => "remote",
-        }
-    }
-}
-
-impl std::fmt::Display for Side {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// What the state knows of a folder as a whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredFolderRecord", into = "StoredFolderRecord")]
 pub struct FolderRecord {
-    pub local_uid_validity: UidValidity,
-    pub remote_uid_validity: UidValidity,
+    /// Each side's UIDVALIDITY at the last sync.
+    pub uid_validity: PerSide<UidValidity>,
 }
 
-impl FolderRecord {
-    pub fn uid_validity(&self, side: Side) -> UidValidity {
-        match side {
-            Side::Local => self.local_uid_validity,
-            Side::Remote => self.remote_uid_validity,
+/// How a [`FolderRecord`] is stored: one JSON field per side, as state files have it.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+struct StoredFolderRecord {
+    local_uid_validity: UidValidity,
+    remote_uid_validity: UidValidity,
+}
+
+impl From<StoredFolderRecord> for FolderRecord {
+    fn from(stored: StoredFolderRecord) -> Self {
+        FolderRecord {
+            uid_validity: PerSide::new(stored.local_uid_validity, stored.remote_uid_validity),
+        }
+    }
+}
+
+impl From<FolderRecord> for StoredFolderRecord {
+    fn from(record: FolderRecord) -> Self {
+        StoredFolderRecord {
+            local_uid_validity: record.uid_validity[Side::Local],
+            remote_uid_validity: record.uid_validity[Side::Remote],
         }
     }
 }
@@ -70,20 +59,23 @@ impl FolderRecord {
 /// One message known on both sides, with the flags both had at the last sync.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pair {
-    pub local: Uid,
-    pub remote: Uid,
+    /// The message's UID on each side.
+    pub uids: PerSide<Uid>,
     pub flags: Flags,
 }
 
 impl Pair {
-    pub fn uid(&self, side: Side) -> Uid {
-        match side {
-            Side::Local => self.local,
-            Side::Remote => self.remote,
-        }
+    /// What names this pair in the state.
+    pub fn key(&self) -> PairKey {
+        PairKey(self.uids[Side::Remote])
     }
 }
 
+/// What names a pair in the state: its remote UID (the key of the pairs table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PairKey(Uid);
+
+/// How a [`Pair`] is stored: the remote UID is the key, the rest the value.
 #[derive(Serialize, Deserialize)]
 struct PairValue {
     local: Uid,
@@ -98,9 +90,11 @@ pub struct PendingCopy {
     pub destination: Side,
     /// The UID of the original on the other side.
     pub source_uid: Uid,
-    /// Size in bytes of the copy, as the destination stores it.
+    /// Size in bytes of the copy as handed to the destination (line endings converted).
     pub size: u64,
-    /// MD5 (hex) of the copy as the destination stores it.
+    /// MD5 (hex) of the copy as handed to the destination. A destination that stores
+    /// other bytes than it was given (Dovecot drops a CR before a CRLF) makes the copy
+    /// impossible to find by content: then it is copied again.
     pub md5: String,
     /// The destination folder's UIDNEXT before the copy: the copy has a UID at or above it.
     pub destination_uid_next: Uid,
@@ -108,12 +102,29 @@ pub struct PendingCopy {
     pub flags: Flags,
 }
 
+impl PendingCopy {
+    /// The pair this copy makes, once its UID in the destination is known.
+    pub fn pair(&self, destination_uid: Uid) -> Pair {
+        let uids = PerSide::from_fn(|side| {
+            if side == self.destination {
+                destination_uid
+            } else {
+                self.source_uid
+            }
+        });
+        Pair {
+            uids,
+            flags: self.flags.clone(),
+        }
+    }
+}
+
 /// One change to the state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StateChange {
     SetFolder(FolderRecord),
     PutPair(Pair),
-    RemovePair { remote: Uid },
+    RemovePair(PairKey),
     AddPending { id: u64, copy: PendingCopy },
     RemovePending { id: u64 },
 }
@@ -331,8 +342,7 @@ impl SyncState {
             let value: PairValue =
                 serde_json::from_slice(value.value()).map_err(|e| self.damaged(name, e))?;
             pairs.push(Pair {
-                local: value.local,
-                remote,
+                uids: PerSide::new(value.local, remote),
                 flags: value.flags,
             });
         }
@@ -380,15 +390,15 @@ impl SyncState {
                     }
                     StateChange::PutPair(pair) => {
                         let json = serde_json::to_vec(&PairValue {
-                            local: pair.local,
+                            local: pair.uids[Side::Local],
                             flags: pair.flags.clone(),
                         })
                         .map_err(|e| self.storage(e))?;
                         pairs
-                            .insert((name, pair.remote), json.as_slice())
+                            .insert((name, pair.uids[Side::Remote]), json.as_slice())
                             .map_err(|e| self.storage(e))?;
                     }
-                    StateChange::RemovePair { remote } => {
+                    StateChange::RemovePair(PairKey(remote)) => {
                         pairs.remove((name, *remote)).map_err(|e| self.storage(e))?;
                     }
                     StateChange::AddPending { id, copy } => {
@@ -428,7 +438,9 @@ impl SyncState {
         txn.commit().map_err(|e| self.storage(e))
     }
 
-    /// An id for a new pending copy, unique within the database.
+    /// An id for a new pending copy of `folder`: one above the highest id pending there
+    /// now. Ids are per folder (the table is keyed by folder and id), and the id of an
+    /// entry already dropped may be given again.
     pub fn next_pending_id(&self, folder: &FolderPath) -> Result<u64, StateError> {
         Ok(self.pending(folder)?.last().map_or(1, |(id, _)| id + 1))
     }
@@ -454,38 +466,42 @@ mod tests {
                     &inbox(),
                     &[
                         StateChange::SetFolder(FolderRecord {
-                            local_uid_validity: 7,
-                            remote_uid_validity: 9,
+                            uid_validity: PerSide::new(7, 9),
                         }),
                         StateChange::PutPair(Pair {
-                            local: 3,
-                            remote: 30,
+                            uids: PerSide::new(3, 30),
                             flags: Flags::from_system(&[SystemFlag::Seen]),
                         }),
                         StateChange::PutPair(Pair {
-                            local: 4,
-                            remote: 40,
+                            uids: PerSide::new(4, 40),
                             flags: Flags::new(),
                         }),
-                        StateChange::RemovePair { remote: 40 },
+                        StateChange::RemovePair(PairKey(40)),
                     ],
                 )
                 .unwrap();
         }
         let state = SyncState::open(&path).unwrap();
         assert_eq!(
-            state.folder(&inbox()).unwrap().unwrap().remote_uid_validity,
-            9
+            state.folder(&inbox()).unwrap().unwrap().uid_validity,
+            PerSide::new(7, 9)
         );
         assert_eq!(
             state.pairs(&inbox()).unwrap(),
             vec![Pair {
-                local: 3,
-                remote: 30,
+                uids: PerSide::new(3, 30),
                 flags: Flags::from_system(&[SystemFlag::Seen])
             }]
         );
         assert_eq!(state.folders().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn folder_records_keep_their_stored_encoding() {
+        let stored = br#"{"local_uid_validity":7,"remote_uid_validity":9}"#;
+        let record: FolderRecord = serde_json::from_slice(stored).unwrap();
+        assert_eq!(record.uid_validity, PerSide::new(7, 9));
+        assert_eq!(serde_json::to_vec(&record).unwrap(), stored.to_vec());
     }
 
     #[test]
@@ -530,13 +546,13 @@ mod tests {
         let path = dir.path().join("a.redb");
         SyncState::open(&path)
             .unwrap()
-            .commit(&inbox(), &[StateChange::RemovePair { remote: 1 }])
+            .commit(&inbox(), &[StateChange::RemovePair(PairKey(1))])
             .unwrap();
         let before = std::fs::read(&path).unwrap();
         let state = SyncState::open_read_only(&path).unwrap();
         assert!(state.pairs(&inbox()).unwrap().is_empty());
         assert!(state
-            .commit(&inbox(), &[StateChange::RemovePair { remote: 1 }])
+            .commit(&inbox(), &[StateChange::RemovePair(PairKey(1))])
             .is_err());
         drop(state);
         assert_eq!(std::fs::read(&path).unwrap(), before);

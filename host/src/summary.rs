@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::engine::{AccountReport, FolderReport};
-use crate::state::Side;
+use crate::side::Side;
 
 fn folder_name(report: &FolderReport) -> String {
     report
@@ -22,19 +22,10 @@ fn folder_line(report: &FolderReport, dry_run: bool) -> String {
         ));
     }
     let would = if dry_run { "would be " } else { "" };
-    for side in [Side::Local, Side::Remote] {
-        let (copied, flags, deleted) = match side {
-            Side::Local => (
-                report.copied_to_local,
-                report.flags_on_local,
-                report.deleted_on_local,
-            ),
-            Side::Remote => (
-                report.copied_to_remote,
-                report.flags_on_remote,
-                report.deleted_on_remote,
-            ),
-        };
+    for side in Side::BOTH {
+        let copied = report.copied_to[side];
+        let flags = report.flags_on[side];
+        let deleted = report.deleted_on[side];
         if copied > 0 {
             parts.push(format!("{copied} {would}copied to {side}"));
         }
@@ -84,12 +75,11 @@ pub fn render(report: &AccountReport) -> String {
             errors += 1;
             let _ = writeln!(out, "  {name:<width$}  ERROR: {error}");
         }
-        totals.copied_to_local += folder.copied_to_local;
-        totals.copied_to_remote += folder.copied_to_remote;
-        totals.flags_on_local += folder.flags_on_local;
-        totals.flags_on_remote += folder.flags_on_remote;
-        totals.deleted_on_local += folder.deleted_on_local;
-        totals.deleted_on_remote += folder.deleted_on_remote;
+        for side in Side::BOTH {
+            totals.copied_to[side] += folder.copied_to[side];
+            totals.flags_on[side] += folder.flags_on[side];
+            totals.deleted_on[side] += folder.deleted_on[side];
+        }
         totals.recovered += folder.recovered;
     }
     let created = report
@@ -97,16 +87,20 @@ pub fn render(report: &AccountReport) -> String {
         .iter()
         .filter(|f| f.created_on.is_some())
         .count();
-    let copied = totals.copied_to_local + totals.copied_to_remote;
-    let flags = totals.flags_on_local + totals.flags_on_remote;
-    let deleted = totals.deleted_on_local + totals.deleted_on_remote;
+    let copied: usize = totals.copied_to.iter().sum();
+    let flags: usize = totals.flags_on.iter().sum();
+    let deleted: usize = totals.deleted_on.iter().sum();
     let folders = report.folders.len();
     let changes = if copied + flags + deleted + created + totals.recovered == 0 {
         "no changes".to_owned()
     } else {
+        let per_side: Vec<String> = Side::BOTH
+            .iter()
+            .map(|&side| format!("{} to {side}", totals.copied_to[side]))
+            .collect();
         format!(
-            "{copied} messages copied ({} to local, {} to remote), {flags} flag updates, {deleted} deletions, {created} folders created",
-            totals.copied_to_local, totals.copied_to_remote
+            "{copied} messages copied ({}), {flags} flag updates, {deleted} deletions, {created} folders created",
+            per_side.join(", ")
         )
     };
     let errors = match errors {
@@ -143,8 +137,8 @@ mod tests {
     #[test]
     fn lists_changes_and_errors_per_folder() {
         let mut inbox = FolderReport::for_folder(&FolderPath::inbox());
-        inbox.copied_to_local = 3;
-        inbox.flags_on_remote = 1;
+        inbox.copied_to[Side::Local] = 3;
+        inbox.flags_on[Side::Remote] = 1;
         let mut work = FolderReport::for_folder(&FolderPath::new("Work").unwrap());
         work.errors.push("boom".into());
         let report = AccountReport {

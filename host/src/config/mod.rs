@@ -32,6 +32,8 @@ pub use error::ConfigError;
 
 use ini::{Ini, Value};
 
+use crate::side::{PerSide, Side};
+
 /// The section holding global options.
 pub const GENERAL_SECTION: &str = "general";
 /// The prefix of account section names: `[Account NAME]`.
@@ -39,24 +41,8 @@ pub const ACCOUNT_PREFIX: &str = "Account ";
 /// The prefix of repository section names: `[Repository NAME]`.
 pub const REPOSITORY_PREFIX: &str = "Repository ";
 
-/// The two repositories of an account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// The one named by `localrepository`.
-    Local,
-    /// The one named by `remoterepository`.
-    Remote,
-}
-
-impl Side {
-    /// The account option naming this side's repository.
-    pub fn option_name(self) -> &'static str {
-        match self {
-            Side::Local => "localrepository",
-            Side::Remote => "remoterepository",
-        }
-    }
-}
+/// The account options naming each side's repository section.
+pub const REPOSITORY_OPTIONS: PerSide<&str> = PerSide::new("localrepository", "remoterepository");
 
 /// A loaded configuration file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,10 +94,9 @@ impl General {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
     pub name: String,
-    /// The name of the local repository's section, if set.
-    pub localrepository: Option<String>,
-    /// The name of the remote repository's section, if set.
-    pub remoterepository: Option<String>,
+    /// The name of each side's repository section (`localrepository`,
+    /// `remoterepository`), if set.
+    pub repositories: PerSide<Option<String>>,
     /// `createfolders` if set here: the default for both repositories, each of which may
     /// override it.
     pub createfolders: Option<bool>,
@@ -124,22 +109,16 @@ pub struct Account {
 impl Account {
     /// The name of this side's repository section, or an error that says to set it.
     pub fn repository_name(&self, side: Side, file: &str) -> Result<&str, ConfigError> {
-        let name = match side {
-            Side::Local => &self.localrepository,
-            Side::Remote => &self.remoterepository,
-        };
-        name.as_deref().ok_or_else(|| ConfigError::MissingOption {
-            file: file.to_owned(),
-            section: format!("{ACCOUNT_PREFIX}{}", self.name),
-            option: side.option_name().to_owned(),
-            fix: format!(
-                "set it to the NAME of the [Repository NAME] section holding this account's {} mail",
-                match side {
-                    Side::Local => "local",
-                    Side::Remote => "remote",
-                }
-            ),
-        })
+        self.repositories[side]
+            .as_deref()
+            .ok_or_else(|| ConfigError::MissingOption {
+                file: file.to_owned(),
+                section: format!("{ACCOUNT_PREFIX}{}", self.name),
+                option: REPOSITORY_OPTIONS[side].to_owned(),
+                fix: format!(
+                    "set it to the NAME of the [Repository NAME] section holding this account's {side} mail"
+                ),
+            })
     }
 }
 
@@ -258,9 +237,13 @@ impl Config {
         let Some(repository) = self.repositories.get(name) else {
             return Err(ConfigError::MissingRepository {
                 file: self.file.clone(),
-                line: account.lines.get(side.option_name()).copied().unwrap_or(0),
+                line: account
+                    .lines
+                    .get(REPOSITORY_OPTIONS[side])
+                    .copied()
+                    .unwrap_or(0),
                 account: account.name.clone(),
-                option: side.option_name().to_owned(),
+                option: REPOSITORY_OPTIONS[side].to_owned(),
                 repository: name.to_owned(),
             });
         };
@@ -426,8 +409,7 @@ fn read_account(
         .transpose()?;
     Ok(Account {
         name: name.to_owned(),
-        localrepository: text("localrepository"),
-        remoterepository: text("remoterepository"),
+        repositories: REPOSITORY_OPTIONS.map(text),
         createfolders,
         lines: options
             .iter()

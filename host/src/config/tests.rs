@@ -74,8 +74,14 @@ fn general_section() {
 fn accounts_and_repositories() {
     let config = config();
     let personal = config.account("Personal").unwrap();
-    assert_eq!(personal.localrepository.as_deref(), Some("PersonalLocal"));
-    assert_eq!(personal.remoterepository.as_deref(), Some("PersonalRemote"));
+    assert_eq!(
+        personal.repositories[Side::Local].as_deref(),
+        Some("PersonalLocal")
+    );
+    assert_eq!(
+        personal.repositories[Side::Remote].as_deref(),
+        Some("PersonalRemote")
+    );
     assert_eq!(personal.createfolders, None);
     assert_eq!(personal.options["autorefresh"], "5");
     assert_eq!(config.account("Work").unwrap().createfolders, Some(false));

@@ -9,34 +9,39 @@
 //! Folders are synced in parallel, up to `SyncOptions::threads` at a time; a repository
 //! serves several open folders at once, and the state database serializes its commits.
 
+mod batches;
+mod copy;
+mod deletions;
+mod failure;
+mod flags;
 pub mod folder;
 pub mod plan;
+mod recovery;
 pub mod report;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use backend_api::{BackendError, FolderPath, Repository};
+use backend_api::{FolderPath, Repository};
 use rayon::prelude::*;
 
-pub use folder::FolderFailure;
+pub use failure::FolderFailure;
 use folder::{FolderSync, OpenFolder};
 pub use report::{AccountReport, FolderReport, NoObserver, SyncEvent, SyncObserver};
 
-use crate::state::{Side, SyncState};
+use crate::side::{PerSide, Side};
+use crate::state::SyncState;
 
 /// What to sync and how.
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
     /// Plan only: change nothing on either side nor in the state.
     pub dry_run: bool,
-    /// Create a folder on the local side when it exists only on the remote side.
-    pub create_on_local: bool,
-    /// Create a folder on the remote side when it exists only on the local side.
-    pub create_on_remote: bool,
-    /// Sides whose repository is `readonly`: nothing is ever written there (no folder
-    /// created, no message copied, no flag or deletion applied).
-    pub read_only: Vec<Side>,
+    /// Per side: create a folder there when it exists only on the other side.
+    pub create_folders: PerSide<bool>,
+    /// Per side: whether its repository is `readonly`, so that nothing is ever written
+    /// there (no folder created, no message copied, no flag or deletion applied).
+    pub read_only: PerSide<bool>,
     /// Only these folders (all when `None`).
     pub folders: Option<Vec<FolderPath>>,
     /// How many folders to sync at once (at least 1).
@@ -47,9 +52,8 @@ impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
             dry_run: false,
-            create_on_local: true,
-            create_on_remote: true,
-            read_only: Vec::new(),
+            create_folders: PerSide::new(true, true),
+            read_only: PerSide::new(false, false),
             folders: None,
             threads: 1,
         }
@@ -59,26 +63,16 @@ impl Default for SyncOptions {
 /// One account: its two repositories and its state.
 pub struct Account<'a> {
     pub name: &'a str,
-    pub local: &'a dyn Repository,
-    pub remote: &'a dyn Repository,
+    pub repositories: PerSide<&'a dyn Repository>,
+    /// The config name of each side's repository (`[Repository NAME]`), for messages.
+    pub repository_names: PerSide<&'a str>,
     pub state: &'a SyncState,
     pub options: SyncOptions,
 }
 
 impl Account<'_> {
-    fn repository(&self, side: Side) -> &dyn Repository {
-        match side {
-            Side::Local => self.local,
-            Side::Remote => self.remote,
-        }
-    }
-
     fn creates_on(&self, side: Side) -> bool {
-        let allowed = match side {
-            Side::Local => self.options.create_on_local,
-            Side::Remote => self.options.create_on_remote,
-        };
-        allowed && !self.options.read_only.contains(&side)
+        self.options.create_folders[side] && !self.options.read_only[side]
     }
 }
 
@@ -150,8 +144,7 @@ type FolderToSync = (FolderPath, Result<Presence, String>);
 /// The folders to sync.
 fn folder_plan(account: &Account<'_>) -> Result<Vec<FolderToSync>, String> {
     let list = |side: Side| -> Result<BTreeSet<FolderPath>, String> {
-        let folders = account
-            .repository(side)
+        let folders = account.repositories[side]
             .list_folders()
             .map_err(|e| format!("{} repository: cannot list folders: {e}", side.name()))?;
         Ok(folders
@@ -160,8 +153,7 @@ fn folder_plan(account: &Account<'_>) -> Result<Vec<FolderToSync>, String> {
             .map(|f| f.path)
             .collect())
     };
-    let local = list(Side::Local)?;
-    let remote = list(Side::Remote)?;
+    let listed = PerSide::try_from_fn(list)?;
     let known: BTreeSet<FolderPath> = account
         .state
         .folders()
@@ -170,23 +162,20 @@ fn folder_plan(account: &Account<'_>) -> Result<Vec<FolderToSync>, String> {
         .map(|(path, _)| path)
         .collect();
 
-    let mut wanted: BTreeSet<FolderPath> = local.union(&remote).cloned().collect();
+    let mut wanted: BTreeSet<FolderPath> = listed.iter().flatten().cloned().collect();
     if let Some(only) = &account.options.folders {
         wanted = only.iter().cloned().collect();
     }
     let mut folders = Vec::new();
     for path in wanted {
-        let presence = match (local.contains(&path), remote.contains(&path)) {
-            (true, true) => Ok(Presence::Both),
-            (false, false) => Err(format!(
+        let listed_on = PerSide::from_fn(|side| listed[side].contains(&path));
+        let presence = match Side::BOTH.into_iter().find(|&side| !listed_on[side]) {
+            None => Ok(Presence::Both),
+            Some(missing) if !listed_on[missing.other()] => Err(format!(
                 "no folder {path} in either repository; check the name given with -f"
             )),
-            (in_local, _) => {
-                let (present, missing) = if in_local {
-                    (Side::Local, Side::Remote)
-                } else {
-                    (Side::Remote, Side::Local)
-                };
+            Some(missing) => {
+                let present = missing.other();
                 if known.contains(&path) {
                     Err(format!(
                         "folder vanished from the {missing} repository since the last sync; twinbox never deletes a folder. Delete it on the {present} side too if that was meant, or recreate it on the {missing} side and run `twinbox forget` for it"
@@ -221,43 +210,40 @@ fn sync_folder(
             let count = folder
                 .folder
                 .list_messages()
-                .map_err(|error| FolderFailure::Backend {
-                    side: present,
-                    error,
-                })?
+                .map_err(FolderFailure::backend(present))?
                 .iter()
                 .filter(|m| !m.flags.contains(backend_api::SystemFlag::Deleted))
                 .count();
-            *report.copied_to(missing) = count;
+            report.copied_to[missing] = count;
             return Ok(());
         }
-        account
-            .repository(missing)
+        account.repositories[missing]
             .create_folder(path)
-            .map_err(|error| FolderFailure::Backend {
-                side: missing,
-                error,
-            })?;
+            .map_err(FolderFailure::backend(missing))?;
     }
     let sync = FolderSync {
         account: account.name,
         path,
-        local: open(account, Side::Local, path)?,
-        remote: open(account, Side::Remote, path)?,
+        folders: PerSide::try_from_fn(|side| open(account, side, path))?,
+        repository_names: account.repository_names,
         state: account.state,
         dry_run,
-        read_only: &account.options.read_only,
+        read_only: account.options.read_only,
         observer,
     };
     sync.run(report)
 }
 
 fn open(account: &Account<'_>, side: Side, path: &FolderPath) -> Result<OpenFolder, FolderFailure> {
-    let on = |error: BackendError| FolderFailure::Backend { side, error };
-    let repository = account.repository(side);
+    let repository = account.repositories[side];
     Ok(OpenFolder {
-        line_ending: repository.info().map_err(on)?.line_ending,
-        folder: repository.open_folder(path).map_err(on)?,
+        line_ending: repository
+            .info()
+            .map_err(FolderFailure::backend(side))?
+            .line_ending,
+        folder: repository
+            .open_folder(path)
+            .map_err(FolderFailure::backend(side))?,
     })
 }
 

@@ -18,7 +18,8 @@ use std::collections::{HashMap, HashSet};
 
 use backend_api::{Flags, MessageInfo, PermanentFlags, SystemFlag, Uid};
 
-use crate::state::{Pair, Side};
+use crate::side::{PerSide, Side};
+use crate::state::{Pair, PairKey};
 
 /// A flag change to make on one side.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,48 +29,32 @@ pub struct FlagChange {
     pub remove: Flags,
 }
 
+/// A message to delete on one side because its twin is gone from the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deletion {
+    /// The message to delete, on the side whose deletions hold it.
+    pub uid: Uid,
+    /// The pair to remove from the state once the deletion is durable.
+    pub pair: PairKey,
+}
+
 /// Everything to do for one folder pair, per side.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FolderPlan {
-    /// UIDs on the local side to copy to the remote side.
-    pub copy_to_remote: Vec<Uid>,
-    /// UIDs on the remote side to copy to the local side.
-    pub copy_to_local: Vec<Uid>,
-    pub flags_on_local: Vec<FlagChange>,
-    pub flags_on_remote: Vec<FlagChange>,
-    /// Pairs whose merged flags differ from the recorded ones (recorded after the flag
-    /// changes are durable).
-    pub new_pair_flags: Vec<Pair>,
-    /// Local UIDs to delete (their remote twin is gone), with the pair's remote UID.
-    pub delete_on_local: Vec<(Uid, Uid)>,
-    /// Remote UIDs to delete (their local twin is gone), with the pair's remote UID.
-    pub delete_on_remote: Vec<(Uid, Uid)>,
-    /// Pairs gone from both sides, by remote UID: forget them.
-    pub forget_pairs: Vec<Uid>,
+    /// Per destination side: the UIDs on the other side to copy there.
+    pub copies: PerSide<Vec<Uid>>,
+    /// Per side: the flag changes to make there.
+    pub flag_changes: PerSide<Vec<FlagChange>>,
+    /// The pairs whose merged flags differ from the recorded ones, with the merged flags
+    /// (recorded after the flag changes are durable).
+    pub updated_pairs: Vec<Pair>,
+    /// Per side: the messages to delete there (their twin is gone from the other side).
+    pub deletions: PerSide<Vec<Deletion>>,
+    /// Pairs gone from both sides: forget them.
+    pub forget_pairs: Vec<PairKey>,
 }
 
 impl FolderPlan {
-    pub fn copies_to(&self, side: Side) -> &[Uid] {
-        match side {
-            Side::Local => &self.copy_to_local,
-            Side::Remote => &self.copy_to_remote,
-        }
-    }
-
-    pub fn flag_changes_on(&self, side: Side) -> &[FlagChange] {
-        match side {
-            Side::Local => &self.flags_on_local,
-            Side::Remote => &self.flags_on_remote,
-        }
-    }
-
-    pub fn deletions_on(&self, side: Side) -> &[(Uid, Uid)] {
-        match side {
-            Side::Local => &self.delete_on_local,
-            Side::Remote => &self.delete_on_remote,
-        }
-    }
-
     pub fn is_empty(&self) -> bool {
         self == &FolderPlan::default()
     }
@@ -81,116 +66,111 @@ impl FolderPlan {
     /// lost nor reverted, just not made. A message deleted on the other side stays paired
     /// (and is not copied back).
     pub fn without_changes_to(mut self, side: Side) -> FolderPlan {
-        let blocked: HashSet<Uid> = self.flag_changes_on(side).iter().map(|c| c.uid).collect();
-        match side {
-            Side::Local => {
-                self.copy_to_local.clear();
-                self.flags_on_local.clear();
-                self.delete_on_local.clear();
-            }
-            Side::Remote => {
-                self.copy_to_remote.clear();
-                self.flags_on_remote.clear();
-                self.delete_on_remote.clear();
+        let blocked: HashSet<Uid> = self.flag_changes[side].iter().map(|c| c.uid).collect();
+        self.copies[side].clear();
+        self.flag_changes[side].clear();
+        self.deletions[side].clear();
+        self.updated_pairs
+            .retain(|pair| !blocked.contains(&pair.uids[side]));
+        self
+    }
+
+    /// Merges the flags of a pair present on both sides, planning the changes each side
+    /// needs and the pair's new record.
+    fn merge(&mut self, pair: &Pair, messages: PerSide<&MessageInfo>, common: &CommonFlags) {
+        let base = common.restrict(&pair.flags);
+        let current = messages.map(|message| common.restrict(&message.flags));
+        let merged = merge_flags(&base, current.as_ref());
+        for side in Side::BOTH {
+            if merged != current[side] {
+                self.flag_changes[side].push(FlagChange {
+                    uid: pair.uids[side],
+                    add: merged.difference(&current[side]),
+                    remove: current[side].difference(&merged),
+                });
             }
         }
-        self.new_pair_flags
-            .retain(|pair| !blocked.contains(&pair.uid(side)));
-        self
+        if merged != pair.flags {
+            self.updated_pairs.push(Pair {
+                flags: merged,
+                ..pair.clone()
+            });
+        }
     }
 }
 
 /// The flags that both sides can store: the only ones the engine compares and changes.
 #[derive(Clone, Debug)]
 pub struct CommonFlags {
-    local: PermanentFlags,
-    remote: PermanentFlags,
+    storable: PerSide<PermanentFlags>,
 }
 
 impl CommonFlags {
-    pub fn new(local: PermanentFlags, remote: PermanentFlags) -> Self {
-        CommonFlags { local, remote }
+    pub fn new(storable: PerSide<PermanentFlags>) -> Self {
+        CommonFlags { storable }
     }
 
     pub fn restrict(&self, flags: &Flags) -> Flags {
-        self.local.storable(&self.remote.storable(flags))
+        self.storable
+            .iter()
+            .fold(flags.clone(), |flags, side| side.storable(&flags))
     }
 }
 
-/// Computes the plan for one folder pair. `local` and `remote` are the current listings,
-/// `pairs` the last synced state.
+/// Computes the plan for one folder pair from each side's current listing and `pairs`,
+/// the last synced state.
 pub fn plan_folder(
-    local: &[MessageInfo],
-    remote: &[MessageInfo],
+    listings: PerSide<&[MessageInfo]>,
     pairs: &[Pair],
     common: &CommonFlags,
 ) -> FolderPlan {
-    let local_by_uid: HashMap<Uid, &MessageInfo> = local.iter().map(|m| (m.uid, m)).collect();
-    let remote_by_uid: HashMap<Uid, &MessageInfo> = remote.iter().map(|m| (m.uid, m)).collect();
-    let mut paired_local = HashSet::with_capacity(pairs.len());
-    let mut paired_remote = HashSet::with_capacity(pairs.len());
+    let by_uid: PerSide<HashMap<Uid, &MessageInfo>> =
+        listings.map(|listing| listing.iter().map(|m| (m.uid, m)).collect());
+    let mut paired: PerSide<HashSet<Uid>> =
+        PerSide::from_fn(|_| HashSet::with_capacity(pairs.len()));
     let mut plan = FolderPlan::default();
 
     for pair in pairs {
-        paired_local.insert(pair.local);
-        paired_remote.insert(pair.remote);
-        match (
-            local_by_uid.get(&pair.local),
-            remote_by_uid.get(&pair.remote),
-        ) {
-            (Some(local), Some(remote)) => {
-                let base = common.restrict(&pair.flags);
-                let local_flags = common.restrict(&local.flags);
-                let remote_flags = common.restrict(&remote.flags);
-                let merged = merge_flags(&base, &local_flags, &remote_flags);
-                if merged != local_flags {
-                    plan.flags_on_local.push(FlagChange {
-                        uid: pair.local,
-                        add: merged.difference(&local_flags),
-                        remove: local_flags.difference(&merged),
-                    });
-                }
-                if merged != remote_flags {
-                    plan.flags_on_remote.push(FlagChange {
-                        uid: pair.remote,
-                        add: merged.difference(&remote_flags),
-                        remove: remote_flags.difference(&merged),
-                    });
-                }
-                if merged != pair.flags {
-                    plan.new_pair_flags.push(Pair {
-                        flags: merged,
-                        ..pair.clone()
-                    });
-                }
-            }
-            (Some(_), None) => plan.delete_on_local.push((pair.local, pair.remote)),
-            (None, Some(_)) => plan.delete_on_remote.push((pair.remote, pair.remote)),
-            (None, None) => plan.forget_pairs.push(pair.remote),
+        for side in Side::BOTH {
+            paired[side].insert(pair.uids[side]);
+        }
+        let listed = PerSide::from_fn(|side| by_uid[side].get(&pair.uids[side]).copied());
+        if let Some(messages) = listed.transpose() {
+            plan.merge(pair, messages, common);
+        } else if let Some(side) = Side::BOTH.into_iter().find(|&side| listed[side].is_some()) {
+            // Gone from the other side only: deleted there, so deleted here.
+            plan.deletions[side].push(Deletion {
+                uid: pair.uids[side],
+                pair: pair.key(),
+            });
+        } else {
+            plan.forget_pairs.push(pair.key());
         }
     }
 
     let is_new = |message: &&MessageInfo, paired: &HashSet<Uid>| {
         !paired.contains(&message.uid) && !message.flags.contains(SystemFlag::Deleted)
     };
-    plan.copy_to_remote = local
-        .iter()
-        .filter(|m| is_new(m, &paired_local))
-        .map(|m| m.uid)
-        .collect();
-    plan.copy_to_local = remote
-        .iter()
-        .filter(|m| is_new(m, &paired_remote))
-        .map(|m| m.uid)
-        .collect();
+    for destination in Side::BOTH {
+        let source = destination.other();
+        plan.copies[destination] = listings[source]
+            .iter()
+            .filter(|m| is_new(m, &paired[source]))
+            .map(|m| m.uid)
+            .collect();
+    }
     plan
 }
 
 /// The three-way merge of flag sets: each side's additions and removals against `base`,
 /// all applied.
-pub fn merge_flags(base: &Flags, local: &Flags, remote: &Flags) -> Flags {
-    let added = local.difference(base).union(&remote.difference(base));
-    let removed = base.difference(local).union(&base.difference(remote));
+pub fn merge_flags(base: &Flags, sides: PerSide<&Flags>) -> Flags {
+    let mut added = Flags::new();
+    let mut removed = Flags::new();
+    for flags in sides.iter() {
+        added = added.union(&flags.difference(base));
+        removed = removed.union(&base.difference(flags));
+    }
     base.union(&added).difference(&removed)
 }
 
@@ -210,30 +190,38 @@ mod tests {
 
     fn pair(local: Uid, remote: Uid, flags: &[SystemFlag]) -> Pair {
         Pair {
-            local,
-            remote,
+            uids: PerSide::new(local, remote),
             flags: Flags::from_system(flags),
         }
     }
 
     fn everything() -> CommonFlags {
-        CommonFlags::new(PermanentFlags::everything(), PermanentFlags::everything())
+        CommonFlags::new(PerSide::from_fn(|_| PermanentFlags::everything()))
+    }
+
+    fn plan(
+        local: &[MessageInfo],
+        remote: &[MessageInfo],
+        pairs: &[Pair],
+        common: &CommonFlags,
+    ) -> FolderPlan {
+        plan_folder(PerSide::new(local, remote), pairs, common)
     }
 
     #[test]
     fn new_messages_are_copied_both_ways_except_deleted_ones() {
         let local = [message(1, &[]), message(2, &[Deleted])];
         let remote = [message(7, &[Seen])];
-        let plan = plan_folder(&local, &remote, &[], &everything());
-        assert_eq!(plan.copy_to_remote, vec![1]);
-        assert_eq!(plan.copy_to_local, vec![7]);
+        let plan = plan(&local, &remote, &[], &everything());
+        assert_eq!(plan.copies[Side::Remote], vec![1]);
+        assert_eq!(plan.copies[Side::Local], vec![7]);
     }
 
     #[test]
     fn unchanged_pairs_plan_nothing() {
         let local = [message(1, &[Seen])];
         let remote = [message(5, &[Seen])];
-        let plan = plan_folder(&local, &remote, &[pair(1, 5, &[Seen])], &everything());
+        let plan = plan(&local, &remote, &[pair(1, 5, &[Seen])], &everything());
         assert!(plan.is_empty(), "{plan:?}");
     }
 
@@ -242,9 +230,9 @@ mod tests {
         // Local marked it seen; remote flagged it and removed answered.
         let local = [message(1, &[Seen, Answered])];
         let remote = [message(5, &[Flagged])];
-        let plan = plan_folder(&local, &remote, &[pair(1, 5, &[Answered])], &everything());
+        let plan = plan(&local, &remote, &[pair(1, 5, &[Answered])], &everything());
         assert_eq!(
-            plan.flags_on_local,
+            plan.flag_changes[Side::Local],
             vec![FlagChange {
                 uid: 1,
                 add: Flags::from_system(&[Flagged]),
@@ -252,23 +240,25 @@ mod tests {
             }]
         );
         assert_eq!(
-            plan.flags_on_remote,
+            plan.flag_changes[Side::Remote],
             vec![FlagChange {
                 uid: 5,
                 add: Flags::from_system(&[Seen]),
                 remove: Flags::new(),
             }]
         );
-        assert_eq!(plan.new_pair_flags, vec![pair(1, 5, &[Seen, Flagged])]);
+        assert_eq!(plan.updated_pairs, vec![pair(1, 5, &[Seen, Flagged])]);
     }
 
     #[test]
     fn the_same_change_on_both_sides_only_updates_the_state() {
         let local = [message(1, &[Seen])];
         let remote = [message(5, &[Seen])];
-        let plan = plan_folder(&local, &remote, &[pair(1, 5, &[])], &everything());
-        assert!(plan.flags_on_local.is_empty() && plan.flags_on_remote.is_empty());
-        assert_eq!(plan.new_pair_flags, vec![pair(1, 5, &[Seen])]);
+        let plan = plan(&local, &remote, &[pair(1, 5, &[])], &everything());
+        assert!(
+            plan.flag_changes[Side::Local].is_empty() && plan.flag_changes[Side::Remote].is_empty()
+        );
+        assert_eq!(plan.updated_pairs, vec![pair(1, 5, &[Seen])]);
     }
 
     #[test]
@@ -276,12 +266,24 @@ mod tests {
         let local = [message(1, &[Flagged])];
         let remote = [message(6, &[])];
         let pairs = [pair(1, 5, &[]), pair(2, 6, &[]), pair(3, 7, &[])];
-        let plan = plan_folder(&local, &remote, &pairs, &everything());
-        assert_eq!(plan.delete_on_local, vec![(1, 5)]);
-        assert_eq!(plan.delete_on_remote, vec![(6, 6)]);
-        assert_eq!(plan.forget_pairs, vec![7]);
-        assert!(plan.flags_on_remote.is_empty());
-        assert!(plan.copy_to_local.is_empty() && plan.copy_to_remote.is_empty());
+        let plan = plan(&local, &remote, &pairs, &everything());
+        assert_eq!(
+            plan.deletions[Side::Local],
+            vec![Deletion {
+                uid: 1,
+                pair: pairs[0].key()
+            }]
+        );
+        assert_eq!(
+            plan.deletions[Side::Remote],
+            vec![Deletion {
+                uid: 6,
+                pair: pairs[1].key()
+            }]
+        );
+        assert_eq!(plan.forget_pairs, vec![pairs[2].key()]);
+        assert!(plan.flag_changes[Side::Remote].is_empty());
+        assert!(plan.copies[Side::Local].is_empty() && plan.copies[Side::Remote].is_empty());
     }
 
     #[test]
@@ -289,16 +291,17 @@ mod tests {
         let local = [message(1, &[Seen]), message(2, &[])];
         let remote = [message(5, &[]), message(8, &[])];
         let pairs = [pair(1, 5, &[]), pair(3, 7, &[])];
-        let plan =
-            plan_folder(&local, &remote, &pairs, &everything()).without_changes_to(Side::Remote);
-        assert!(plan.flags_on_remote.is_empty() && plan.delete_on_remote.is_empty());
-        assert!(plan.copy_to_remote.is_empty());
+        let plan = plan(&local, &remote, &pairs, &everything()).without_changes_to(Side::Remote);
         assert!(
-            plan.new_pair_flags.is_empty(),
+            plan.flag_changes[Side::Remote].is_empty() && plan.deletions[Side::Remote].is_empty()
+        );
+        assert!(plan.copies[Side::Remote].is_empty());
+        assert!(
+            plan.updated_pairs.is_empty(),
             "the seen flag was not synced: keep the old base"
         );
-        assert_eq!(plan.copy_to_local, vec![8]);
-        assert_eq!(plan.forget_pairs, vec![7]);
+        assert_eq!(plan.copies[Side::Local], vec![8]);
+        assert_eq!(plan.forget_pairs, vec![pairs[1].key()]);
     }
 
     #[test]
@@ -314,8 +317,8 @@ mod tests {
             flags: Flags::all_system(),
             any_keyword: false,
         };
-        let common = CommonFlags::new(local_can_store, PermanentFlags::everything());
-        let plan = plan_folder(&local, &remote, &[pair(1, 5, &[Seen])], &common);
+        let common = CommonFlags::new(PerSide::new(local_can_store, PermanentFlags::everything()));
+        let plan = plan(&local, &remote, &[pair(1, 5, &[Seen])], &common);
         assert!(plan.is_empty(), "{plan:?}");
     }
 }

@@ -1,27 +1,30 @@
 //! What a sync did, and the observer through which the engine tells it as it goes.
 //!
-//! The engine never prints: the CLI's summary is one observer, a future progress bar or
-//! `--json` stream are others.
+//! The engine never prints. It returns a report, which the CLI's summary (`summary.rs`)
+//! formats at the end, and tells events to a [`SyncObserver`] as it goes: the CLI's
+//! observer logs them (shown with `-v`); a progress bar or a `--json` stream would be
+//! other observers.
 
 use backend_api::FolderPath;
 
-use crate::state::Side;
+use crate::side::{PerSide, Side};
 
 /// Counts for one folder pair.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FolderReport {
     pub folder: Option<FolderPath>,
-    pub copied_to_local: usize,
-    pub copied_to_remote: usize,
-    pub flags_on_local: usize,
-    pub flags_on_remote: usize,
-    pub deleted_on_local: usize,
-    pub deleted_on_remote: usize,
+    /// Messages copied to each side.
+    pub copied_to: PerSide<usize>,
+    /// Messages whose flags were changed on each side.
+    pub flags_on: PerSide<usize>,
+    /// Messages deleted on each side.
+    pub deleted_on: PerSide<usize>,
     /// The side the folder was created on, if it was.
     pub created_on: Option<Side>,
     /// Interrupted copies from an earlier run that were found and recorded.
     pub recovered: usize,
-    /// Errors, each one line; a folder with an error did not finish.
+    /// Errors, each one line: messages that were skipped (the rest of the folder was
+    /// synced), or what stopped the folder.
     pub errors: Vec<String>,
 }
 
@@ -34,36 +37,11 @@ impl FolderReport {
     }
 
     pub fn changed_anything(&self) -> bool {
-        self.copied_to_local
-            + self.copied_to_remote
-            + self.flags_on_local
-            + self.flags_on_remote
-            + self.deleted_on_local
-            + self.deleted_on_remote
-            + self.recovered
-            > 0
-            || self.created_on.is_some()
-    }
-
-    pub fn copied_to(&mut self, side: Side) -> &mut usize {
-        match side {
-            Side::Local => &mut self.copied_to_local,
-            Side::Remote => &mut self.copied_to_remote,
-        }
-    }
-
-    pub fn flags_on(&mut self, side: Side) -> &mut usize {
-        match side {
-            Side::Local => &mut self.flags_on_local,
-            Side::Remote => &mut self.flags_on_remote,
-        }
-    }
-
-    pub fn deleted_on(&mut self, side: Side) -> &mut usize {
-        match side {
-            Side::Local => &mut self.deleted_on_local,
-            Side::Remote => &mut self.deleted_on_remote,
-        }
+        let changes: usize = [&self.copied_to, &self.flags_on, &self.deleted_on]
+            .into_iter()
+            .flat_map(PerSide::iter)
+            .sum();
+        changes + self.recovered > 0 || self.created_on.is_some()
     }
 }
 

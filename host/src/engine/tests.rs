@@ -6,6 +6,7 @@ use backend_api::memory::{Fault, MemoryRepository};
 use backend_api::{Flags, FolderPath, LineEnding, PermanentFlags, SystemFlag};
 
 use super::*;
+use crate::side::PerSide;
 use crate::state::SyncState;
 
 fn sync(local: &MemoryRepository, remote: &MemoryRepository, state: &SyncState) -> AccountReport {
@@ -20,8 +21,8 @@ fn sync_with(
 ) -> AccountReport {
     let account = Account {
         name: "test",
-        local,
-        remote,
+        repositories: PerSide::new(local, remote),
+        repository_names: PerSide::new("TestLocal", "TestRemote"),
         state,
         options,
     };
@@ -131,8 +132,8 @@ fn flags_and_deletions_travel_both_ways() {
     assert!(!report.failed(), "{report:?}");
     assert_in_sync(&local, &remote);
     let inbox = &report.folders[0];
-    assert_eq!((inbox.flags_on_local, inbox.flags_on_remote), (1, 1));
-    assert_eq!((inbox.deleted_on_local, inbox.deleted_on_remote), (1, 1));
+    assert_eq!(inbox.flags_on, PerSide::new(1, 1));
+    assert_eq!(inbox.deleted_on, PerSide::new(1, 1));
     assert_eq!(remote.messages("INBOX").len(), 2);
     assert!(!sync(&local, &remote, &state).changed_anything());
 }
@@ -179,6 +180,18 @@ fn a_changed_uidvalidity_stops_only_that_folder_and_changes_nothing() {
     assert!(report.failed());
     let inbox = &report.folders[0];
     assert!(inbox.errors[0].contains("UIDVALIDITY changed"), "{inbox:?}");
+    assert!(
+        inbox.errors[0].contains("folder INBOX in repository TestRemote (remote)"),
+        "names the folder and the repository whose UIDVALIDITY changed: {inbox:?}"
+    );
+    assert!(
+        inbox.errors[0].contains("`twinbox forget -a test -f INBOX`, then sync"),
+        "says what to run: {inbox:?}"
+    );
+    assert!(
+        !inbox.errors[0].contains("local copy"),
+        "does not assume the local side is a local store: {inbox:?}"
+    );
     assert_eq!(local.messages("INBOX"), {
         let (name, _) = &before_local[0];
         assert_eq!(name, "INBOX");
@@ -225,7 +238,7 @@ fn dry_run_changes_nothing_and_counts_what_it_would_do() {
         report
             .folders
             .iter()
-            .map(|f| f.copied_to_local)
+            .map(|f| f.copied_to[Side::Local])
             .sum::<usize>(),
         2
     );
@@ -307,12 +320,9 @@ fn interrupted_anywhere_converges(uidplus: bool) {
 
     for after_writes in 0..30 {
         for effect_applied in [false, true] {
-            for faulty_side in [Side::Local, Side::Remote] {
+            for faulty_side in Side::BOTH {
                 let (local, remote, state) = scenario(uidplus);
-                let faulty = match faulty_side {
-                    Side::Local => &local,
-                    Side::Remote => &remote,
-                };
+                let faulty = PerSide::new(&local, &remote)[faulty_side];
                 faulty.inject_fault(Fault {
                     after_writes,
                     effect_applied,
@@ -375,7 +385,7 @@ fn a_read_only_side_is_never_written() {
     local.deliver("Drafts", &message(2), Flags::new());
     let state = SyncState::in_memory().unwrap();
     let options = SyncOptions {
-        read_only: vec![Side::Remote],
+        read_only: PerSide::new(false, true),
         ..Default::default()
     };
     let report = sync_with(&local, &remote, &state, options.clone());

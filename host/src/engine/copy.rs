@@ -1,0 +1,198 @@
+//! Step 4: new messages are copied in batches, each in four moves: its pending entries
+//! are recorded (intent), the messages appended (effect) and flushed (durability), then
+//! their pairs recorded and the pending entries dropped in one transaction (record).
+
+use std::collections::HashMap;
+
+use backend_api::line_endings;
+use backend_api::{ErrorScope, FetchedMessage, MessageInfo, NewMessage, Uid};
+
+use super::batches::batches;
+use super::failure::FolderFailure;
+use super::folder::FolderSync;
+use super::plan::CommonFlags;
+use super::recovery::{md5_hex, Unfound};
+use super::report::{FolderReport, SyncEvent};
+use crate::side::Side;
+use crate::state::{PendingCopy, StateChange};
+
+/// A batch ready to append: the messages, and the pending entry of each (with its id).
+struct PreparedBatch {
+    pending: Vec<(u64, PendingCopy)>,
+    messages: Vec<NewMessage>,
+}
+
+impl FolderSync<'_> {
+    /// Copies `uids` from the other side to `destination`; `source_listing` is the other
+    /// side's listing, which holds their sizes and flags.
+    pub(super) fn copy_messages(
+        &mut self,
+        destination: Side,
+        uids: &[Uid],
+        source_listing: &[MessageInfo],
+        common: &CommonFlags,
+        report: &mut FolderReport,
+    ) -> Result<(), FolderFailure> {
+        let source = destination.other();
+        let by_uid: HashMap<Uid, &MessageInfo> =
+            source_listing.iter().map(|m| (m.uid, m)).collect();
+        let messages: Vec<&MessageInfo> = uids
+            .iter()
+            .filter_map(|uid| by_uid.get(uid).copied())
+            .collect();
+        for batch in batches(&messages) {
+            let fetched = self.fetch_isolating_bad_messages(source, &batch, report)?;
+            self.copy_batch(destination, fetched, &by_uid, common, report)?;
+        }
+        Ok(())
+    }
+
+    /// Fetches a batch; if a message-level error spoils it, fetches one by one and skips
+    /// (and reports) the messages that cannot be read.
+    fn fetch_isolating_bad_messages(
+        &mut self,
+        source: Side,
+        uids: &[Uid],
+        report: &mut FolderReport,
+    ) -> Result<Vec<FetchedMessage>, FolderFailure> {
+        match self.folders[source].folder.fetch_messages(uids) {
+            Ok(fetched) => return Ok(fetched),
+            Err(error) if error.scope == ErrorScope::Message => {}
+            Err(error) => return Err(FolderFailure::backend(source)(error)),
+        }
+        let mut fetched = Vec::with_capacity(uids.len());
+        for uid in uids {
+            match self.folders[source].folder.fetch_messages(&[*uid]) {
+                Ok(mut one) => fetched.append(&mut one),
+                Err(error) if error.scope == ErrorScope::Message => {
+                    let line = format!(
+                        "{} repository: message UID {uid} skipped: {error}",
+                        source.name()
+                    );
+                    self.observer.event(&SyncEvent::MessageSkipped {
+                        account: self.account,
+                        folder: self.path,
+                        error: &line,
+                    });
+                    report.errors.push(line);
+                }
+                Err(error) => return Err(FolderFailure::backend(source)(error)),
+            }
+        }
+        Ok(fetched)
+    }
+
+    /// Copies one fetched batch to `destination`: intent, effect, durability, record.
+    fn copy_batch(
+        &mut self,
+        destination: Side,
+        fetched: Vec<FetchedMessage>,
+        source_info: &HashMap<Uid, &MessageInfo>,
+        common: &CommonFlags,
+        report: &mut FolderReport,
+    ) -> Result<(), FolderFailure> {
+        if fetched.is_empty() {
+            return Ok(());
+        }
+        let PreparedBatch { pending, messages } =
+            self.prepare_batch(destination, fetched, source_info, common)?;
+        let intents: Vec<StateChange> = pending
+            .iter()
+            .map(|(id, copy)| StateChange::AddPending {
+                id: *id,
+                copy: copy.clone(),
+            })
+            .collect();
+        self.state.commit(self.path, &intents)?;
+
+        let folder = &mut self.folders[destination].folder;
+        let new_uids = folder
+            .append_messages(messages)
+            .map_err(FolderFailure::backend(destination))?;
+        folder
+            .flush()
+            .map_err(FolderFailure::backend(destination))?;
+
+        let all_known = self.record_copies(&pending, new_uids)?;
+        if !all_known {
+            // The destination could not tell every new UID: find them by content now, as
+            // a restart would. What is not found stays pending for the next run.
+            let listing = self.folders[destination]
+                .folder
+                .list_messages()
+                .map_err(FolderFailure::backend(destination))?;
+            let mut pairs = self.state.pairs(self.path)?;
+            self.resolve_pending(destination, &listing, &mut pairs, Unfound::KeepPending)?;
+        }
+        report.copied_to[destination] += pending.len();
+        Ok(())
+    }
+
+    /// Each fetched message converted to the destination's line endings, with the flags
+    /// both sides can store, and its pending entry holding what the copy will be found by
+    /// after a crash.
+    fn prepare_batch(
+        &mut self,
+        destination: Side,
+        fetched: Vec<FetchedMessage>,
+        source_info: &HashMap<Uid, &MessageInfo>,
+        common: &CommonFlags,
+    ) -> Result<PreparedBatch, FolderFailure> {
+        let from = self.folders[destination.other()].line_ending;
+        let to = self.folders[destination].line_ending;
+        let uid_next = self.folders[destination]
+            .folder
+            .status()
+            .map_err(FolderFailure::backend(destination))?
+            .uid_next;
+        let first_id = self.state.next_pending_id(self.path)?;
+
+        let mut pending = Vec::with_capacity(fetched.len());
+        let mut messages = Vec::with_capacity(fetched.len());
+        for (id, message) in (first_id..).zip(fetched) {
+            let flags = source_info
+                .get(&message.uid)
+                .map(|m| common.restrict(&m.flags))
+                .unwrap_or_default();
+            let bytes = line_endings::convert(message.bytes, from, to);
+            let copy = PendingCopy {
+                destination,
+                source_uid: message.uid,
+                size: bytes.len() as u64,
+                md5: md5_hex(&bytes),
+                destination_uid_next: uid_next,
+                flags: flags.clone(),
+            };
+            pending.push((id, copy));
+            messages.push(NewMessage {
+                bytes,
+                flags,
+                internal_date: message.internal_date,
+            });
+        }
+        Ok(PreparedBatch { pending, messages })
+    }
+
+    /// Records the pairs of the copies whose new UID the destination told (`new_uids`, in
+    /// the order of `pending`) and drops their pending entries, in one transaction.
+    /// Returns whether every copy's UID was told.
+    fn record_copies(
+        &mut self,
+        pending: &[(u64, PendingCopy)],
+        new_uids: Vec<Option<Uid>>,
+    ) -> Result<bool, FolderFailure> {
+        let mut records = Vec::with_capacity(pending.len() * 2);
+        let mut all_known = true;
+        for ((id, copy), uid) in pending.iter().zip(new_uids) {
+            match uid {
+                Some(uid) => {
+                    records.push(StateChange::PutPair(copy.pair(uid)));
+                    records.push(StateChange::RemovePending { id: *id });
+                }
+                None => all_known = false,
+            }
+        }
+        self.state.commit(self.path, &records)?;
+        Ok(all_known)
+    }
+}

@@ -1,0 +1,59 @@
+//! Step 2: flag changes are applied to both sides, made durable, then recorded.
+
+use backend_api::{Flags, Uid};
+
+use super::failure::FolderFailure;
+use super::folder::FolderSync;
+use super::plan::{FlagChange, FolderPlan};
+use super::report::FolderReport;
+use crate::side::Side;
+use crate::state::StateChange;
+
+impl FolderSync<'_> {
+    pub(super) fn apply_flags(
+        &mut self,
+        plan: &FolderPlan,
+        report: &mut FolderReport,
+    ) -> Result<(), FolderFailure> {
+        if plan.updated_pairs.is_empty() {
+            return Ok(());
+        }
+        for side in Side::BOTH {
+            let changes = &plan.flag_changes[side];
+            if changes.is_empty() {
+                continue;
+            }
+            let folder = &mut self.folders[side].folder;
+            for (add, remove, uids) in grouped(changes) {
+                folder
+                    .update_flags(&uids, add, remove)
+                    .map_err(FolderFailure::backend(side))?;
+            }
+            folder.flush().map_err(FolderFailure::backend(side))?;
+            report.flags_on[side] += changes.len();
+        }
+        let changes: Vec<StateChange> = plan
+            .updated_pairs
+            .iter()
+            .cloned()
+            .map(StateChange::PutPair)
+            .collect();
+        Ok(self.state.commit(self.path, &changes)?)
+    }
+}
+
+/// The UIDs of `changes` grouped by (add, remove): one call per group, which IMAP turns
+/// into one UID STORE.
+fn grouped(changes: &[FlagChange]) -> Vec<(&Flags, &Flags, Vec<Uid>)> {
+    let mut groups: Vec<(&Flags, &Flags, Vec<Uid>)> = Vec::new();
+    for FlagChange { uid, add, remove } in changes {
+        match groups
+            .iter_mut()
+            .find(|(a, r, _)| *a == add && *r == remove)
+        {
+            Some((_, _, uids)) => uids.push(*uid),
+            None => groups.push((add, remove, vec![*uid])),
+        }
+    }
+    groups
+}
