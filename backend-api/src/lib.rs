@@ -29,13 +29,10 @@ pub mod ffi;
 mod import;
 mod loader;
 mod types;
-mod validity;
 
 pub mod conformance;
-pub mod durable;
 pub mod line_endings;
 pub mod memory;
-pub mod mutf7;
 
 pub use config::RepositoryConfig;
 pub use error::{BackendError, ErrorScope, Retry};
@@ -47,7 +44,6 @@ pub use types::{
     MessageInfo, NewMessage, PermanentFlags, RepositoryInfo, SystemFlag, Uid, UidValidity,
     UnixTime,
 };
-pub use validity::new_uid_validity;
 
 /// Re-exported so that a plugin's `export_backend!` expands without naming versions.
 pub use abi_stable;

@@ -30,11 +30,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use backend_api::durable::{system_time, unix_time};
 use backend_api::{
     BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
     NewMessage, PermanentFlags, Retry, Uid, UnixTime,
 };
+use backend_kit::durable::{system_time, unix_time};
 
 use crate::fsutil::{create_dir_durably, sync_dir};
 use crate::leftovers;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-pub(crate) use backend_api::durable::{create_dir_durably, sync_dir};
+pub(crate) use backend_kit::durable::{create_dir_durably, sync_dir};
 
 /// Whether `dir` is a Maildir folder: it has `cur/` and `new/` (a missing `tmp/` is made
 /// when the first message is appended).

@@ -22,7 +22,8 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use backend_api::{mutf7, BackendError, ErrorScope, FolderPath};
+use backend_api::{BackendError, ErrorScope, FolderPath};
+use backend_kit::mutf7;
 
 use crate::fsutil::is_maildir;
 use crate::uidstate::STATE_FILE;

@@ -32,7 +32,7 @@ impl UidState {
     /// A fresh state for a folder twinbox has not seen before.
     pub fn fresh(uid_next: Uid) -> UidState {
         UidState {
-            uid_validity: backend_api::new_uid_validity(None),
+            uid_validity: backend_kit::new_uid_validity(None),
             uid_next,
         }
     }

@@ -312,7 +312,7 @@ impl MboxFolder {
         if let Some(validity) = self.provisional_validity {
             return validity;
         }
-        let mut validity = backend_api::new_uid_validity(None);
+        let mut validity = backend_kit::new_uid_validity(None);
         if let Some(old) = above {
             if validity <= old {
                 validity = old.checked_add(1).unwrap_or(1);

@@ -1,3 +1,3 @@
 //! The few file-system steps that make an effect durable.
 
-pub(crate) use backend_api::durable::{create_dir_durably, parent_of, sync_dir};
+pub(crate) use backend_kit::durable::{create_dir_durably, parent_of, sync_dir};

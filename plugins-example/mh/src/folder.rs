@@ -267,12 +267,12 @@ impl MhFolder {
     /// listing) in a dry run.
     fn fresh_uid_validity(&mut self, previous: Option<UidValidity>) -> UidValidity {
         if !self.read_only {
-            return backend_api::new_uid_validity(previous);
+            return backend_kit::new_uid_validity(previous);
         }
         match self.provisional {
             Some((replaced, provisional)) if replaced == previous => provisional,
             _ => {
-                let provisional = backend_api::new_uid_validity(previous);
+                let provisional = backend_kit::new_uid_validity(previous);
                 self.provisional = Some((previous, provisional));
                 provisional
             }

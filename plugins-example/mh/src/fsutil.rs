@@ -4,8 +4,8 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-pub(crate) use backend_api::durable::{create_dir_durably, sync_dir, system_time, unix_time};
 use backend_api::UnixTime;
+pub(crate) use backend_kit::durable::{create_dir_durably, sync_dir, system_time, unix_time};
 
 /// Renames `from` to `to` unless `to` exists (then fails with `AlreadyExists`): a message
 /// number is never overwritten, as that would destroy a message. Uses

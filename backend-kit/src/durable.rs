@@ -10,7 +10,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::UnixTime;
+use backend_api::UnixTime;
 
 /// Makes the entries of `dir` (names created, renamed or removed in it) durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
