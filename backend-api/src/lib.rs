@@ -30,10 +30,6 @@ mod import;
 mod loader;
 mod types;
 
-pub mod conformance;
-pub mod line_endings;
-pub mod memory;
-
 pub use config::RepositoryConfig;
 pub use error::{BackendError, ErrorScope, Retry};
 pub use export::{export_module, Backend};

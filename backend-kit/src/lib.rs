@@ -20,14 +20,22 @@
 //!
 //! - the file-system steps that make an effect durable on a file-based store ([`durable`]);
 //! - choosing a UIDVALIDITY for stores that keep their own ([`new_uid_validity`]);
-//! - IMAP's modified UTF-7 for folder names ([`mutf7`]).
+//! - IMAP's modified UTF-7 for folder names ([`mutf7`]);
+//! - the one transformation of message bytes, line endings ([`line_endings`]), which the
+//!   host's engine applies between stores;
+//! - test support for plugin authors, used as a dev-dependency: an in-memory reference
+//!   repository ([`memory`]), the executable form of the contracts, and the conformance
+//!   suite every backend passes ([`conformance::check_repository`]).
 //!
 //! What does not belong: anything the host and a plugin exchange (that is the interface
 //! crate), and anything one backend alone needs (that stays in the backend). Using the kit
 //! is optional for a plugin; nothing here crosses the plugin boundary, so a plugin may use
 //! any version of it.
 
+pub mod conformance;
 pub mod durable;
+pub mod line_endings;
+pub mod memory;
 pub mod mutf7;
 mod validity;
 

@@ -69,7 +69,7 @@ fn passes_the_conformance_suite_with_either_separator() {
     for sep in [None, Some("/")] {
         let root = tempfile::tempdir().unwrap();
         let config = config(root.path(), sep);
-        backend_api::conformance::check_repository(&|| {
+        backend_kit::conformance::check_repository(&|| {
             MaildirBackend::open(config.clone()).unwrap()
         });
     }

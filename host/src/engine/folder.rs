@@ -13,11 +13,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-use backend_api::line_endings;
 use backend_api::{
     BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, LineEnding,
     MessageInfo, NewMessage, Uid,
 };
+use backend_kit::line_endings;
 
 use super::plan::{plan_folder, CommonFlags, FlagChange, FolderPlan};
 use super::report::{FolderReport, SyncEvent, SyncObserver};

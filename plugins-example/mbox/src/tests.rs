@@ -123,7 +123,7 @@ last message
 fn passes_the_conformance_suite() {
     let root = tempfile::tempdir().unwrap();
     let config = config(root.path());
-    backend_api::conformance::check_repository(&|| MboxBackend::open(config.clone()).unwrap());
+    backend_kit::conformance::check_repository(&|| MboxBackend::open(config.clone()).unwrap());
 }
 
 #[test]

@@ -95,7 +95,7 @@ fn write_old(path: &Path, bytes: &[u8]) {
 fn passes_the_conformance_suite() {
     let root = tempfile::tempdir().unwrap();
     let config = config(root.path());
-    backend_api::conformance::check_repository(&|| MhBackend::open(config.clone()).unwrap());
+    backend_kit::conformance::check_repository(&|| MhBackend::open(config.clone()).unwrap());
     // The INBOX is nmh's `inbox`.
     assert!(root.path().join("inbox").is_dir());
     assert!(root.path().join("twinbox-conformance/child").is_dir());
