@@ -18,7 +18,8 @@
 //! Code that at least two backends (or a backend and the host) would otherwise each write,
 //! and that a third-party author would want too:
 //!
-//! - the file-system steps that make an effect durable on a file-based store ([`durable`]);
+//! - the file-system steps that make an effect durable on a file-based store ([`durable`]),
+//!   and its root directory as the configuration names it ([`store`]);
 //! - choosing a UIDVALIDITY for stores that keep their own ([`new_uid_validity`]);
 //! - IMAP's modified UTF-7 for folder names ([`mutf7`]);
 //! - the one transformation of message bytes, line endings ([`line_endings`]), which the
@@ -37,6 +38,7 @@ pub mod durable;
 pub mod line_endings;
 pub mod memory;
 pub mod mutf7;
+pub mod store;
 mod validity;
 
 pub use validity::new_uid_validity;

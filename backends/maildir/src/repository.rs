@@ -32,7 +32,8 @@ impl MaildirRepository {
     /// Reads `localfolders`, `sep` and the account's `utf8foldernames`, and makes sure the
     /// root directory exists (unless read-only: a missing root is then an empty tree).
     pub fn open(config: &RepositoryConfig) -> Result<Self, BackendError> {
-        let root = config.root_directory(
+        let root = backend_kit::store::root_directory(
+            config,
             "localfolders",
             "the Maildir root",
             "the directory that holds your Maildir folders, e.g. ~/Mail",

@@ -34,7 +34,8 @@ impl MboxRepository {
     /// Reads `localfolders` and `locktimeout`, and makes sure the root exists (unless
     /// read-only: a missing root is then an empty tree).
     pub fn open(config: &RepositoryConfig) -> Result<Self, BackendError> {
-        let root = config.root_directory(
+        let root = backend_kit::store::root_directory(
+            config,
             "localfolders",
             "the mbox root",
             "the directory that holds your mbox files, e.g. ~/Mail",

@@ -30,7 +30,8 @@ impl MhRepository {
     /// Reads the options and makes sure the root exists (unless read-only: a missing root
     /// is then an empty tree).
     pub fn open(config: &RepositoryConfig) -> Result<Self, BackendError> {
-        let root = config.root_directory(
+        let root = backend_kit::store::root_directory(
+            config,
             "localfolders",
             "the MH root",
             "the directory that holds your MH folders (nmh's Path, e.g. ~/Mail)",
