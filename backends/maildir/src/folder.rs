@@ -25,16 +25,16 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use backend_api::{
     BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
-    NewMessage, PermanentFlags, Retry, Uid, UnixTime,
+    NewMessage, PermanentFlags, Retry, Uid,
 };
-use backend_kit::durable::{system_time, unix_time};
+use backend_kit::durable::{rename_noreplace, unix_time, write_synced};
 
 use crate::fsutil::{create_dir_durably, sync_dir};
 use crate::leftovers;
@@ -386,7 +386,7 @@ impl MaildirFolder {
                 let named = name.with_uid(uid, &self.fmd5);
                 let from = self.dir.join(file.subdir.name()).join(&file.file_name);
                 let to = self.file_path(file.subdir, &named);
-                match rename_new(&from, &to) {
+                match rename_noreplace(&from, &to) {
                     Ok(()) => {
                         renamed.mark(file.subdir);
                         log::debug!("folder {}: {} is now UID {uid}", self.path, file.file_name);
@@ -619,7 +619,7 @@ impl MaildirFolder {
         };
         let target = self.file_path(subdir, &name);
         let written = write_synced(file, &message.bytes, message.internal_date)
-            .and_then(|()| rename_new(&tmp_path, &target));
+            .and_then(|()| rename_noreplace(&tmp_path, &target));
         if let Err(error) = written {
             let _ = fs::remove_file(&tmp_path);
             return Err(self.io(
@@ -636,28 +636,6 @@ impl MaildirFolder {
             origin: UidOrigin::Name,
         })
     }
-}
-
-/// Writes `bytes` to `file`, sets its mtime to `internal_date` and fsyncs it. The mtime
-/// is set before the fsync so that the fsync makes it durable too.
-fn write_synced(mut file: File, bytes: &[u8], internal_date: Option<UnixTime>) -> io::Result<()> {
-    file.write_all(bytes)?;
-    if let Some(date) = internal_date.and_then(system_time) {
-        file.set_modified(date)?;
-    }
-    file.sync_all()
-}
-
-/// Renames `from` to `to` unless `to` exists: rename(2) would silently replace it, and
-/// here that would destroy a message.
-fn rename_new(from: &Path, to: &Path) -> io::Result<()> {
-    if fs::symlink_metadata(to).is_ok() {
-        return Err(io::Error::new(
-            ErrorKind::AlreadyExists,
-            format!("{} already exists", to.display()),
-        ));
-    }
-    fs::rename(from, to)
 }
 
 impl Folder for MaildirFolder {
@@ -765,7 +743,7 @@ impl Folder for MaildirFolder {
                 }
                 // A flag change means a client has seen the message: it goes to cur/.
                 let renamed = file.name.with_flags(&flags);
-                rename_new(
+                rename_noreplace(
                     &folder.file_path(file.subdir, &file.name),
                     &folder.file_path(Subdir::Cur, &renamed),
                 )?;

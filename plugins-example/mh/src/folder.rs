@@ -32,8 +32,8 @@ use backend_api::{
     BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
     NewMessage, PermanentFlags, Retry, SystemFlag, Uid, UidValidity,
 };
+use backend_kit::durable::{rename_noreplace, sync_dir, unix_time, write_synced};
 
-use crate::fsutil::{rename_noreplace, sync_dir, unix_time, write_synced};
 use crate::identity::identity;
 use crate::layout::message_number;
 use crate::locking::{self, FolderLock, SequencesLock, SEQUENCES_TMP_FILE};

@@ -8,9 +8,9 @@ use backend_api::{
     BackendError, ErrorScope, Folder, FolderInfo, FolderPath, LineEnding, Repository,
     RepositoryConfig, RepositoryInfo,
 };
+use backend_kit::durable::create_dir_durably;
 
 use crate::folder::MhFolder;
-use crate::fsutil::create_dir_durably;
 use crate::layout;
 use crate::options::SequenceNames;
 
