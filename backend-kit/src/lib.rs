@@ -20,6 +20,8 @@
 //!
 //! - the file-system steps that make an effect durable on a file-based store ([`durable`]),
 //!   and its root directory as the configuration names it ([`store`]);
+//! - what a tree of mail folders holds that several formats must recognise: a Maildir
+//!   folder, the spellings of `INBOX` ([`tree`]);
 //! - choosing a UIDVALIDITY for stores that keep their own ([`new_uid_validity`]);
 //! - IMAP's modified UTF-7 for folder names ([`mutf7`]);
 //! - the one transformation of message bytes, line endings ([`line_endings`]), which the
@@ -39,6 +41,7 @@ pub mod line_endings;
 pub mod memory;
 pub mod mutf7;
 pub mod store;
+pub mod tree;
 mod validity;
 
 pub use validity::new_uid_validity;

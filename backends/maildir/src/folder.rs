@@ -34,9 +34,10 @@ use backend_api::{
     BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
     NewMessage, PermanentFlags, Retry, Uid,
 };
-use backend_kit::durable::{rename_noreplace, unix_time, write_synced};
+use backend_kit::durable::{
+    create_dir_durably, rename_noreplace, sync_dir, unix_time, write_synced,
+};
 
-use crate::fsutil::{create_dir_durably, sync_dir};
 use crate::leftovers;
 use crate::names::{tmp_file_name, unique_part, MessageName, FORWARDED};
 use crate::uidstate::{self, UidState};

@@ -9,9 +9,10 @@ use backend_api::{
     BackendError, ErrorScope, Folder, FolderInfo, FolderPath, LineEnding, Repository,
     RepositoryConfig, RepositoryInfo,
 };
+use backend_kit::durable::{create_dir_durably, sync_dir};
+use backend_kit::tree::is_maildir;
 
 use crate::folder::MaildirFolder;
-use crate::fsutil::{create_dir_durably, is_maildir, sync_dir};
 use crate::layout::{self, Layout, NameEncoding, Separator};
 use crate::names::folder_md5;
 use crate::options::account_bool;

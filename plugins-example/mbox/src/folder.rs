@@ -35,9 +35,9 @@ use backend_api::{
     BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
     NewMessage, PermanentFlags, Retry, Uid, UidValidity, UnixTime,
 };
+use backend_kit::durable::{parent_of, sync_dir};
 
 use crate::format::{self, Normalized, FROM};
-use crate::fsutil::{parent_of, sync_dir};
 use crate::index::{self, Entry, Index, Loaded, Stamp};
 use crate::lock::{self, LockError, MboxLock};
 

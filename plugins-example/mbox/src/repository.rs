@@ -10,9 +10,9 @@ use backend_api::{
     BackendError, ErrorScope, Folder, FolderInfo, FolderPath, LineEnding, Repository,
     RepositoryConfig, RepositoryInfo,
 };
+use backend_kit::durable::{create_dir_durably, parent_of, sync_dir};
 
 use crate::folder::MboxFolder;
-use crate::fsutil::{create_dir_durably, parent_of, sync_dir};
 use crate::layout::{self, SUBFOLDERS};
 
 /// How long a write waits for another program's lock by default (option `locktimeout`).
