@@ -1,10 +1,138 @@
-//! The root directory of a file-based store (a Maildir, mbox or MH tree).
+//! The root directory of a file-based store (a Maildir, mbox or MH tree), and what every
+//! such repository does with it before a format of its own comes into play.
 
-use std::io::ErrorKind;
+use std::fs;
+use std::io::{self, ErrorKind};
 use std::os::unix::fs::DirBuilderExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use backend_api::{BackendError, ErrorScope, RepositoryConfig};
+use backend_api::{
+    BackendError, ErrorScope, FolderInfo, FolderPath, LineEnding, RepositoryConfig, RepositoryInfo,
+};
+
+use crate::durable::create_dir_durably;
+
+/// The root of a file-based store as its repository holds it: the directory (option
+/// `localfolders`) and whether this is a dry run. It reads nothing itself, so a repository
+/// holding one can be shared by threads.
+#[derive(Clone, Debug)]
+pub struct FileRoot {
+    path: PathBuf,
+    /// The store in messages: "Maildir", "mbox", "MH".
+    kind: &'static str,
+    /// A dry run: nothing on disk is changed, not even a backend's own bookkeeping.
+    read_only: bool,
+}
+
+impl FileRoot {
+    /// Reads `localfolders` and makes sure the root exists, as [`root_directory`] does
+    /// (a dry run leaves a missing root missing: an empty tree). `kind` names the store in
+    /// messages ("Maildir" gives "the Maildir root"); `hint` says what the option should
+    /// point at.
+    pub fn open(
+        config: &RepositoryConfig,
+        kind: &'static str,
+        hint: &str,
+    ) -> Result<FileRoot, BackendError> {
+        let what = format!("the {kind} root");
+        Ok(FileRoot {
+            path: root_directory(config, "localfolders", &what, hint)?,
+            kind,
+            read_only: config.read_only,
+        })
+    }
+
+    /// The root directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the repository was opened for a dry run.
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// What a file-based repository says of itself: its files hold messages with LF line
+    /// ends, as Unix mail programs write them.
+    pub fn info(&self) -> RepositoryInfo {
+        RepositoryInfo {
+            line_ending: LineEnding::Lf,
+        }
+    }
+
+    /// Whether there is no tree to list: a dry run on a root that does not exist yet.
+    pub fn is_absent(&self) -> bool {
+        self.read_only && fs::symlink_metadata(&self.path).is_err()
+    }
+
+    /// The folders `scan` finds under the root, or none when the root is absent (see
+    /// [`FileRoot::is_absent`]).
+    pub fn list_folders(
+        &self,
+        scan: impl FnOnce(&Path) -> Result<Vec<FolderInfo>, BackendError>,
+    ) -> Result<Vec<FolderInfo>, BackendError> {
+        if self.is_absent() {
+            return Ok(Vec::new());
+        }
+        scan(&self.path)
+    }
+
+    /// Refuses to create `folder` in a dry run, with a repository-level error.
+    pub fn check_can_create(&self, folder: &FolderPath) -> Result<(), BackendError> {
+        if !self.read_only {
+            return Ok(());
+        }
+        Err(BackendError::repository(format!(
+            "cannot create folder {folder}: the {} tree {} is open read-only (a dry run)",
+            self.kind,
+            self.path.display()
+        )))
+    }
+
+    /// The directories from the root down to `relative`, parents first (the root itself
+    /// not included): what [`FileRoot::create_dirs`] takes for a folder at `relative`.
+    pub fn dirs_to(&self, relative: &Path) -> Vec<PathBuf> {
+        let mut directory = self.path.clone();
+        relative
+            .components()
+            .map(|component| {
+                directory.push(component);
+                directory.clone()
+            })
+            .collect()
+    }
+
+    /// Creates each of `dirs` (parents first) that is missing, mode 0700, making each new
+    /// name durable; an error names `folder`. Returns whether any was created.
+    pub fn create_dirs<P: AsRef<Path>>(
+        &self,
+        folder: &FolderPath,
+        dirs: impl IntoIterator<Item = P>,
+    ) -> Result<bool, BackendError> {
+        let mut created = false;
+        for dir in dirs {
+            let dir = dir.as_ref();
+            created |= create_dir_durably(dir)
+                .map_err(|e| folder_io_error(folder, "cannot create the directory", dir, &e))?;
+        }
+        Ok(created)
+    }
+}
+
+/// A folder-level error about the file or directory `at` of `folder`: "folder F: `what`
+/// `at`: the I/O error", graded by [`BackendError::io`].
+pub fn folder_io_error(
+    folder: &FolderPath,
+    what: &str,
+    at: &Path,
+    error: &io::Error,
+) -> BackendError {
+    BackendError::io(
+        ErrorScope::Folder,
+        format_args!("folder {folder}: {what} {}", at.display()),
+        error,
+    )
+}
 
 /// The root directory of a file-based store, named by `option` (e.g. `localfolders`),
 /// `~` expanded. A missing directory is created (mode 0700, with its parents), except in
@@ -58,4 +186,39 @@ pub fn root_directory(
         Err(error) => return Err(cannot("use", &error)),
     }
     Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(root: &Path) -> RepositoryConfig {
+        RepositoryConfig::new("local").with("localfolders", root.to_str().unwrap())
+    }
+
+    #[test]
+    fn a_dry_run_neither_creates_the_root_nor_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("Mail");
+        let mut dry = config(&missing);
+        dry.read_only = true;
+        let root = FileRoot::open(&dry, "MH", "the MH root").unwrap();
+        assert!(root.is_absent() && !missing.exists());
+        let folder = FolderPath::new("Work").unwrap();
+        let error = root.check_can_create(&folder).unwrap_err();
+        assert!(
+            error.message.contains("the MH tree") && error.message.contains("dry run"),
+            "{}",
+            error.message
+        );
+
+        let root = FileRoot::open(&config(&missing), "MH", "the MH root").unwrap();
+        assert!(missing.is_dir() && !root.is_absent());
+        root.check_can_create(&folder).unwrap();
+        let dirs = root.dirs_to(Path::new("a/b"));
+        assert_eq!(dirs, [missing.join("a"), missing.join("a/b")]);
+        assert!(root.create_dirs(&folder, &dirs).unwrap());
+        assert!(!root.create_dirs(&folder, &dirs).unwrap());
+        assert!(missing.join("a/b").is_dir());
+    }
 }
