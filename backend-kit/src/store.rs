@@ -119,6 +119,38 @@ impl FileRoot {
     }
 }
 
+/// Refuses the write `what` ("append messages") to `folder` when its store was opened for
+/// a dry run, with a repository-level error naming the store (`kind`: "Maildir", "mbox",
+/// "MH"). Every write method of a file-based folder starts with it.
+pub fn check_writable(
+    read_only: bool,
+    kind: &str,
+    folder: &FolderPath,
+    what: &str,
+) -> Result<(), BackendError> {
+    if !read_only {
+        return Ok(());
+    }
+    Err(BackendError::repository(format!(
+        "folder {folder}: cannot {what}: the {kind} tree is open read-only (a dry run)"
+    )))
+}
+
+/// The bytes of a backend's own small file in a folder (a state file, written with
+/// [`replace_file`](crate::durable::replace_file)), or `None` when there is none yet. Any
+/// other failure to read it is a folder-level error naming it.
+pub fn read_state_file(path: &Path) -> Result<Option<Vec<u8>>, BackendError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(BackendError::io(
+            ErrorScope::Folder,
+            format!("cannot read {}", path.display()),
+            &error,
+        )),
+    }
+}
+
 /// A folder-level error about the file or directory `at` of `folder`: "folder F: `what`
 /// `at`: the I/O error", graded by [`BackendError::io`].
 pub fn folder_io_error(
@@ -220,5 +252,28 @@ mod tests {
         assert!(root.create_dirs(&folder, &dirs).unwrap());
         assert!(!root.create_dirs(&folder, &dirs).unwrap());
         assert!(missing.join("a/b").is_dir());
+    }
+
+    #[test]
+    fn writes_are_refused_in_a_dry_run_only() {
+        let folder = FolderPath::new("Work").unwrap();
+        check_writable(false, "MH", &folder, "append messages").unwrap();
+        let error = check_writable(true, "MH", &folder, "append messages").unwrap_err();
+        assert_eq!(error.scope, ErrorScope::Repository);
+        assert_eq!(
+            error.message,
+            "folder Work: cannot append messages: the MH tree is open read-only (a dry run)"
+        );
+    }
+
+    #[test]
+    fn a_missing_state_file_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        assert_eq!(read_state_file(&path).unwrap(), None);
+        fs::write(&path, "1 2\n").unwrap();
+        assert_eq!(read_state_file(&path).unwrap().unwrap(), b"1 2\n");
+        let error = read_state_file(dir.path()).unwrap_err();
+        assert_eq!(error.scope, ErrorScope::Folder);
     }
 }

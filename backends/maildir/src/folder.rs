@@ -37,6 +37,7 @@ use backend_api::{
 use backend_kit::durable::{
     create_dir_durably, rename_noreplace, sync_dir, unix_time, write_synced,
 };
+use backend_kit::store::check_writable;
 
 use crate::leftovers;
 use crate::names::{tmp_file_name, unique_part, MessageName, FORWARDED};
@@ -233,12 +234,9 @@ impl MaildirFolder {
         self.dir.join(subdir.name()).join(name.file_name())
     }
 
-    /// The error of every write method in a dry run.
-    fn refuse_write(&self, what: &str) -> BackendError {
-        BackendError::repository(format!(
-            "folder {}: cannot {what}: the Maildir is open read-only (a dry run)",
-            self.path
-        ))
+    /// Refuses every write in a dry run.
+    fn check_writable(&self, what: &str) -> Result<(), BackendError> {
+        check_writable(self.read_only, "Maildir", &self.path, what)
     }
 
     /// Whether a warning about this file is the first one (and notes that it is given).
@@ -689,9 +687,7 @@ impl Folder for MaildirFolder {
         &mut self,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Option<Uid>>, BackendError> {
-        if self.read_only {
-            return Err(self.refuse_write("append messages"));
-        }
+        self.check_writable("append messages")?;
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -727,9 +723,7 @@ impl Folder for MaildirFolder {
         add: &Flags,
         remove: &Flags,
     ) -> Result<(), BackendError> {
-        if self.read_only {
-            return Err(self.refuse_write("change flags"));
-        }
+        self.check_writable("change flags")?;
         self.ensure_index()?;
         let storable = permanent_flags();
         let mut rescanned = false;
@@ -763,9 +757,7 @@ impl Folder for MaildirFolder {
     }
 
     fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
-        if self.read_only {
-            return Err(self.refuse_write("delete messages"));
-        }
+        self.check_writable("delete messages")?;
         self.ensure_index()?;
         let mut rescanned = false;
         for &uid in uids {
@@ -791,9 +783,7 @@ impl Folder for MaildirFolder {
         if self.unsynced.is_empty() {
             return Ok(());
         }
-        if self.read_only {
-            return Err(self.refuse_write("make changes durable"));
-        }
+        self.check_writable("make changes durable")?;
         self.sync_subdirs(&self.unsynced)?;
         if self.unsynced.folder {
             sync_dir(&self.dir)

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use backend_api::{BackendError, ErrorScope, Uid, UidValidity};
 use backend_kit::durable::replace_file;
+use backend_kit::store::read_state_file;
 
 /// The state file's name inside a folder directory.
 pub(crate) const STATE_FILE: &str = "twinbox-uidvalidity";
@@ -66,16 +67,8 @@ fn state_path(folder_dir: &Path) -> PathBuf {
 /// handing out UIDs twice, so the user decides (deleting the file makes the folder new).
 pub(crate) fn read(folder_dir: &Path) -> Result<Option<UidState>, BackendError> {
     let path = state_path(folder_dir);
-    let text = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(BackendError::io(
-                ErrorScope::Folder,
-                format!("cannot read {}", path.display()),
-                &error,
-            ))
-        }
+    let Some(text) = read_state_file(&path)? else {
+        return Ok(None);
     };
     match std::str::from_utf8(&text).ok().and_then(UidState::parse) {
         Some(state) => Ok(Some(state)),

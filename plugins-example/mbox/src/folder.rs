@@ -36,6 +36,7 @@ use backend_api::{
     NewMessage, PermanentFlags, Retry, Uid, UidValidity, UnixTime,
 };
 use backend_kit::durable::{parent_of, sync_dir};
+use backend_kit::store::check_writable;
 
 use crate::format::{self, Normalized, FROM};
 use crate::index::{self, Entry, Index, Loaded, Stamp};
@@ -240,11 +241,9 @@ impl MboxFolder {
         ))
     }
 
-    fn refuse_write(&self, what: &str) -> BackendError {
-        BackendError::repository(format!(
-            "folder {}: cannot {what}: the mbox tree is open read-only (a dry run)",
-            self.path
-        ))
+    /// Refuses every write in a dry run.
+    fn check_writable(&self, what: &str) -> Result<(), BackendError> {
+        check_writable(self.read_only, "mbox", &self.path, what)
     }
 
     fn exhausted(&self) -> BackendError {
@@ -865,9 +864,7 @@ impl Folder for MboxFolder {
         &mut self,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Option<Uid>>, BackendError> {
-        if self.read_only {
-            return Err(self.refuse_write("append messages"));
-        }
+        self.check_writable("append messages")?;
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -886,9 +883,7 @@ impl Folder for MboxFolder {
         add: &Flags,
         remove: &Flags,
     ) -> Result<(), BackendError> {
-        if self.read_only {
-            return Err(self.refuse_write("change flags"));
-        }
+        self.check_writable("change flags")?;
         self.refresh()?;
         let storable = permanent_flags();
         let add = storable.storable(add);
@@ -905,9 +900,7 @@ impl Folder for MboxFolder {
     }
 
     fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
-        if self.read_only {
-            return Err(self.refuse_write("delete messages"));
-        }
+        self.check_writable("delete messages")?;
         self.refresh()?;
         for &uid in uids {
             if self.entry(uid).is_some() {
@@ -923,9 +916,7 @@ impl Folder for MboxFolder {
             // Appends are durable when they return.
             return Ok(());
         }
-        if self.read_only {
-            return Err(self.refuse_write("make changes durable"));
-        }
+        self.check_writable("make changes durable")?;
         let lock = self.lock(true)?;
         let result = self.rewrite_locked(&lock);
         drop(lock);

@@ -33,6 +33,7 @@ use backend_api::{
     NewMessage, PermanentFlags, Retry, SystemFlag, Uid, UidValidity,
 };
 use backend_kit::durable::{rename_noreplace, sync_dir, unix_time, write_synced};
+use backend_kit::store::check_writable;
 
 use crate::identity::identity;
 use crate::layout::message_number;
@@ -144,12 +145,9 @@ impl MhFolder {
         ))
     }
 
-    /// The error of every write method in a dry run.
-    fn refuse_write(&self, what: &str) -> BackendError {
-        BackendError::repository(format!(
-            "folder {}: cannot {what}: the MH tree is open read-only (a dry run)",
-            self.path
-        ))
+    /// Refuses every write in a dry run.
+    fn check_writable(&self, what: &str) -> Result<(), BackendError> {
+        check_writable(self.read_only, "MH", &self.path, what)
     }
 
     fn lock(&self) -> Result<FolderLock, BackendError> {
@@ -715,9 +713,7 @@ impl Folder for MhFolder {
         &mut self,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Option<Uid>>, BackendError> {
-        if self.read_only {
-            return Err(self.refuse_write("append messages"));
-        }
+        self.check_writable("append messages")?;
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -794,9 +790,7 @@ impl Folder for MhFolder {
         add: &Flags,
         remove: &Flags,
     ) -> Result<(), BackendError> {
-        if self.read_only {
-            return Err(self.refuse_write("change flags"));
-        }
+        self.check_writable("change flags")?;
         let _lock = self.lock()?;
         self.ensure_index()?;
         let numbers: Vec<Uid> = uids
@@ -827,9 +821,7 @@ impl Folder for MhFolder {
     }
 
     fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
-        if self.read_only {
-            return Err(self.refuse_write("delete messages"));
-        }
+        self.check_writable("delete messages")?;
         let _lock = self.lock()?;
         self.ensure_index()?;
         let mut removed = Vec::new();
@@ -891,9 +883,7 @@ impl Folder for MhFolder {
         if !self.unsynced {
             return Ok(());
         }
-        if self.read_only {
-            return Err(self.refuse_write("make changes durable"));
-        }
+        self.check_writable("make changes durable")?;
         let _lock = self.lock()?;
         self.sync()
     }

@@ -23,12 +23,12 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, Metadata};
-use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use backend_api::{BackendError, ErrorScope, Uid, UidValidity};
 use backend_kit::durable::replace_file;
+use backend_kit::store::read_state_file;
 
 use crate::identity::Identity;
 
@@ -161,16 +161,8 @@ fn unhex(text: &str) -> Option<Identity> {
 /// new to twinbox, with a new UIDVALIDITY).
 pub(crate) fn read(folder_dir: &Path) -> Result<Option<FolderState>, BackendError> {
     let path = folder_dir.join(STATE_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(BackendError::io(
-                ErrorScope::Folder,
-                format!("cannot read {}", path.display()),
-                &error,
-            ))
-        }
+    let Some(bytes) = read_state_file(&path)? else {
+        return Ok(None);
     };
     match std::str::from_utf8(&bytes)
         .ok()
