@@ -28,7 +28,8 @@
 //!   host's engine applies between stores;
 //! - test support for plugin authors, used as a dev-dependency: an in-memory reference
 //!   repository ([`memory`]), the executable form of the contracts, and the conformance
-//!   suite every backend passes ([`conformance::check_repository`]).
+//!   suite every backend passes ([`conformance::check_repository`]), and the helpers the
+//!   tests of file-based backends share ([`testing`]).
 //!
 //! What does not belong: anything the host and a plugin exchange (that is the interface
 //! crate), and anything one backend alone needs (that stays in the backend). Using the kit
@@ -41,6 +42,7 @@ pub mod line_endings;
 pub mod memory;
 pub mod mutf7;
 pub mod store;
+pub mod testing;
 pub mod tree;
 mod validity;
 
