@@ -3,8 +3,8 @@
 //! gives out UIDs again is refused, and `repair` re-pairs without copying. Each scenario
 //! that writes is also interrupted after every write and resumed, as in `tests.rs`.
 
-use backend_api::memory::{Fault, MemoryRepository};
 use backend_api::{Flags, FolderPath, LineEnding, SystemFlag};
+use backend_kit::memory::{Fault, MemoryRepository};
 
 use super::tests::{assert_in_sync, contents, message, repair, seen, sync, sync_with};
 use super::*;
@@ -16,7 +16,7 @@ fn flagged() -> Flags {
 }
 
 fn crlf(bytes: &[u8]) -> Vec<u8> {
-    backend_api::line_endings::lf_to_crlf(bytes)
+    backend_kit::line_endings::lf_to_crlf(bytes)
 }
 
 /// An IMAP-like remote (CRLF) and an LF local side holding the same three messages, as

@@ -2,8 +2,8 @@
 //! interrupted after every write and resumed (it must reach the same end state), then once
 //! more (it must change nothing).
 
-use backend_api::memory::{Fault, MemoryRepository};
 use backend_api::{Flags, FolderPath, LineEnding, PermanentFlags, SystemFlag};
+use backend_kit::memory::{Fault, MemoryRepository};
 
 use super::*;
 use crate::side::PerSide;
@@ -48,7 +48,7 @@ pub(super) fn contents(repository: &MemoryRepository) -> Vec<(String, Vec<(Strin
                 .messages(&name)
                 .into_iter()
                 .map(|(_, m)| {
-                    let text = backend_api::line_endings::crlf_to_lf(&m.bytes);
+                    let text = backend_kit::line_endings::crlf_to_lf(&m.bytes);
                     (String::from_utf8_lossy(&text).into_owned(), m.flags)
                 })
                 .collect();
@@ -290,7 +290,7 @@ fn scenario(uidplus: bool) -> (MemoryRepository, MemoryRepository, SyncState) {
     for n in 0..6 {
         remote.deliver(
             "INBOX",
-            &backend_api::line_endings::lf_to_crlf(&message(n)),
+            &backend_kit::line_endings::lf_to_crlf(&message(n)),
             Flags::new(),
         );
         local.deliver("Sent", &message(100 + n), seen());
@@ -316,7 +316,7 @@ fn scenario(uidplus: bool) -> (MemoryRepository, MemoryRepository, SyncState) {
         local.deliver("INBOX", &message(200 + n), Flags::new());
         remote.deliver(
             "Sent",
-            &backend_api::line_endings::lf_to_crlf(&message(300 + n)),
+            &backend_kit::line_endings::lf_to_crlf(&message(300 + n)),
             seen(),
         );
     }
