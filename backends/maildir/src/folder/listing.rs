@@ -36,9 +36,11 @@ impl MaildirFolder {
                 if file_name.starts_with('.') {
                     continue;
                 }
-                let Ok(kind) = entry.file_type() else {
-                    continue;
-                };
+                // A file whose kind cannot be read is not skipped: a message left out of
+                // the listing would read as deleted.
+                let kind = entry
+                    .file_type()
+                    .map_err(|e| self.io(ErrorScope::Folder, "cannot list", &entry.path(), &e))?;
                 if !(kind.is_file() || kind.is_symlink()) {
                     continue;
                 }
