@@ -4,9 +4,12 @@
 //! that writes is also interrupted after every write and resumed, as in `tests.rs`.
 
 use backend_api::{Flags, FolderPath, LineEnding, SystemFlag};
-use backend_kit::memory::{Fault, MemoryRepository};
+use backend_kit::memory::MemoryRepository;
 
-use super::tests::{assert_in_sync, contents, message, repair, seen, sync, sync_with};
+use super::tests::{
+    assert_in_sync, assert_interrupted_anywhere_converges, contents, message, repair, seen, sync,
+    sync_with,
+};
 use super::*;
 use crate::side::PerSide;
 use crate::state::SyncState;
@@ -155,31 +158,11 @@ fn a_dry_run_counts_the_pairs_and_changes_nothing() {
 
 #[test]
 fn pairing_by_content_interrupted_anywhere_converges() {
-    let (local, remote, state) = mail_on_both_sides_without_state();
-    sync(&local, &remote, &state);
-    let expected = (contents(&local), contents(&remote));
-    for after_writes in 0..12 {
-        for effect_applied in [false, true] {
-            for faulty_side in Side::BOTH {
-                let (local, remote, state) = mail_on_both_sides_without_state();
-                let faulty = PerSide::new(&local, &remote)[faulty_side];
-                faulty.inject_fault(Fault {
-                    after_writes,
-                    effect_applied,
-                });
-                sync(&local, &remote, &state);
-                faulty.clear_fault();
-                let resumed = sync(&local, &remote, &state);
-                assert!(!resumed.failed(), "{resumed:?}");
-                assert_eq!(
-                    (contents(&local), contents(&remote)),
-                    expected,
-                    "interrupted after {after_writes} writes on {faulty_side:?} (applied: {effect_applied})"
-                );
-                assert!(!sync(&local, &remote, &state).changed_anything());
-            }
-        }
-    }
+    assert_interrupted_anywhere_converges(
+        mail_on_both_sides_without_state,
+        SyncOptions::default(),
+        12,
+    );
 }
 
 /// A folder of `count` messages synced to both sides.
@@ -390,31 +373,8 @@ fn repair_interrupted_anywhere_converges() {
     let report = sync_with(&local, &remote, &state, repair(Repair::Broken));
     assert!(!report.failed(), "{report:?}");
     assert_eq!(report.folders[0].paired_by_content, 4);
-    let expected = (contents(&local), contents(&remote));
-    for after_writes in 0..8 {
-        for effect_applied in [false, true] {
-            for faulty_side in Side::BOTH {
-                let (local, remote, state) = setup();
-                let faulty = PerSide::new(&local, &remote)[faulty_side];
-                faulty.inject_fault(Fault {
-                    after_writes,
-                    effect_applied,
-                });
-                sync_with(&local, &remote, &state, repair(Repair::Broken));
-                faulty.clear_fault();
-                // Resumed with a plain sync: a repair that stopped half-way needs no
-                // second repair.
-                let resumed = sync(&local, &remote, &state);
-                assert!(!resumed.failed(), "{resumed:?}");
-                assert_eq!(
-                    (contents(&local), contents(&remote)),
-                    expected,
-                    "interrupted after {after_writes} writes on {faulty_side:?} (applied: {effect_applied})"
-                );
-                assert!(!sync(&local, &remote, &state).changed_anything());
-            }
-        }
-    }
+    // Resumed with a plain sync: a repair that stopped half-way needs no second repair.
+    assert_interrupted_anywhere_converges(setup, repair(Repair::Broken), 8);
 }
 
 #[test]

@@ -324,22 +324,34 @@ fn scenario(uidplus: bool) -> (MemoryRepository, MemoryRepository, SyncState) {
 }
 
 fn interrupted_anywhere_converges(uidplus: bool) {
-    // The reference: an uninterrupted run.
-    let (local, remote, state) = scenario(uidplus);
-    sync(&local, &remote, &state);
+    assert_interrupted_anywhere_converges(|| scenario(uidplus), SyncOptions::default(), 30);
+}
+
+/// Runs the scenario `setup` makes with `options`, uninterrupted, for the expected end
+/// state; then again from scratch, stopped after each of the first `writes` writes on each
+/// side (with and without the write's effect applied), resumed with a plain sync: it must
+/// reach the same end state, and a third run must change nothing.
+pub(super) fn assert_interrupted_anywhere_converges(
+    setup: impl Fn() -> (MemoryRepository, MemoryRepository, SyncState),
+    options: SyncOptions,
+    writes: usize,
+) {
+    let (local, remote, state) = setup();
+    let reference = sync_with(&local, &remote, &state, options.clone());
+    assert!(!reference.failed(), "{reference:?}");
     let expected = (contents(&local), contents(&remote));
     assert_in_sync(&local, &remote);
 
-    for after_writes in 0..30 {
+    for after_writes in 0..writes {
         for effect_applied in [false, true] {
             for faulty_side in Side::BOTH {
-                let (local, remote, state) = scenario(uidplus);
+                let (local, remote, state) = setup();
                 let faulty = PerSide::new(&local, &remote)[faulty_side];
                 faulty.inject_fault(Fault {
                     after_writes,
                     effect_applied,
                 });
-                sync(&local, &remote, &state);
+                sync_with(&local, &remote, &state, options.clone());
                 faulty.clear_fault();
                 let resumed = sync(&local, &remote, &state);
                 assert!(
