@@ -32,13 +32,6 @@ mod error;
 mod export;
 pub mod ffi;
 mod types;
-mod validity;
-
-pub mod conformance;
-pub mod durable;
-pub mod line_endings;
-pub mod memory;
-pub mod mutf7;
 
 pub use config::RepositoryConfig;
 pub use error::{BackendError, ErrorScope, Retry};
@@ -48,7 +41,6 @@ pub use types::{
     MessageInfo, NewMessage, PermanentFlags, RepositoryInfo, SystemFlag, Uid, UidValidity,
     UnixTime,
 };
-pub use validity::new_uid_validity;
 
 /// Re-exported so that a plugin's `export_backend!` expands without naming versions.
 pub use abi_stable;

@@ -348,7 +348,9 @@ pub struct FolderStatus {
     pub uid_next: Uid,
     /// IMAP CONDSTORE's HIGHESTMODSEQ, where the backend keeps one.
     pub highest_modseq: Option<u64>,
-    /// How many messages the folder holds (IMAP's EXISTS).
+    /// How many messages the folder holds (IMAP's EXISTS). The engine checks the listing
+    /// that follows against it: a listing with fewer messages may have left some out, and
+    /// a message left out would read as deleted, so the folder is not synced.
     pub message_count: u32,
     pub permanent_flags: PermanentFlags,
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use backend_api::{FolderPath, Repository, RepositoryConfig};
 
 use crate::config::{Config, ConfigError, RepositoryConfigExt};
-use crate::engine::{self, AccountReport, SyncObserver, SyncOptions};
+use crate::engine::{self, AccountReport, NearDuplicates, Repair, SyncObserver, SyncOptions};
 use crate::plugins::{LoadedPlugin, PluginCatalog};
 use crate::side::{PerSide, Side};
 use crate::state::SyncState;
@@ -49,6 +49,10 @@ pub struct Request {
     pub accounts: Vec<String>,
     pub folders: Vec<String>,
     pub dry_run: bool,
+    /// `--allow-deletions`: confirm the deletions the guard refused.
+    pub allow_deletions: bool,
+    /// `twinbox repair`: which folders start over.
+    pub repair: Option<Repair>,
 }
 
 /// Checks the configuration of every selected account and finds their plugins.
@@ -88,6 +92,14 @@ pub fn prepare<'c>(
             create_folders: PerSide::try_from_fn(|side| repositories[side].0.createfolders())?,
             folders: folders.clone(),
             threads,
+            near_duplicates: if account.pairbymessageid {
+                NearDuplicates::PairByMessageId
+            } else {
+                NearDuplicates::Count
+            },
+            deletion_guard_percent: account.deletionguard,
+            allow_deletions: request.allow_deletions,
+            repair: request.repair,
         };
         prepared.push(PreparedAccount {
             state_path: state_file(&metadata, &account.name),

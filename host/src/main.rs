@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use twinbox::accounts::{self, Request};
 use twinbox::config::{self, Config};
-use twinbox::engine::{SyncEvent, SyncObserver};
+use twinbox::engine::{Repair, SyncEvent, SyncObserver};
 use twinbox::plugins::{self, PluginCatalog};
 use twinbox::summary;
 
@@ -43,6 +43,14 @@ enum Command {
     Sync(SyncArgs),
     /// List the backend plugins found, with their versions and any that failed to load.
     Plugins,
+    /// Re-pair folders whose UIDs changed meaning (UIDVALIDITY changed, UIDNEXT went
+    /// back): forget their state, pair their messages again by content (flags of both
+    /// sides kept), copy only what one side lacks. Nothing that matched is downloaded
+    /// again.
+    ///
+    /// Without -f, repairs the folders that need it and syncs the others as usual; with
+    /// -f, starts the named folders over even if they look fine.
+    Repair(RepairArgs),
     /// Forget the sync state of folders, so that the next sync treats them as new.
     ///
     /// Use it after a folder's UIDVALIDITY changed or a folder vanished, as the sync's
@@ -56,6 +64,24 @@ struct SyncArgs {
     #[arg(short = 'a', long = "accounts", value_name = "ACCOUNT[,...]")]
     accounts: Vec<String>,
     /// Only these folders, named as in twinbox (`INBOX`, `Work/Projects`; comma-separated or repeated).
+    #[arg(short = 'f', long = "folders", value_name = "FOLDER[,...]")]
+    folders: Vec<String>,
+    /// Print what would be done; change nothing on either side nor in the state.
+    #[arg(short = 'n', long = "dry-run")]
+    dry_run: bool,
+    /// Apply the deletions the mass-deletion guard refused at the last sync (exactly
+    /// those; if more went missing since, the guard refuses again).
+    #[arg(long = "allow-deletions")]
+    allow_deletions: bool,
+}
+
+#[derive(Args, Debug)]
+struct RepairArgs {
+    /// Only these accounts (comma-separated, or repeat -a).
+    #[arg(short = 'a', long = "accounts", value_name = "ACCOUNT[,...]")]
+    accounts: Vec<String>,
+    /// Start these folders over (comma-separated or repeated); without -f, every folder
+    /// that needs it.
     #[arg(short = 'f', long = "folders", value_name = "FOLDER[,...]")]
     folders: Vec<String>,
     /// Print what would be done; change nothing on either side nor in the state.
@@ -114,48 +140,30 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             print!("{}", plugins::render_table(&catalog.describe()));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync(args) => {
-            let config = load_config(&cli)?;
-            let catalog = PluginCatalog::discover(plugins::search_path(
-                &cli.plugin_dirs,
-                &config.general.pluginpath,
-            ));
-            let request = Request {
+        Command::Sync(args) => sync(
+            &cli,
+            Request {
                 accounts: args.accounts.clone(),
                 folders: args.folders.clone(),
                 dry_run: args.dry_run,
-            };
-            let prepared = accounts::prepare(&config, &catalog, &request)?;
-            let observer = LogObserver;
-            // Accounts are independent (their own repositories and state files): up to
-            // `maxsyncaccounts` at once, as in OfflineIMAP. Summaries print in config order.
-            let reports: Vec<_> = match rayon::ThreadPoolBuilder::new()
-                .num_threads(config.general.maxsyncaccounts.max(1))
-                .build()
-            {
-                Ok(pool) => pool.install(|| {
-                    use rayon::prelude::*;
-                    prepared
-                        .par_iter()
-                        .map(|account| accounts::sync(account, &observer))
-                        .collect()
+                allow_deletions: args.allow_deletions,
+                repair: None,
+            },
+        ),
+        Command::Repair(args) => sync(
+            &cli,
+            Request {
+                accounts: args.accounts.clone(),
+                folders: args.folders.clone(),
+                dry_run: args.dry_run,
+                allow_deletions: false,
+                repair: Some(if args.folders.is_empty() {
+                    Repair::Broken
+                } else {
+                    Repair::Every
                 }),
-                Err(_) => prepared
-                    .iter()
-                    .map(|a| accounts::sync(a, &observer))
-                    .collect(),
-            };
-            let mut failed = false;
-            for report in &reports {
-                failed |= report.failed();
-                print!("{}", summary::render(report));
-            }
-            Ok(if failed {
-                ExitCode::from(EXIT_FAILED)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+            },
+        ),
         Command::Forget(args) => {
             let config = load_config(&cli)?;
             let account = config.account(&args.account)?;
@@ -185,6 +193,45 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `sync` and `repair`: syncs the requested accounts and prints their summaries.
+fn sync(cli: &Cli, request: Request) -> Result<ExitCode, Failure> {
+    let config = load_config(cli)?;
+    let catalog = PluginCatalog::discover(plugins::search_path(
+        &cli.plugin_dirs,
+        &config.general.pluginpath,
+    ));
+    let prepared = accounts::prepare(&config, &catalog, &request)?;
+    let observer = LogObserver;
+    // Accounts are independent (their own repositories and state files): up to
+    // `maxsyncaccounts` at once, as in OfflineIMAP. Summaries print in config order.
+    let reports: Vec<_> = match rayon::ThreadPoolBuilder::new()
+        .num_threads(config.general.maxsyncaccounts.max(1))
+        .build()
+    {
+        Ok(pool) => pool.install(|| {
+            use rayon::prelude::*;
+            prepared
+                .par_iter()
+                .map(|account| accounts::sync(account, &observer))
+                .collect()
+        }),
+        Err(_) => prepared
+            .iter()
+            .map(|a| accounts::sync(a, &observer))
+            .collect(),
+    };
+    let mut failed = false;
+    for report in &reports {
+        failed |= report.failed();
+        print!("{}", summary::render(report));
+    }
+    Ok(if failed {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn config_path(cli: &Cli) -> Result<PathBuf, Failure> {

@@ -30,19 +30,78 @@ const PENDING: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("pendi
 pub struct FolderRecord {
     /// Each side's UIDVALIDITY at the last sync.
     pub uid_validity: PerSide<UidValidity>,
+    /// Each side's UIDNEXT as last seen (a lower bound: the UIDNEXT a side had when a sync
+    /// read it). A UIDNEXT below it, with the same UIDVALIDITY, means the side gives out
+    /// UIDs again that the state may pair with other messages (a store restored from a
+    /// backup). `None` in states written before it was recorded.
+    pub uid_next: PerSide<Option<Uid>>,
+    /// Per side, the deletions the mass-deletion guard refused last, which
+    /// `--allow-deletions` confirms.
+    pub guarded_deletions: PerSide<Option<GuardedDeletions>>,
+}
+
+impl FolderRecord {
+    /// The record of a folder first seen with these UIDVALIDITYs.
+    pub fn new(uid_validity: PerSide<UidValidity>) -> Self {
+        FolderRecord {
+            uid_validity,
+            uid_next: PerSide::default(),
+            guarded_deletions: PerSide::default(),
+        }
+    }
+}
+
+/// A set of deletions the mass-deletion guard refused: how many, and a digest of their
+/// UIDs, so that a confirmation applies exactly these and no others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardedDeletions {
+    pub count: u32,
+    pub digest: u64,
+}
+
+impl GuardedDeletions {
+    /// The deletions of these UIDs (in any order).
+    pub fn of(uids: impl IntoIterator<Item = Uid>) -> Self {
+        let mut uids: Vec<Uid> = uids.into_iter().collect();
+        uids.sort_unstable();
+        uids.dedup();
+        let bytes: Vec<u8> = uids.iter().flat_map(|uid| uid.to_be_bytes()).collect();
+        let digest = md5::compute(bytes).0;
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        GuardedDeletions {
+            count: uids.len() as u32,
+            digest: u64::from_be_bytes(first),
+        }
+    }
 }
 
 /// How a [`FolderRecord`] is stored: one JSON field per side, as state files have it.
+/// Fields added later are optional, and left out when empty, so that older state files
+/// read as they are and a record that uses none of them is stored as before.
 #[derive(Clone, Copy, Serialize, Deserialize)]
 struct StoredFolderRecord {
     local_uid_validity: UidValidity,
     remote_uid_validity: UidValidity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    local_uid_next: Option<Uid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remote_uid_next: Option<Uid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    local_guarded_deletions: Option<GuardedDeletions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remote_guarded_deletions: Option<GuardedDeletions>,
 }
 
 impl From<StoredFolderRecord> for FolderRecord {
     fn from(stored: StoredFolderRecord) -> Self {
         FolderRecord {
             uid_validity: PerSide::new(stored.local_uid_validity, stored.remote_uid_validity),
+            uid_next: PerSide::new(stored.local_uid_next, stored.remote_uid_next),
+            guarded_deletions: PerSide::new(
+                stored.local_guarded_deletions,
+                stored.remote_guarded_deletions,
+            ),
         }
     }
 }
@@ -52,6 +111,10 @@ impl From<FolderRecord> for StoredFolderRecord {
         StoredFolderRecord {
             local_uid_validity: record.uid_validity[Side::Local],
             remote_uid_validity: record.uid_validity[Side::Remote],
+            local_uid_next: record.uid_next[Side::Local],
+            remote_uid_next: record.uid_next[Side::Remote],
+            local_guarded_deletions: record.guarded_deletions[Side::Local],
+            remote_guarded_deletions: record.guarded_deletions[Side::Remote],
         }
     }
 }
@@ -465,9 +528,7 @@ mod tests {
                 .commit(
                     &inbox(),
                     &[
-                        StateChange::SetFolder(FolderRecord {
-                            uid_validity: PerSide::new(7, 9),
-                        }),
+                        StateChange::SetFolder(FolderRecord::new(PerSide::new(7, 9))),
                         StateChange::PutPair(Pair {
                             uids: PerSide::new(3, 30),
                             flags: Flags::from_system(&[SystemFlag::Seen]),
@@ -502,6 +563,27 @@ mod tests {
         let record: FolderRecord = serde_json::from_slice(stored).unwrap();
         assert_eq!(record.uid_validity, PerSide::new(7, 9));
         assert_eq!(serde_json::to_vec(&record).unwrap(), stored.to_vec());
+        assert_eq!(record.uid_next, PerSide::new(None, None));
+
+        let mut newer = record;
+        newer.uid_next = PerSide::new(Some(12), None);
+        newer.guarded_deletions[Side::Remote] = Some(GuardedDeletions::of([3, 1, 2]));
+        let json = serde_json::to_vec(&newer).unwrap();
+        let read: FolderRecord = serde_json::from_slice(&json).unwrap();
+        assert_eq!(read, newer);
+    }
+
+    #[test]
+    fn guarded_deletions_name_a_set_of_uids() {
+        assert_eq!(
+            GuardedDeletions::of([3, 1, 2]),
+            GuardedDeletions::of([1, 2, 3])
+        );
+        assert_ne!(
+            GuardedDeletions::of([1, 2, 3]),
+            GuardedDeletions::of([1, 2, 4])
+        );
+        assert_eq!(GuardedDeletions::of([1, 2, 3]).count, 3);
     }
 
     #[test]

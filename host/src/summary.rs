@@ -42,6 +42,19 @@ fn folder_line(report: &FolderReport, dry_run: bool) -> String {
     if report.recovered > 0 {
         parts.push(format!("{} interrupted copies recovered", report.recovered));
     }
+    if report.paired_by_content > 0 {
+        parts.push(format!(
+            "{} {}paired by content",
+            report.paired_by_content,
+            if dry_run { "would be " } else { "" }
+        ));
+    }
+    if report.near_duplicates > 0 {
+        parts.push(format!(
+            "{} near-duplicates not paired",
+            report.near_duplicates
+        ));
+    }
     parts.join(", ")
 }
 
@@ -81,6 +94,8 @@ pub fn render(report: &AccountReport) -> String {
             totals.deleted_on[side] += folder.deleted_on[side];
         }
         totals.recovered += folder.recovered;
+        totals.paired_by_content += folder.paired_by_content;
+        totals.near_duplicates += folder.near_duplicates;
     }
     let created = report
         .folders
@@ -91,7 +106,14 @@ pub fn render(report: &AccountReport) -> String {
     let flags: usize = totals.flags_on.iter().sum();
     let deleted: usize = totals.deleted_on.iter().sum();
     let folders = report.folders.len();
-    let changes = if copied + flags + deleted + created + totals.recovered == 0 {
+    let changes = if copied
+        + flags
+        + deleted
+        + created
+        + totals.recovered
+        + totals.paired_by_content
+        == 0
+    {
         "no changes".to_owned()
     } else {
         let per_side: Vec<String> = Side::BOTH
@@ -103,6 +125,16 @@ pub fn render(report: &AccountReport) -> String {
             per_side.join(", ")
         )
     };
+    let mut changes = changes;
+    if totals.paired_by_content > 0 {
+        changes.push_str(&format!(", {} paired by content", totals.paired_by_content));
+    }
+    if totals.near_duplicates > 0 {
+        changes.push_str(&format!(
+            ", {} near-duplicates not paired",
+            totals.near_duplicates
+        ));
+    }
     let errors = match errors {
         0 => String::new(),
         1 => ", 1 error".to_owned(),
@@ -153,5 +185,35 @@ mod tests {
         );
         assert!(text.contains("  Work   ERROR: boom\n"), "{text}");
         assert!(text.ends_with("1 error\n"), "{text}");
+    }
+
+    #[test]
+    fn says_how_many_were_paired_by_content() {
+        let mut inbox = FolderReport::for_folder(&FolderPath::inbox());
+        inbox.paired_by_content = 325;
+        inbox.copied_to[Side::Remote] = 2;
+        inbox.near_duplicates = 2;
+        let mut report = AccountReport {
+            account: "A".into(),
+            folders: vec![inbox],
+            dry_run: true,
+            ..Default::default()
+        };
+        let text = render(&report);
+        assert!(
+            text.contains("  INBOX  2 would be copied to remote, 325 would be paired by content, 2 near-duplicates not paired\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("would sync 1 folders: 2 messages copied (0 to local, 2 to remote), 0 flag updates, 0 deletions, 0 folders created, 325 paired by content, 2 near-duplicates not paired\n"),
+            "{text}"
+        );
+        report.folders[0].copied_to[Side::Remote] = 0;
+        report.folders[0].near_duplicates = 0;
+        report.dry_run = false;
+        assert_eq!(
+            render(&report),
+            "  INBOX  325 paired by content\nAccount A: synced 1 folders: 0 messages copied (0 to local, 0 to remote), 0 flag updates, 0 deletions, 0 folders created, 325 paired by content\n"
+        );
     }
 }

@@ -13,7 +13,7 @@
 //!   header. The new UID comes from UIDPLUS when the server has it; otherwise `None`, and
 //!   the engine finds the copy by content.
 //! - **Names are mapped both ways without loss.** Modified UTF-7 (our own strict codec in
-//!   `backend_api::mutf7`), the server's delimiter and the `reference` prefix are handled
+//!   `backend_kit::mutf7`), the server's delimiter and the `reference` prefix are handled
 //!   in `names`; a server name that cannot be a folder path is skipped with a warning
 //!   rather than bent into one that might collide. Everything we put on the wire is
 //!   quoted by us (`wire`), since the crate sends mailbox names verbatim.

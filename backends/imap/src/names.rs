@@ -7,8 +7,8 @@
 //! invalid modified UTF-7, empty components, `.` or `..`, control characters, or a `/`
 //! inside a component when the server's delimiter is something else.
 
-use backend_api::mutf7;
 use backend_api::FolderPath;
+use backend_kit::mutf7;
 
 /// How one server names its mailboxes.
 #[derive(Clone, Debug, PartialEq, Eq)]

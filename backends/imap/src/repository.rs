@@ -229,7 +229,7 @@ impl ImapRepository {
             .options
             .reference
             .as_deref()
-            .map(backend_api::mutf7::encode)
+            .map(backend_kit::mutf7::encode)
             .unwrap_or_default();
         let buffer = session
             .run(&format!("LIST {} \"\"", quoted(&reference)))

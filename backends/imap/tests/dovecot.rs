@@ -66,7 +66,7 @@ fn message(subject: &str) -> Vec<u8> {
 fn passes_the_conformance_suite_over_implicit_tls() {
     let dovecot = Dovecot::start_default();
     let config = tls_config(&dovecot, "alice");
-    backend_api::conformance::check_repository(&|| open(&config));
+    backend_kit::conformance::check_repository(&|| open(&config));
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn passes_the_conformance_suite_on_an_old_server_with_slash_separator() {
         ..Default::default()
     });
     let config = plain_config(&dovecot, "bob", dovecot.imap_port());
-    backend_api::conformance::check_repository(&|| open(&config));
+    backend_kit::conformance::check_repository(&|| open(&config));
 }
 
 #[test]

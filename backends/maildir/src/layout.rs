@@ -22,9 +22,10 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use backend_api::{mutf7, BackendError, ErrorScope, FolderPath};
+use backend_api::{BackendError, ErrorScope, FolderPath};
+use backend_kit::mutf7;
+use backend_kit::tree::{self, is_maildir};
 
-use crate::fsutil::is_maildir;
 use crate::uidstate::STATE_FILE;
 
 /// The Maildir subdirectories, which can never be folder names under `sep = /`.
@@ -178,23 +179,18 @@ fn components(path: &FolderPath, sep: Separator) -> Result<Vec<&str>, BackendErr
 /// The spellings of `INBOX` other than `INBOX` found as first components at the root,
 /// sorted; and whether `INBOX` itself is used.
 fn inbox_spellings(root: &Path, sep: Separator) -> Result<(bool, Vec<String>), BackendError> {
-    let mut exact = false;
-    let mut variants = Vec::new();
-    for entry in read_root(root)?.flatten() {
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        let first = match sep {
-            Separator::Dot => name.split('.').next().unwrap_or(""),
-            Separator::Slash => name.as_str(),
-        };
-        if first == "INBOX" {
-            exact = true;
-        } else if first.eq_ignore_ascii_case("INBOX") && !variants.iter().any(|v| v == first) {
-            variants.push(first.to_owned());
-        }
+    let firsts = read_root(root)?
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .map(|name| match sep {
+            Separator::Dot => name.split('.').next().unwrap_or("").to_owned(),
+            Separator::Slash => name,
+        });
+    let mut variants = tree::inbox_spellings(firsts, "INBOX");
+    let exact = variants.first().is_some_and(|first| first == "INBOX");
+    if exact {
+        variants.remove(0);
     }
-    variants.sort();
     Ok((exact, variants))
 }
 

@@ -39,10 +39,9 @@
 //! Layout: `names` (the file name scheme), `layout` (folder paths to directories, the
 //! `sep` option, name encoding), `options` (account options), `uidstate` (the state
 //! file), `leftovers` (abandoned `tmp/` files), `folder` and `repository` (the interface
-//! traits), `fsutil` (syncing). Unix only, like Maildir itself.
+//! traits); the durable file steps come from `backend_kit`. Unix only, like Maildir itself.
 
 mod folder;
-mod fsutil;
 mod layout;
 mod leftovers;
 mod names;

@@ -4,9 +4,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use backend_api::{
-    Backend, ErrorScope, Flags, Folder, FolderPath, LineEnding, NewMessage, Repository,
-    RepositoryConfig, SystemFlag, Uid,
+use backend_api::{Backend, ErrorScope, Flags, Repository, RepositoryConfig, SystemFlag, Uid};
+use backend_kit::testing::{
+    check_root_option, dry_run, file_config, message, path, snapshot, uids,
 };
 
 use crate::names::folder_md5;
@@ -14,7 +14,7 @@ use crate::uidstate::STATE_FILE;
 use crate::{MaildirBackend, MaildirRepository};
 
 fn config(root: &Path, sep: Option<&str>) -> RepositoryConfig {
-    let config = RepositoryConfig::new("local").with("localfolders", root.to_str().unwrap());
+    let config = file_config("local", root);
     match sep {
         Some(sep) => config.with("sep", sep),
         None => config,
@@ -23,10 +23,6 @@ fn config(root: &Path, sep: Option<&str>) -> RepositoryConfig {
 
 fn repository(root: &Path, sep: Option<&str>) -> MaildirRepository {
     MaildirRepository::open(&config(root, sep)).unwrap()
-}
-
-fn path(name: &str) -> FolderPath {
-    FolderPath::new(name).unwrap()
 }
 
 /// A Maildir folder directory made by hand, as another program would.
@@ -47,29 +43,12 @@ fn names(directory: &Path, sub: &str) -> Vec<String> {
     names
 }
 
-fn message(bytes: &[u8], flags: &[SystemFlag], date: Option<i64>) -> NewMessage {
-    NewMessage {
-        bytes: bytes.to_vec(),
-        flags: Flags::from_system(flags),
-        internal_date: date,
-    }
-}
-
-fn uids(folder: &mut dyn Folder) -> Vec<Uid> {
-    folder
-        .list_messages()
-        .unwrap()
-        .iter()
-        .map(|m| m.uid)
-        .collect()
-}
-
 #[test]
 fn passes_the_conformance_suite_with_either_separator() {
     for sep in [None, Some("/")] {
         let root = tempfile::tempdir().unwrap();
         let config = config(root.path(), sep);
-        backend_api::conformance::check_repository(&|| {
+        backend_kit::conformance::check_repository(&|| {
             MaildirBackend::open(config.clone()).unwrap()
         });
     }
@@ -78,26 +57,10 @@ fn passes_the_conformance_suite_with_either_separator() {
 #[test]
 fn configuration_errors_name_the_option() {
     let root = tempfile::tempdir().unwrap();
-
-    let missing = MaildirBackend::open(RepositoryConfig::new("local"))
-        .err()
-        .unwrap();
-    assert_eq!(missing.scope, ErrorScope::Repository);
-    assert!(
-        missing.message.contains("'localfolders' is missing"),
-        "{}",
-        missing.message
-    );
+    check_root_option(root.path(), MaildirBackend::open, |root| config(root, None));
 
     let file = root.path().join("a-file");
-    fs::write(&file, "").unwrap();
     let error = MaildirBackend::open(config(&file, None)).err().unwrap();
-    assert!(
-        error.message.contains("'localfolders'")
-            && error.message.contains("is a file, not a directory"),
-        "{}",
-        error.message
-    );
     assert!(!error.message.contains('\n'));
 
     let error = MaildirBackend::open(config(root.path(), Some(":")))
@@ -106,10 +69,9 @@ fn configuration_errors_name_the_option() {
     assert!(error.message.contains("option 'sep'"), "{}", error.message);
 
     // A missing root is created; sep is trimmed as OfflineIMAP does.
-    let nested = root.path().join("not/yet/there");
-    let repository = MaildirBackend::open(config(&nested, Some(" / "))).unwrap();
+    let nested = root.path().join("another/new/root");
+    MaildirBackend::open(config(&nested, Some(" / "))).unwrap();
     assert!(nested.is_dir());
-    assert_eq!(repository.info().unwrap().line_ending, LineEnding::Lf);
     assert_eq!(MaildirBackend::NAME, "Maildir");
 }
 
@@ -763,62 +725,8 @@ fn folders_are_usable_from_other_threads() {
     .unwrap();
 }
 
-/// Everything below `root`: each entry's kind, content (or link target) and modification
-/// time. Directory mtimes catch any name added, removed or renamed in them.
-fn tree_snapshot(root: &Path) -> std::collections::BTreeMap<PathBuf, (String, Vec<u8>)> {
-    fn walk(
-        root: &Path,
-        dir: &Path,
-        out: &mut std::collections::BTreeMap<PathBuf, (String, Vec<u8>)>,
-    ) {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            let metadata = fs::symlink_metadata(&path).unwrap();
-            let mtime = format!("{:?}", metadata.modified().unwrap());
-            let relative = path.strip_prefix(root).unwrap().to_owned();
-            if metadata.is_symlink() {
-                let target = fs::read_link(&path).unwrap();
-                out.insert(
-                    relative,
-                    (
-                        format!("link {mtime}"),
-                        target.into_os_string().into_encoded_bytes(),
-                    ),
-                );
-            } else if metadata.is_dir() {
-                out.insert(relative, (format!("dir {mtime}"), Vec::new()));
-                walk(root, &path, out);
-            } else {
-                out.insert(
-                    relative,
-                    (format!("file {mtime}"), fs::read(&path).unwrap()),
-                );
-            }
-        }
-    }
-    let mut out = std::collections::BTreeMap::new();
-    if let Ok(metadata) = fs::metadata(root) {
-        out.insert(
-            PathBuf::new(),
-            (
-                format!("root {:?}", metadata.modified().unwrap()),
-                Vec::new(),
-            ),
-        );
-    }
-    walk(root, root, &mut out);
-    out
-}
-
 fn read_only(root: &Path, sep: Option<&str>) -> MaildirRepository {
-    let config = RepositoryConfig {
-        read_only: true,
-        ..config(root, sep)
-    };
-    MaildirRepository::open(&config).unwrap()
+    MaildirRepository::open(&dry_run(config(root, sep))).unwrap()
 }
 
 /// The pid of a process that has exited.
@@ -876,7 +784,7 @@ fn a_read_only_session_changes_nothing_on_disk() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     tree_with_pending_work(root);
-    let before = tree_snapshot(root);
+    let before = snapshot(root);
 
     let session = |repository: &MaildirRepository| {
         let mut listed = Vec::new();
@@ -903,7 +811,7 @@ fn a_read_only_session_changes_nothing_on_disk() {
     let dry = read_only(root, None);
     let first = session(&dry);
     assert_eq!(
-        tree_snapshot(root),
+        snapshot(root),
         before,
         "a read-only session changed the tree"
     );
@@ -971,7 +879,7 @@ fn a_read_only_session_changes_nothing_on_disk() {
     }
     folder.flush().unwrap();
     drop(folder);
-    assert_eq!(tree_snapshot(root), before);
+    assert_eq!(snapshot(root), before);
 
     // A real session afterwards gives the files exactly the UIDs the dry run showed.
     let real = repository(root, None);
@@ -979,21 +887,21 @@ fn a_read_only_session_changes_nothing_on_disk() {
         let mut folder = real.open_folder(&path(name)).unwrap();
         assert_eq!(&folder.list_messages().unwrap(), listing, "{name}");
     }
-    assert_ne!(tree_snapshot(root), before);
+    assert_ne!(snapshot(root), before);
 }
 
 #[test]
 fn a_read_only_repository_with_a_missing_root_is_empty() {
     let parent = tempfile::tempdir().unwrap();
     let root = parent.path().join("not-yet");
-    let before = tree_snapshot(parent.path());
+    let before = snapshot(parent.path());
     let repository = read_only(&root, None);
     assert!(repository.list_folders().unwrap().is_empty());
     assert!(repository.open_folder(&path("INBOX")).is_err());
     let error = repository.create_folder(&path("INBOX")).unwrap_err();
     assert!(error.message.contains("read-only"), "{}", error.message);
     assert!(!root.exists());
-    assert_eq!(tree_snapshot(parent.path()), before);
+    assert_eq!(snapshot(parent.path()), before);
 
     // With sep = / too, and a root that exists but holds no folder.
     fs::create_dir(&root).unwrap();

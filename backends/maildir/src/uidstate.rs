@@ -10,11 +10,13 @@
 //! different processes (or different folder objects) serialize on an advisory lock on the
 //! folder directory and re-read the file under it.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use backend_api::{BackendError, ErrorScope, Uid, UidValidity};
+use backend_kit::durable::replace_file;
+use backend_kit::store::read_state_file;
 
 /// The state file's name inside a folder directory.
 pub(crate) const STATE_FILE: &str = "twinbox-uidvalidity";
@@ -32,7 +34,7 @@ impl UidState {
     /// A fresh state for a folder twinbox has not seen before.
     pub fn fresh(uid_next: Uid) -> UidState {
         UidState {
-            uid_validity: backend_api::new_uid_validity(None),
+            uid_validity: backend_kit::new_uid_validity(None),
             uid_next,
         }
     }
@@ -65,16 +67,8 @@ fn state_path(folder_dir: &Path) -> PathBuf {
 /// handing out UIDs twice, so the user decides (deleting the file makes the folder new).
 pub(crate) fn read(folder_dir: &Path) -> Result<Option<UidState>, BackendError> {
     let path = state_path(folder_dir);
-    let text = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(BackendError::io(
-                ErrorScope::Folder,
-                format!("cannot read {}", path.display()),
-                &error,
-            ))
-        }
+    let Some(text) = read_state_file(&path)? else {
+        return Ok(None);
     };
     match std::str::from_utf8(&text).ok().and_then(UidState::parse) {
         Some(state) => Ok(Some(state)),
@@ -86,24 +80,13 @@ pub(crate) fn read(folder_dir: &Path) -> Result<Option<UidState>, BackendError> 
     }
 }
 
-/// Replaces the state file with `state`: written to a temporary file, fsynced, renamed.
+/// Replaces the state file with `state` ([`replace_file`]: temporary file, fsync, rename).
 /// The rename is durable only once the folder directory is synced, which the caller does
 /// at once or at its next flush (either file is a valid state).
 pub(crate) fn write(folder_dir: &Path, state: &UidState) -> Result<(), BackendError> {
     let tmp = folder_dir.join(STATE_TMP_FILE);
     let path = state_path(folder_dir);
-    let written = (|| -> io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        file.write_all(state.render().as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&tmp, &path)
-    })();
-    written.map_err(|error| {
-        let _ = fs::remove_file(&tmp);
+    replace_file(&path, &tmp, state.render().as_bytes()).map_err(|error| {
         BackendError::io(
             ErrorScope::Folder,
             format!("cannot write {}", path.display()),

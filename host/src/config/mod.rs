@@ -100,6 +100,12 @@ pub struct Account {
     /// `createfolders` if set here: the default for both repositories, each of which may
     /// override it.
     pub createfolders: Option<bool>,
+    /// `pairbymessageid`: pair messages found on both sides by Message-ID when their bytes
+    /// differ (default no: only identical messages are paired).
+    pub pairbymessageid: bool,
+    /// `deletionguard`: the mass-deletion guard's limit in percent of a folder, `0` for
+    /// off (default [`crate::engine::DEFAULT_DELETION_GUARD_PERCENT`]).
+    pub deletionguard: u32,
     /// Every option of the section (with those of `[DEFAULT]`), interpolated.
     pub options: BTreeMap<String, String>,
     /// The line each option was written on, for messages.
@@ -407,10 +413,39 @@ fn read_account(
             })
         })
         .transpose()?;
+    let pairbymessageid = options
+        .get("pairbymessageid")
+        .map(|v| {
+            parse_bool(&v.value).ok_or_else(|| {
+                bool_error(
+                    &at(file, v.line),
+                    section.clone(),
+                    "pairbymessageid",
+                    &v.value,
+                )
+            })
+        })
+        .transpose()?
+        .unwrap_or(false);
+    let deletionguard = options
+        .get("deletionguard")
+        .map(|v| {
+            parse_percent(&v.value).ok_or_else(|| ConfigError::InvalidValue {
+                at: at(file, v.line),
+                section: section.clone(),
+                option: "deletionguard".to_owned(),
+                value: v.value.clone(),
+                expected: "write a percentage from 0 to 100, e.g. 50 (0 turns the mass-deletion guard off)".to_owned(),
+            })
+        })
+        .transpose()?
+        .unwrap_or(crate::engine::DEFAULT_DELETION_GUARD_PERCENT);
     Ok(Account {
         name: name.to_owned(),
         repositories: REPOSITORY_OPTIONS.map(text),
         createfolders,
+        pairbymessageid,
+        deletionguard,
         lines: options
             .iter()
             .map(|(name, v)| (name.clone(), v.line))
@@ -486,6 +521,13 @@ fn parse_bool(value: &str) -> Option<bool> {
 }
 
 /// A whole number of 1 or more.
+/// `50` or `50%`, from 0 to 100.
+fn parse_percent(value: &str) -> Option<u32> {
+    let value = value.trim();
+    let digits = value.strip_suffix('%').unwrap_or(value).trim();
+    digits.parse().ok().filter(|&n: &u32| n <= 100)
+}
+
 fn parse_count(value: &str) -> Option<usize> {
     value.trim().parse().ok().filter(|&n: &usize| n >= 1)
 }

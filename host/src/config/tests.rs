@@ -434,3 +434,28 @@ fn display_abbreviates_home() {
     assert_eq!(env.display(Path::new("/home/user2/x")), "/home/user2/x");
     assert_eq!(env.display(Path::new("/etc/twinbox")), "/etc/twinbox");
 }
+
+#[test]
+fn the_safety_options_of_an_account() {
+    let base = "[general]\naccounts = A\n[Account A]\n";
+    let parse = |options: &str| Config::parse(&format!("{base}{options}"), "c").unwrap();
+    let defaults = parse("");
+    let account = defaults.account("A").unwrap();
+    assert_eq!(account.deletionguard, 50);
+    assert!(!account.pairbymessageid);
+    let set = parse("deletionguard = 20%%\npairbymessageid = yes\n");
+    assert_eq!(set.account("A").unwrap().deletionguard, 20);
+    assert!(set.account("A").unwrap().pairbymessageid);
+    assert_eq!(
+        parse("deletionguard = 0\n")
+            .account("A")
+            .unwrap()
+            .deletionguard,
+        0
+    );
+    let message = error(&format!("{base}deletionguard = 150\n"));
+    assert!(
+        message.starts_with("/home/u/.twinboxrc:4: [Account A] option 'deletionguard' is \"150\"; write a percentage"),
+        "{message}"
+    );
+}

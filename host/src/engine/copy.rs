@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use backend_api::line_endings;
 use backend_api::{ErrorScope, FetchedMessage, MessageInfo, NewMessage, Uid};
+use backend_kit::line_endings;
 
 use super::batches::batches;
 use super::failure::FolderFailure;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use backend_api::{BackendError, ErrorScope, FolderPath, UidValidity};
+use backend_api::{BackendError, ErrorScope, FolderPath, Uid, UidValidity};
 
 use crate::side::Side;
 use crate::state::StateError;
@@ -25,6 +25,34 @@ pub enum FolderFailure {
         recorded: UidValidity,
         found: UidValidity,
     },
+    /// A side's UIDNEXT is below what the state recorded (or below a UID the state pairs),
+    /// with the same UIDVALIDITY: the side gives out UIDs again.
+    UidNextWentBack {
+        account: String,
+        folder: FolderPath,
+        side: Side,
+        repository: String,
+        recorded: Uid,
+        found: Uid,
+    },
+    /// The deletions planned on a side would remove too much of the folder.
+    DeletionGuard {
+        account: String,
+        folder: FolderPath,
+        side: Side,
+        repository: String,
+        deletions: usize,
+        messages: usize,
+        percent: u32,
+    },
+    /// A side listed fewer messages than it says the folder holds: its listing cannot be
+    /// trusted to tell what was deleted.
+    ListingIncomplete {
+        side: Side,
+        repository: String,
+        listed: usize,
+        holds: u32,
+    },
 }
 
 impl FolderFailure {
@@ -33,12 +61,24 @@ impl FolderFailure {
         move |error| FolderFailure::Backend { side, error }
     }
 
+    /// Whether `twinbox repair` is the way out: the folder's UIDs no longer mean what the
+    /// state says they mean on one side.
+    pub fn is_repairable(&self) -> bool {
+        matches!(
+            self,
+            FolderFailure::UidValidityChanged { .. } | FolderFailure::UidNextWentBack { .. }
+        )
+    }
+
     /// Whether the whole repository is unusable, so other folders should not be tried.
     pub fn stops_account(&self) -> bool {
         match self {
             FolderFailure::Backend { error, .. } => error.scope == ErrorScope::Repository,
             FolderFailure::State(_) => true,
-            FolderFailure::UidValidityChanged { .. } => false,
+            FolderFailure::UidValidityChanged { .. }
+            | FolderFailure::UidNextWentBack { .. }
+            | FolderFailure::DeletionGuard { .. }
+            | FolderFailure::ListingIncomplete { .. } => false,
         }
     }
 }
@@ -57,12 +97,56 @@ impl fmt::Display for FolderFailure {
                 found,
             } => write!(
                 f,
-                "folder {folder} in repository {repository} ({side}): its UIDVALIDITY changed from {recorded} to {found} (the folder was recreated or renumbered there), so its UIDs no longer name the messages paired at the last sync; nothing was changed on either side. To sync this folder again, run `twinbox forget -a {} -f {}`, then sync: the folder is then synced as if new, so the messages of each side are copied to the other again, and those that were on both sides will be there twice (to avoid that, first empty the folder on one side, once you have checked that the other side holds every message you want to keep)",
+                "folder {folder} in repository {repository} ({side}): its UIDVALIDITY changed from {recorded} to {found} (the folder was recreated or renumbered there), so its UIDs no longer name the messages paired at the last sync; nothing was changed on either side. {}",
+                repair_advice(account, folder),
+            ),
+            FolderFailure::UidNextWentBack {
+                account,
+                folder,
+                side,
+                repository,
+                recorded,
+                found,
+            } => write!(
+                f,
+                "folder {folder} in repository {repository} ({side}): its UIDNEXT went back from {recorded} to {found} with the same UIDVALIDITY (was it restored from a backup?), so it gives out UIDs that the sync state pairs with other messages; nothing was changed on either side. {}",
+                repair_advice(account, folder),
+            ),
+            FolderFailure::DeletionGuard {
+                account,
+                folder,
+                side,
+                repository,
+                deletions,
+                messages,
+                percent,
+            } => write!(
+                f,
+                "deletion guard: {deletions} of {messages} messages of folder {folder} would be deleted on the {side} side (repository {repository}), because they are gone from the other side; nothing was deleted or changed on either side. If that is what you want, run `twinbox sync -a {} -f {} --allow-deletions` (it deletes exactly these {deletions}); set deletionguard in [Account {account}] to change the limit ({}, 0 turns the guard off)",
                 shell_word(account),
                 shell_word(folder.as_str()),
+                if *percent == 0 { "off".to_owned() } else { format!("now {percent}%") },
+            ),
+            FolderFailure::ListingIncomplete {
+                side,
+                repository,
+                listed,
+                holds,
+            } => write!(
+                f,
+                "repository {repository} ({side}) listed {listed} messages but says the folder holds {holds}; an incomplete listing could read as deletions, so nothing was changed on either side; try again"
             ),
         }
     }
+}
+
+/// What to run after a folder's UIDs changed meaning on one side.
+fn repair_advice(account: &str, folder: &FolderPath) -> String {
+    format!(
+        "Run `twinbox repair -a {} -f {}`: it pairs the folder's messages again by content (flags of both sides kept), copies only what one side lacks, and downloads nothing it already has",
+        shell_word(account),
+        shell_word(folder.as_str()),
+    )
 }
 
 /// `word` as one word for a POSIX shell: as it is when it holds only characters no

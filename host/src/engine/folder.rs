@@ -1,26 +1,34 @@
-//! Syncing one folder pair: the four steps in an order that survives a crash anywhere.
+//! Syncing one folder pair: the steps in an order that survives a crash anywhere.
 //!
+//! 0. Each side's status is checked against the state: a changed UIDVALIDITY or a UIDNEXT
+//!    gone back stops the folder (or, under `repair`, the folder's state is forgotten and
+//!    it starts over), and a listing shorter than the folder says it is stops it too.
 //! 1. Interrupted copies of an earlier run (pending entries in the state) are resolved
 //!    first (`recovery.rs`): the copy is looked for at or above the UIDNEXT recorded
 //!    before it, by size and MD5; found, it is paired; not found, the entry is dropped and
 //!    the message, still unpaired, is copied again below. So no copy is lost or made
 //!    twice.
-//! 2. Flag changes are applied to both sides, made durable, then recorded (`flags.rs`).
-//! 3. Deletions are applied, made durable, then recorded (`deletions.rs`).
-//! 4. New messages are copied in batches (`copy.rs`): pending entries recorded, messages
+//! 2. Messages on both sides that the state does not pair are paired by content
+//!    (`content_pairing.rs`), so that mail already on both sides is never copied twice.
+//! 3. The plan is checked by the mass-deletion guard (`deletion_guard.rs`).
+//! 4. Flag changes are applied to both sides, made durable, then recorded (`flags.rs`).
+//! 5. Deletions are applied, made durable, then recorded (`deletions.rs`).
+//! 6. New messages are copied in batches (`copy.rs`): pending entries recorded, messages
 //!    appended, flushed, then pairs recorded and pending entries dropped in one
 //!    transaction.
 //!
 //! This module holds the order; each step lives in the file named above.
 
-use backend_api::{Folder, FolderPath, FolderStatus, LineEnding};
+use backend_api::{Folder, FolderPath, FolderStatus, LineEnding, MessageInfo, Uid};
 
+use super::content_pairing::NearDuplicates;
 use super::failure::FolderFailure;
 use super::plan::{plan_folder, CommonFlags, FolderPlan};
 use super::recovery::Unfound;
 use super::report::{FolderReport, SyncObserver};
+use super::Repair;
 use crate::side::{PerSide, Side};
-use crate::state::{FolderRecord, StateChange, SyncState};
+use crate::state::{FolderRecord, Pair, StateChange, SyncState};
 
 /// A side's folder with what the engine needs to know of it.
 pub struct OpenFolder {
@@ -40,7 +48,25 @@ pub struct FolderSync<'a> {
     pub dry_run: bool,
     /// Per side: configured `readonly`, so never changed.
     pub read_only: PerSide<bool>,
+    /// What to do with messages that share a Message-ID but not their bytes.
+    pub near_duplicates: NearDuplicates,
+    /// The mass-deletion guard's limit in percent; 0 turns the guard off.
+    pub deletion_guard_percent: u32,
+    /// Apply the deletions the guard refused last time (exactly those).
+    pub allow_deletions: bool,
+    /// Under `twinbox repair`: which folders start over.
+    pub repair: Option<Repair>,
     pub observer: &'a dyn SyncObserver,
+}
+
+/// What the state holds for a folder, once checked against both sides.
+pub(super) struct CheckedFolder {
+    pub statuses: PerSide<FolderStatus>,
+    /// The folder's record as it should be after this run (UIDNEXTs raised to what the
+    /// statuses say), and as it was read (to write it only when it changed).
+    pub record: FolderRecord,
+    pub recorded: Option<FolderRecord>,
+    pub pairs: Vec<Pair>,
 }
 
 /// The side read first: when reading it fails (a server is the usual place for a changed
@@ -52,15 +78,24 @@ impl FolderSync<'_> {
     /// Runs the sync, filling `report`; an error stops the folder (what was done and
     /// recorded before it stays done).
     pub fn run(mut self, report: &mut FolderReport) -> Result<(), FolderFailure> {
-        let statuses = self.checked_statuses()?;
-        let common = CommonFlags::new(statuses.map(|status| status.permanent_flags));
+        let CheckedFolder {
+            statuses,
+            mut record,
+            recorded,
+            mut pairs,
+        } = self.checked_folder()?;
+        let common = CommonFlags::new(
+            statuses
+                .as_ref()
+                .map(|status| status.permanent_flags.clone()),
+        );
         let listings = PerSide::try_from_fn_starting_with(READ_FIRST, |side| {
             self.folders[side]
                 .folder
                 .list_messages()
                 .map_err(FolderFailure::backend(side))
         })?;
-        let mut pairs = self.state.pairs(self.path)?;
+        self.check_listings_complete(&statuses, &listings)?;
         if !self.dry_run {
             for destination in Side::BOTH {
                 report.recovered += self.resolve_pending(
@@ -71,6 +106,7 @@ impl FolderSync<'_> {
                 )?;
             }
         }
+        self.pair_by_content(&listings, &mut pairs, &common, report)?;
 
         let mut plan = plan_folder(listings.as_ref().map(Vec::as_slice), &pairs, &common);
         for side in Side::BOTH {
@@ -78,6 +114,12 @@ impl FolderSync<'_> {
                 plan = plan.without_changes_to(side);
             }
         }
+        let guard = self.check_deletion_guard(&plan, &listings, &mut record);
+        if guard.is_err() && !self.dry_run {
+            // What the guard refused is recorded, for `--allow-deletions` to confirm.
+            self.save_record(&record, recorded.as_ref())?;
+        }
+        guard?;
         if self.dry_run {
             count_plan(&plan, report);
             return Ok(());
@@ -93,50 +135,147 @@ impl FolderSync<'_> {
                 report,
             )?;
         }
+        record.guarded_deletions = PerSide::default();
+        self.save_record(&record, recorded.as_ref())
+    }
+
+    /// Writes the folder's record if it differs from the one read at the start.
+    fn save_record(
+        &self,
+        record: &FolderRecord,
+        recorded: Option<&FolderRecord>,
+    ) -> Result<(), FolderFailure> {
+        if recorded != Some(record) {
+            self.state
+                .commit(self.path, &[StateChange::SetFolder(*record)])?;
+        }
         Ok(())
     }
 
-    /// Reads each side's status and compares its UIDVALIDITY with the recorded one,
-    /// [`READ_FIRST`] first: a side whose UIDVALIDITY changed stops the folder before the
-    /// other side is read (reading a status may change a store: the Maildir plugin gives
-    /// UIDs to files a mail client delivered).
-    fn checked_statuses(&mut self) -> Result<PerSide<FolderStatus>, FolderFailure> {
-        let recorded = self.state.folder(self.path)?;
-        let statuses = PerSide::try_from_fn_starting_with(READ_FIRST, |side| {
-            self.checked_status(side, recorded)
-        })?;
+    /// Reads each side's status and checks it against the state, [`READ_FIRST`] first: a
+    /// side whose UIDVALIDITY changed, or whose UIDNEXT went back, stops the folder before
+    /// the other side is read (reading a status may change a store: the Maildir plugin
+    /// gives UIDs to files a mail client delivered). Under `repair`, such a folder (or
+    /// every folder, for [`Repair::Every`]) is forgotten instead and starts over.
+    fn checked_folder(&mut self) -> Result<CheckedFolder, FolderFailure> {
+        let mut recorded = self.state.folder(self.path)?;
+        let mut pairs = self.state.pairs(self.path)?;
+        if self.repair == Some(Repair::Every) {
+            self.start_over(&mut recorded, &mut pairs)?;
+        }
+        let checked = PerSide::try_from_fn_starting_with(READ_FIRST, |side| {
+            self.checked_status(side, recorded.as_ref(), &pairs)
+        });
+        let statuses = match checked {
+            Ok(statuses) => statuses,
+            Err(failure) if self.repair.is_some() && failure.is_repairable() => {
+                log::info!("{}: {}: repairing: {failure}", self.account, self.path);
+                self.start_over(&mut recorded, &mut pairs)?;
+                PerSide::try_from_fn_starting_with(READ_FIRST, |side| {
+                    self.checked_status(side, None, &[])
+                })?
+            }
+            Err(failure) => return Err(failure),
+        };
+        let mut record = recorded.unwrap_or_else(|| {
+            FolderRecord::new(statuses.as_ref().map(|status| status.uid_validity))
+        });
         if recorded.is_none() && !self.dry_run {
-            let record = FolderRecord {
-                uid_validity: statuses.as_ref().map(|status| status.uid_validity),
-            };
             self.state
                 .commit(self.path, &[StateChange::SetFolder(record)])?;
+            recorded = Some(record);
         }
-        Ok(statuses)
+        for side in Side::BOTH {
+            let seen = statuses[side].uid_next;
+            record.uid_next[side] = Some(record.uid_next[side].map_or(seen, |n| n.max(seen)));
+        }
+        Ok(CheckedFolder {
+            statuses,
+            record,
+            recorded,
+            pairs,
+        })
+    }
+
+    /// Forgets everything the state knows of the folder (in a dry run, only for this run).
+    /// Nothing is lost if the run stops right after: a folder the state does not know is
+    /// paired by content on the next run, as here.
+    fn start_over(
+        &self,
+        recorded: &mut Option<FolderRecord>,
+        pairs: &mut Vec<Pair>,
+    ) -> Result<(), FolderFailure> {
+        if !self.dry_run {
+            self.state.forget_folder(self.path)?;
+        }
+        *recorded = None;
+        pairs.clear();
+        Ok(())
     }
 
     fn checked_status(
         &mut self,
         side: Side,
-        recorded: Option<FolderRecord>,
+        recorded: Option<&FolderRecord>,
+        pairs: &[Pair],
     ) -> Result<FolderStatus, FolderFailure> {
         let status = self.folders[side]
             .folder
             .status()
             .map_err(FolderFailure::backend(side))?;
-        match recorded {
-            Some(recorded) if recorded.uid_validity[side] != status.uid_validity => {
-                Err(FolderFailure::UidValidityChanged {
-                    account: self.account.to_owned(),
-                    folder: self.path.clone(),
-                    side,
-                    repository: self.repository_names[side].to_owned(),
-                    recorded: recorded.uid_validity[side],
-                    found: status.uid_validity,
-                })
-            }
+        let Some(recorded) = recorded else {
+            return Ok(status);
+        };
+        if recorded.uid_validity[side] != status.uid_validity {
+            return Err(FolderFailure::UidValidityChanged {
+                account: self.account.to_owned(),
+                folder: self.path.clone(),
+                side,
+                repository: self.repository_names[side].to_owned(),
+                recorded: recorded.uid_validity[side],
+                found: status.uid_validity,
+            });
+        }
+        // A UID the state pairs is below the UIDNEXT of its time, so both are lower bounds
+        // of any honest UIDNEXT since.
+        let highest_paired = pairs.iter().map(|pair| pair.uids[side]).max();
+        let lower_bound: Option<Uid> = [recorded.uid_next[side], highest_paired.map(|uid| uid + 1)]
+            .into_iter()
+            .flatten()
+            .max();
+        match lower_bound {
+            Some(bound) if status.uid_next < bound => Err(FolderFailure::UidNextWentBack {
+                account: self.account.to_owned(),
+                folder: self.path.clone(),
+                side,
+                repository: self.repository_names[side].to_owned(),
+                recorded: bound,
+                found: status.uid_next,
+            }),
             _ => Ok(status),
         }
+    }
+
+    /// A listing with fewer messages than the folder's status counted may have left some
+    /// out, and a message left out reads as deleted: refuse it. (More is fine: mail
+    /// arrived in between.)
+    fn check_listings_complete(
+        &self,
+        statuses: &PerSide<FolderStatus>,
+        listings: &PerSide<Vec<MessageInfo>>,
+    ) -> Result<(), FolderFailure> {
+        for side in Side::BOTH {
+            let holds = statuses[side].message_count;
+            if (listings[side].len() as u64) < u64::from(holds) {
+                return Err(FolderFailure::ListingIncomplete {
+                    side,
+                    repository: self.repository_names[side].to_owned(),
+                    listed: listings[side].len(),
+                    holds,
+                });
+            }
+        }
+        Ok(())
     }
 }
 

@@ -10,9 +10,12 @@
 //! serves several open folders at once, and the state database serializes its commits.
 
 mod batches;
+mod content_pairing;
 mod copy;
+mod deletion_guard;
 mod deletions;
 mod failure;
+mod fingerprint;
 mod flags;
 pub mod folder;
 pub mod plan;
@@ -25,6 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use backend_api::{FolderPath, Repository};
 use rayon::prelude::*;
 
+pub use content_pairing::NearDuplicates;
 pub use failure::FolderFailure;
 use folder::{FolderSync, OpenFolder};
 pub use report::{AccountReport, FolderReport, NoObserver, SyncEvent, SyncObserver};
@@ -46,7 +50,31 @@ pub struct SyncOptions {
     pub folders: Option<Vec<FolderPath>>,
     /// How many folders to sync at once (at least 1).
     pub threads: usize,
+    /// What to do with messages on both sides that share a Message-ID but not their bytes
+    /// (`pairbymessageid`).
+    pub near_duplicates: NearDuplicates,
+    /// The mass-deletion guard's limit, in percent of a folder (`deletionguard`); 0 turns
+    /// the guard off.
+    pub deletion_guard_percent: u32,
+    /// Apply the deletions the guard refused at the last sync, exactly those
+    /// (`--allow-deletions`).
+    pub allow_deletions: bool,
+    /// `twinbox repair`: which folders forget their state and are paired again by content.
+    pub repair: Option<Repair>,
 }
+
+/// Which folders `twinbox repair` starts over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// Those whose UIDs changed meaning on a side (UIDVALIDITY changed, UIDNEXT went
+    /// back); the others are synced as usual.
+    Broken,
+    /// Every folder synced (the ones named with `-f`).
+    Every,
+}
+
+/// The default limit of the mass-deletion guard, in percent.
+pub const DEFAULT_DELETION_GUARD_PERCENT: u32 = 50;
 
 impl Default for SyncOptions {
     fn default() -> Self {
@@ -56,6 +84,10 @@ impl Default for SyncOptions {
             read_only: PerSide::new(false, false),
             folders: None,
             threads: 1,
+            near_duplicates: NearDuplicates::Count,
+            deletion_guard_percent: DEFAULT_DELETION_GUARD_PERCENT,
+            allow_deletions: false,
+            repair: None,
         }
     }
 }
@@ -229,6 +261,10 @@ fn sync_folder(
         state: account.state,
         dry_run,
         read_only: account.options.read_only,
+        near_duplicates: account.options.near_duplicates,
+        deletion_guard_percent: account.options.deletion_guard_percent,
+        allow_deletions: account.options.allow_deletions,
+        repair: account.options.repair,
         observer,
     };
     sync.run(report)
@@ -247,5 +283,7 @@ fn open(account: &Account<'_>, side: Side, path: &FolderPath) -> Result<OpenFold
     })
 }
 
+#[cfg(test)]
+mod safety_tests;
 #[cfg(test)]
 mod tests;

@@ -23,6 +23,12 @@ pub struct FolderReport {
     pub created_on: Option<Side>,
     /// Interrupted copies from an earlier run that were found and recorded.
     pub recovered: usize,
+    /// Messages found on both sides without a pair in the state, paired by content (or,
+    /// with `pairbymessageid`, by Message-ID) instead of being copied.
+    pub paired_by_content: usize,
+    /// Messages left unpaired whose Message-ID is that of an unpaired message on the other
+    /// side, with other bytes: both are copied.
+    pub near_duplicates: usize,
     /// Errors, each one line: messages that were skipped (the rest of the folder was
     /// synced), or what stopped the folder.
     pub errors: Vec<String>,
@@ -41,7 +47,7 @@ impl FolderReport {
             .into_iter()
             .flat_map(PerSide::iter)
             .sum();
-        changes + self.recovered > 0 || self.created_on.is_some()
+        changes + self.recovered + self.paired_by_content > 0 || self.created_on.is_some()
     }
 }
 

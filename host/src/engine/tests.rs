@@ -2,18 +2,22 @@
 //! interrupted after every write and resumed (it must reach the same end state), then once
 //! more (it must change nothing).
 
-use backend_api::memory::{Fault, MemoryRepository};
 use backend_api::{Flags, FolderPath, LineEnding, PermanentFlags, SystemFlag};
+use backend_kit::memory::{Fault, MemoryRepository};
 
 use super::*;
 use crate::side::PerSide;
 use crate::state::SyncState;
 
-fn sync(local: &MemoryRepository, remote: &MemoryRepository, state: &SyncState) -> AccountReport {
+pub(super) fn sync(
+    local: &MemoryRepository,
+    remote: &MemoryRepository,
+    state: &SyncState,
+) -> AccountReport {
     sync_with(local, remote, state, SyncOptions::default())
 }
 
-fn sync_with(
+pub(super) fn sync_with(
     local: &MemoryRepository,
     remote: &MemoryRepository,
     state: &SyncState,
@@ -29,13 +33,13 @@ fn sync_with(
     sync_account(&account, &NoObserver)
 }
 
-fn seen() -> Flags {
+pub(super) fn seen() -> Flags {
     Flags::from_system(&[SystemFlag::Seen])
 }
 
 /// Each folder's messages as (text with LF line ends, flags), sorted: what a user sees,
 /// UIDs and line endings aside.
-fn contents(repository: &MemoryRepository) -> Vec<(String, Vec<(String, Flags)>)> {
+pub(super) fn contents(repository: &MemoryRepository) -> Vec<(String, Vec<(String, Flags)>)> {
     repository
         .folder_names()
         .into_iter()
@@ -44,7 +48,7 @@ fn contents(repository: &MemoryRepository) -> Vec<(String, Vec<(String, Flags)>)
                 .messages(&name)
                 .into_iter()
                 .map(|(_, m)| {
-                    let text = backend_api::line_endings::crlf_to_lf(&m.bytes);
+                    let text = backend_kit::line_endings::crlf_to_lf(&m.bytes);
                     (String::from_utf8_lossy(&text).into_owned(), m.flags)
                 })
                 .collect();
@@ -54,7 +58,7 @@ fn contents(repository: &MemoryRepository) -> Vec<(String, Vec<(String, Flags)>)
         .collect()
 }
 
-fn assert_in_sync(local: &MemoryRepository, remote: &MemoryRepository) {
+pub(super) fn assert_in_sync(local: &MemoryRepository, remote: &MemoryRepository) {
     assert_eq!(
         contents(local),
         contents(remote),
@@ -62,7 +66,7 @@ fn assert_in_sync(local: &MemoryRepository, remote: &MemoryRepository) {
     );
 }
 
-fn message(n: usize) -> Vec<u8> {
+pub(super) fn message(n: usize) -> Vec<u8> {
     format!(
         "From: a@example.org\nSubject: message {n}\nMessage-ID: <{n}@example.org>\n\nbody {n}\n"
     )
@@ -185,25 +189,33 @@ fn a_changed_uidvalidity_stops_only_that_folder_and_changes_nothing() {
         "names the folder and the repository whose UIDVALIDITY changed: {inbox:?}"
     );
     assert!(
-        inbox.errors[0].contains("`twinbox forget -a test -f INBOX`, then sync"),
+        inbox.errors[0].contains("`twinbox repair -a test -f INBOX`"),
         "says what to run: {inbox:?}"
     );
     assert!(
         !inbox.errors[0].contains("local copy"),
         "does not assume the local side is a local store: {inbox:?}"
     );
-    assert_eq!(local.messages("INBOX"), {
-        let (name, _) = &before_local[0];
-        assert_eq!(name, "INBOX");
-        local.messages("INBOX")
-    });
-    assert_eq!(
-        local.messages("INBOX").len(),
-        1,
-        "nothing deleted or duplicated"
-    );
+    let after_local = contents(&local);
+    assert_eq!(after_local[0], before_local[0], "INBOX untouched locally");
+    assert_eq!(after_local[0].1.len(), 1, "nothing deleted or duplicated");
     assert_eq!(remote.messages("INBOX").len(), 1);
     assert_eq!(local.messages("Other").len(), 2, "other folders still sync");
+
+    // `twinbox repair` pairs INBOX again by content: nothing copied either way.
+    let repaired = sync_with(&local, &remote, &state, repair(Repair::Broken));
+    assert!(!repaired.failed(), "{repaired:?}");
+    assert_eq!(repaired.folders[0].paired_by_content, 1, "{repaired:?}");
+    assert_eq!(repaired.folders[0].copied_to.iter().sum::<usize>(), 0);
+    assert_eq!(contents(&local), contents(&remote));
+    assert!(!sync(&local, &remote, &state).changed_anything());
+}
+
+pub(super) fn repair(scope: Repair) -> SyncOptions {
+    SyncOptions {
+        repair: Some(scope),
+        ..SyncOptions::default()
+    }
 }
 
 #[test]
@@ -278,7 +290,7 @@ fn scenario(uidplus: bool) -> (MemoryRepository, MemoryRepository, SyncState) {
     for n in 0..6 {
         remote.deliver(
             "INBOX",
-            &backend_api::line_endings::lf_to_crlf(&message(n)),
+            &backend_kit::line_endings::lf_to_crlf(&message(n)),
             Flags::new(),
         );
         local.deliver("Sent", &message(100 + n), seen());
@@ -304,7 +316,7 @@ fn scenario(uidplus: bool) -> (MemoryRepository, MemoryRepository, SyncState) {
         local.deliver("INBOX", &message(200 + n), Flags::new());
         remote.deliver(
             "Sent",
-            &backend_api::line_endings::lf_to_crlf(&message(300 + n)),
+            &backend_kit::line_endings::lf_to_crlf(&message(300 + n)),
             seen(),
         );
     }
@@ -312,22 +324,34 @@ fn scenario(uidplus: bool) -> (MemoryRepository, MemoryRepository, SyncState) {
 }
 
 fn interrupted_anywhere_converges(uidplus: bool) {
-    // The reference: an uninterrupted run.
-    let (local, remote, state) = scenario(uidplus);
-    sync(&local, &remote, &state);
+    assert_interrupted_anywhere_converges(|| scenario(uidplus), SyncOptions::default(), 30);
+}
+
+/// Runs the scenario `setup` makes with `options`, uninterrupted, for the expected end
+/// state; then again from scratch, stopped after each of the first `writes` writes on each
+/// side (with and without the write's effect applied), resumed with a plain sync: it must
+/// reach the same end state, and a third run must change nothing.
+pub(super) fn assert_interrupted_anywhere_converges(
+    setup: impl Fn() -> (MemoryRepository, MemoryRepository, SyncState),
+    options: SyncOptions,
+    writes: usize,
+) {
+    let (local, remote, state) = setup();
+    let reference = sync_with(&local, &remote, &state, options.clone());
+    assert!(!reference.failed(), "{reference:?}");
     let expected = (contents(&local), contents(&remote));
     assert_in_sync(&local, &remote);
 
-    for after_writes in 0..30 {
+    for after_writes in 0..writes {
         for effect_applied in [false, true] {
             for faulty_side in Side::BOTH {
-                let (local, remote, state) = scenario(uidplus);
+                let (local, remote, state) = setup();
                 let faulty = PerSide::new(&local, &remote)[faulty_side];
                 faulty.inject_fault(Fault {
                     after_writes,
                     effect_applied,
                 });
-                sync(&local, &remote, &state);
+                sync_with(&local, &remote, &state, options.clone());
                 faulty.clear_fault();
                 let resumed = sync(&local, &remote, &state);
                 assert!(

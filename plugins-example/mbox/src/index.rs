@@ -23,12 +23,13 @@
 //! ```
 
 use std::collections::HashSet;
-use std::fs::{self, File, Metadata, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use backend_api::{Flags, SystemFlag, Uid, UidValidity, UnixTime};
+use backend_kit::durable::replace_file;
 
 const MAGIC: &str = "twinbox-mbox-index 1";
 
@@ -381,29 +382,16 @@ pub(crate) fn read(path: &Path) -> io::Result<(Loaded, Option<Stamp>)> {
     Ok((loaded, Some(stamp)))
 }
 
-/// Replaces the index at `path` with `index`: written to `tmp`, fsynced, renamed. The
-/// rename is durable once the directory is synced, which the caller does.
+/// Replaces the index at `path` with `index` ([`replace_file`] through `tmp`). The rename
+/// is durable once the directory is synced, which the caller does.
 pub(crate) fn write(path: &Path, tmp: &Path, index: &Index) -> io::Result<()> {
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(tmp)?;
-        file.write_all(index.render().as_bytes())?;
-        file.sync_all()?;
-        fs::rename(tmp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(tmp);
-    }
-    written
+    replace_file(path, tmp, index.render().as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn sample() -> Index {
         let mut index = Index::new(1_700_000_000);

@@ -32,6 +32,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use backend_api::{BackendError, FolderPath};
+use backend_kit::tree::{self, is_maildir, spells_inbox};
 
 use crate::format::FROM;
 
@@ -87,10 +88,6 @@ pub(crate) fn looks_like_mbox(path: &Path) -> bool {
     read == 0 || (read == start.len() && start == FROM)
 }
 
-fn is_maildir(dir: &Path) -> bool {
-    dir.join("cur").is_dir() && dir.join("new").is_dir()
-}
-
 /// What a name in a directory is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -115,18 +112,16 @@ fn inbox_spellings(dir: &Path, suffix: &str, kind: Kind) -> Vec<String> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut names: Vec<String> = entries
+    let stems = entries
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .filter(|name| {
-            name.len() == 5 + suffix.len()
-                && name.is_char_boundary(5)
-                && name[..5].eq_ignore_ascii_case("INBOX")
-                && &name[5..] == suffix
-                && kind_of(&dir.join(name)) == Some(kind)
-        })
-        .collect();
-    names.sort_by_key(|name| (name[..5] != *"INBOX", name.clone()));
-    names
+        .filter_map(|name| Some(name.strip_suffix(suffix)?.to_owned()))
+        .filter(|stem| {
+            spells_inbox(stem) && kind_of(&dir.join(format!("{stem}{suffix}"))) == Some(kind)
+        });
+    tree::inbox_spellings(stems, "INBOX")
+        .into_iter()
+        .map(|stem| stem + suffix)
+        .collect()
 }
 
 /// The file name of a folder's mbox in `dir` for `component`. At the top, `INBOX` is
@@ -272,7 +267,7 @@ fn scan_dir(
             }
         }
     };
-    let is_inbox = |name: &str| top && name.len() == 5 && name.eq_ignore_ascii_case("INBOX");
+    let is_inbox = |name: &str| top && spells_inbox(name);
     for name in &names {
         let full = dir.join(name);
         match kind_of(&full) {

@@ -28,13 +28,12 @@
 //!
 //! Layout: `layout` (folders to files, Thunderbird's `.sbd` directories), `format` (the
 //! mbox format), `date` (`From ` line dates), `index` (the sidecar index), `lock`,
-//! `folder` and `repository` (the interface traits), `fsutil`. Unix only, like mbox
-//! locking.
+//! `folder` and `repository` (the interface traits); the durable file steps come from
+//! `backend_kit`. Unix only, like mbox locking.
 
 mod date;
 mod folder;
 mod format;
-mod fsutil;
 mod index;
 mod layout;
 mod lock;

@@ -3,16 +3,16 @@
 use std::fs::{self, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use backend_api::{
-    BackendError, ErrorScope, Folder, FolderInfo, FolderPath, LineEnding, Repository,
-    RepositoryConfig, RepositoryInfo,
+    BackendError, Folder, FolderInfo, FolderPath, Repository, RepositoryConfig, RepositoryInfo,
 };
+use backend_kit::durable::{parent_of, sync_dir};
+use backend_kit::store::{folder_io_error, FileRoot};
 
 use crate::folder::MboxFolder;
-use crate::fsutil::{create_dir_durably, parent_of, sync_dir};
 use crate::layout::{self, SUBFOLDERS};
 
 /// How long a write waits for another program's lock by default (option `locktimeout`).
@@ -24,9 +24,8 @@ const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// by threads, and the folders opened from it are independent of each other.
 #[derive(Clone, Debug)]
 pub struct MboxRepository {
-    root: PathBuf,
-    /// A dry run: nothing on disk is changed, not even the index.
-    read_only: bool,
+    /// The root; in a dry run nothing on disk is changed, not even the index.
+    root: FileRoot,
     lock_timeout: Duration,
 }
 
@@ -34,9 +33,9 @@ impl MboxRepository {
     /// Reads `localfolders` and `locktimeout`, and makes sure the root exists (unless
     /// read-only: a missing root is then an empty tree).
     pub fn open(config: &RepositoryConfig) -> Result<Self, BackendError> {
-        let root = config.root_directory(
-            "localfolders",
-            "the mbox root",
+        let root = FileRoot::open(
+            config,
+            "mbox",
             "the directory that holds your mbox files, e.g. ~/Mail",
         )?;
         let lock_timeout = match config.get("locktimeout").map(str::trim) {
@@ -56,56 +55,33 @@ impl MboxRepository {
                     )
                 })?,
         };
-        Ok(MboxRepository {
-            root,
-            read_only: config.read_only,
-            lock_timeout,
-        })
+        Ok(MboxRepository { root, lock_timeout })
     }
 
     /// The root directory.
     pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    fn io_error(path: &FolderPath, what: &str, at: &Path, error: &std::io::Error) -> BackendError {
-        BackendError::io(
-            ErrorScope::Folder,
-            format_args!("folder {path}: {what} {}", at.display()),
-            error,
-        )
+        self.root.path()
     }
 }
 
 impl Repository for MboxRepository {
     fn info(&self) -> Result<RepositoryInfo, BackendError> {
-        Ok(RepositoryInfo {
-            line_ending: LineEnding::Lf,
-        })
+        Ok(self.root.info())
     }
 
     fn list_folders(&self) -> Result<Vec<FolderInfo>, BackendError> {
-        if self.read_only && fs::symlink_metadata(&self.root).is_err() {
-            return Ok(Vec::new());
-        }
-        Ok(layout::scan(&self.root)?
-            .into_iter()
-            .map(|(path, selectable)| FolderInfo { path, selectable })
-            .collect())
+        self.root.list_folders(|root| {
+            let found = layout::scan(root)?.into_iter();
+            Ok(found
+                .map(|(path, selectable)| FolderInfo { path, selectable })
+                .collect())
+        })
     }
 
     fn create_folder(&self, path: &FolderPath) -> Result<(), BackendError> {
-        if self.read_only {
-            return Err(BackendError::repository(format!(
-                "cannot create folder {path}: the mbox tree {} is open read-only (a dry run)",
-                self.root.display()
-            )));
-        }
-        let location = layout::locate(&self.root, path)?;
-        for dir in &location.missing_dirs {
-            create_dir_durably(dir)
-                .map_err(|e| Self::io_error(path, "cannot create the directory", dir, &e))?;
-        }
+        self.root.check_can_create(path)?;
+        let location = layout::locate(self.root.path(), path)?;
+        self.root.create_dirs(path, &location.missing_dirs)?;
         let file = &location.file;
         match fs::metadata(file) {
             Ok(metadata) if metadata.is_file() => {
@@ -135,7 +111,7 @@ impl Repository for MboxRepository {
                 )))
             }
             Err(error) if error.kind() == ErrorKind::NotFound => {}
-            Err(error) => return Err(Self::io_error(path, "cannot use", file, &error)),
+            Err(error) => return Err(folder_io_error(path, "cannot use", file, &error)),
         }
         let created = OpenOptions::new()
             .write(true)
@@ -146,20 +122,20 @@ impl Repository for MboxRepository {
             Ok(handle) => {
                 handle
                     .sync_all()
-                    .map_err(|e| Self::io_error(path, "cannot sync", file, &e))?;
+                    .map_err(|e| folder_io_error(path, "cannot sync", file, &e))?;
                 let dir = parent_of(file);
-                sync_dir(dir).map_err(|e| Self::io_error(path, "cannot sync", dir, &e))?;
+                sync_dir(dir).map_err(|e| folder_io_error(path, "cannot sync", dir, &e))?;
                 log::info!("created folder {path} as {}", file.display());
                 Ok(())
             }
             // Another writer made it meanwhile: it exists, as asked.
             Err(error) if error.kind() == ErrorKind::AlreadyExists => Ok(()),
-            Err(error) => Err(Self::io_error(path, "cannot create", file, &error)),
+            Err(error) => Err(folder_io_error(path, "cannot create", file, &error)),
         }
     }
 
     fn open_folder(&self, path: &FolderPath) -> Result<Box<dyn Folder>, BackendError> {
-        let location = layout::locate(&self.root, path)?;
+        let location = layout::locate(self.root.path(), path)?;
         let file = location.file;
         let is_file = location.missing_dirs.is_empty()
             && fs::metadata(&file).is_ok_and(|metadata| metadata.is_file());
@@ -178,7 +154,7 @@ impl Repository for MboxRepository {
         Ok(Box::new(MboxFolder::open(
             path.clone(),
             file,
-            self.read_only,
+            self.root.read_only(),
             self.lock_timeout,
         )?))
     }

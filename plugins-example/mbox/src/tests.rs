@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use backend_api::{
-    Backend, ErrorScope, Flags, Folder, FolderPath, LineEnding, NewMessage, Repository,
-    RepositoryConfig, Retry, SystemFlag, Uid,
+    Backend, ErrorScope, Flags, Repository, RepositoryConfig, Retry, SystemFlag, Uid,
+};
+use backend_kit::testing::{
+    check_root_option, dry_run, fetch_one, file_config, flags_by_uid, message, path, snapshot, uids,
 };
 
 use crate::folder::index_path;
@@ -16,7 +18,7 @@ use crate::index::{self, Loaded};
 use crate::{MboxBackend, MboxRepository};
 
 fn config(root: &Path) -> RepositoryConfig {
-    RepositoryConfig::new("local").with("localfolders", root.to_str().unwrap())
+    file_config("local", root)
 }
 
 fn repository(root: &Path) -> MboxRepository {
@@ -24,74 +26,11 @@ fn repository(root: &Path) -> MboxRepository {
 }
 
 fn read_only(root: &Path) -> MboxRepository {
-    let mut config = config(root);
-    config.read_only = true;
-    MboxRepository::open(&config).unwrap()
-}
-
-fn path(name: &str) -> FolderPath {
-    FolderPath::new(name).unwrap()
-}
-
-fn message(bytes: &[u8], flags: &[SystemFlag], date: Option<i64>) -> NewMessage {
-    NewMessage {
-        bytes: bytes.to_vec(),
-        flags: Flags::from_system(flags),
-        internal_date: date,
-    }
-}
-
-fn uids(folder: &mut dyn Folder) -> Vec<Uid> {
-    folder
-        .list_messages()
-        .unwrap()
-        .iter()
-        .map(|m| m.uid)
-        .collect()
-}
-
-fn flags_by_uid(folder: &mut dyn Folder) -> BTreeMap<Uid, Flags> {
-    folder
-        .list_messages()
-        .unwrap()
-        .into_iter()
-        .map(|m| (m.uid, m.flags))
-        .collect()
-}
-
-fn fetch_one(folder: &mut dyn Folder, uid: Uid) -> Vec<u8> {
-    let mut fetched = folder.fetch_messages(&[uid]).unwrap();
-    assert_eq!(fetched.len(), 1, "UID {uid} fetched");
-    fetched.remove(0).bytes
+    MboxRepository::open(&dry_run(config(root))).unwrap()
 }
 
 fn flags(list: &[SystemFlag]) -> Flags {
     Flags::from_system(list)
-}
-
-/// Every file under `dir` with its bytes and modification time.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let metadata = entry.metadata().unwrap();
-            if metadata.is_dir() {
-                stack.push(entry.path());
-                files.insert(entry.path(), (Vec::new(), metadata.modified().unwrap()));
-            } else {
-                files.insert(
-                    entry.path(),
-                    (
-                        fs::read(entry.path()).unwrap(),
-                        metadata.modified().unwrap(),
-                    ),
-                );
-            }
-        }
-    }
-    files
 }
 
 /// A mutt-style mbox, written by hand: flags in Status/X-Status, mboxrd-quoted bodies,
@@ -123,30 +62,13 @@ last message
 fn passes_the_conformance_suite() {
     let root = tempfile::tempdir().unwrap();
     let config = config(root.path());
-    backend_api::conformance::check_repository(&|| MboxBackend::open(config.clone()).unwrap());
+    backend_kit::conformance::check_repository(&|| MboxBackend::open(config.clone()).unwrap());
 }
 
 #[test]
 fn configuration_errors_name_the_option() {
     let root = tempfile::tempdir().unwrap();
-    let missing = MboxBackend::open(RepositoryConfig::new("local"))
-        .err()
-        .unwrap();
-    assert_eq!(missing.scope, ErrorScope::Repository);
-    assert!(
-        missing.message.contains("'localfolders' is missing"),
-        "{}",
-        missing.message
-    );
-
-    let file = root.path().join("a-file");
-    fs::write(&file, "").unwrap();
-    let error = MboxBackend::open(config(&file)).err().unwrap();
-    assert!(
-        error.message.contains("'localfolders'") && error.message.contains("is a file"),
-        "{}",
-        error.message
-    );
+    check_root_option(root.path(), MboxBackend::open, config);
 
     let error = MboxBackend::open(config(root.path()).with("locktimeout", "soon"))
         .err()
@@ -156,11 +78,6 @@ fn configuration_errors_name_the_option() {
         "{}",
         error.message
     );
-
-    let nested = root.path().join("not/yet/there");
-    let repository = MboxBackend::open(config(&nested)).unwrap();
-    assert!(nested.is_dir());
-    assert_eq!(repository.info().unwrap().line_ending, LineEnding::Lf);
     assert_eq!(MboxBackend::NAME, "mbox");
 }
 

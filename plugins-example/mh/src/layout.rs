@@ -20,6 +20,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use backend_api::{BackendError, ErrorScope, FolderPath};
+use backend_kit::tree::{self, spells_inbox};
 
 /// nmh's default inbox folder name (`Inbox:` in the profile).
 pub(crate) const INBOX_DIR: &str = "inbox";
@@ -50,20 +51,15 @@ fn not_a_folder(name: &str) -> Option<&'static str> {
 /// The directory of the INBOX at `root`: the one named `inbox` in any case, preferring
 /// `inbox` itself, or `inbox` when there is none.
 fn inbox_dir_name(root: &Path) -> String {
-    let mut variants: Vec<String> = match fs::read_dir(root) {
+    let directories: Vec<String> = match fs::read_dir(root) {
         Ok(entries) => entries
             .flatten()
             .filter_map(|entry| entry.file_name().into_string().ok())
-            .filter(|name| name.eq_ignore_ascii_case(INBOX_DIR))
-            .filter(|name| root.join(name).is_dir())
+            .filter(|name| spells_inbox(name) && root.join(name).is_dir())
             .collect(),
         Err(_) => Vec::new(),
     };
-    if variants.iter().any(|name| name == INBOX_DIR) {
-        return INBOX_DIR.to_owned();
-    }
-    variants.sort();
-    variants
+    tree::inbox_spellings(directories, INBOX_DIR)
         .into_iter()
         .next()
         .unwrap_or_else(|| INBOX_DIR.to_owned())
@@ -143,7 +139,7 @@ fn walk(
         if not_a_folder(&name).is_some() {
             continue;
         }
-        if depth == 0 && name.eq_ignore_ascii_case(INBOX_DIR) && name != inbox {
+        if depth == 0 && spells_inbox(&name) && name != inbox {
             log::warn!(
                 "skipping MH folder {}: {} is the INBOX already (folder names match INBOX \
                  in any case); merge the two",

@@ -38,11 +38,11 @@
 //!
 //! Layout: `layout` (folder paths to directories), `options`, `sequences`
 //! (`.mh_sequences`), `identity` (what makes two files the same message), `state` (the
-//! plugin's file), `reconcile` (what each number stands for now), `locking`, `fsutil`,
-//! and the interface traits in `folder` and `repository`. Unix only, like MH.
+//! plugin's file), `reconcile` (what each number stands for now), `locking`, and the
+//! interface traits in `folder` and `repository`; the durable file steps come from
+//! `backend_kit`. Unix only, like MH.
 
 mod folder;
-mod fsutil;
 mod identity;
 mod layout;
 mod locking;

@@ -1,16 +1,14 @@
 //! An MH root: its configuration, its folder tree.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use backend_api::{
-    BackendError, ErrorScope, Folder, FolderInfo, FolderPath, LineEnding, Repository,
-    RepositoryConfig, RepositoryInfo,
+    BackendError, Folder, FolderInfo, FolderPath, Repository, RepositoryConfig, RepositoryInfo,
 };
+use backend_kit::store::FileRoot;
 
 use crate::folder::MhFolder;
-use crate::fsutil::create_dir_durably;
 use crate::layout;
 use crate::options::SequenceNames;
 
@@ -20,86 +18,63 @@ use crate::options::SequenceNames;
 /// shared by threads and the folders opened from it are independent of each other.
 #[derive(Clone, Debug)]
 pub struct MhRepository {
-    root: PathBuf,
+    root: FileRoot,
     sequences: Arc<SequenceNames>,
-    /// A dry run: nothing on disk is changed, not even twinbox's own bookkeeping.
-    read_only: bool,
 }
 
 impl MhRepository {
     /// Reads the options and makes sure the root exists (unless read-only: a missing root
     /// is then an empty tree).
     pub fn open(config: &RepositoryConfig) -> Result<Self, BackendError> {
-        let root = config.root_directory(
-            "localfolders",
-            "the MH root",
+        let root = FileRoot::open(
+            config,
+            "MH",
             "the directory that holds your MH folders (nmh's Path, e.g. ~/Mail)",
         )?;
         let sequences = Arc::new(SequenceNames::from_config(config)?);
-        Ok(MhRepository {
-            root,
-            sequences,
-            read_only: config.read_only,
-        })
+        Ok(MhRepository { root, sequences })
     }
 
     /// The root directory.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.root.path()
     }
 }
 
 impl Repository for MhRepository {
     fn info(&self) -> Result<RepositoryInfo, BackendError> {
-        Ok(RepositoryInfo {
-            line_ending: LineEnding::Lf,
-        })
+        Ok(self.root.info())
     }
 
     fn list_folders(&self) -> Result<Vec<FolderInfo>, BackendError> {
-        if self.read_only && fs::symlink_metadata(&self.root).is_err() {
-            return Ok(Vec::new());
-        }
-        Ok(layout::scan(&self.root)?
-            .into_iter()
-            .map(|path| FolderInfo {
-                path,
-                selectable: true,
-            })
-            .collect())
+        self.root.list_folders(|root| {
+            let paths = layout::scan(root)?.into_iter();
+            Ok(paths
+                .map(|path| FolderInfo {
+                    path,
+                    selectable: true,
+                })
+                .collect())
+        })
     }
 
     fn create_folder(&self, path: &FolderPath) -> Result<(), BackendError> {
-        if self.read_only {
-            return Err(BackendError::repository(format!(
-                "cannot create folder {path}: the MH tree {} is open read-only (a dry run)",
-                self.root.display()
-            )));
-        }
-        let relative = layout::resolve(&self.root, path)?;
-        let mut directory = self.root.clone();
-        let mut created = false;
-        for component in relative.components() {
-            directory.push(component);
-            created |= create_dir_durably(&directory).map_err(|error| {
-                BackendError::io(
-                    ErrorScope::Folder,
-                    format_args!(
-                        "folder {path}: cannot create the directory {}",
-                        directory.display()
-                    ),
-                    &error,
-                )
-            })?;
-        }
-        if created {
-            log::info!("created folder {path} in {}", directory.display());
+        self.root.check_can_create(path)?;
+        let relative = layout::resolve(self.root.path(), path)?;
+        if self.root.create_dirs(path, self.root.dirs_to(&relative))? {
+            log::info!(
+                "created folder {path} in {}",
+                self.root.path().join(&relative).display()
+            );
         }
         Ok(())
     }
 
     fn open_folder(&self, path: &FolderPath) -> Result<Box<dyn Folder>, BackendError> {
-        let directory = self.root.join(layout::resolve(&self.root, path)?);
+        let directory = self
+            .root
+            .path()
+            .join(layout::resolve(self.root.path(), path)?);
         if !directory.is_dir() {
             return Err(BackendError::folder(format!(
                 "folder {path} does not exist: {} is not a directory",
@@ -110,7 +85,7 @@ impl Repository for MhRepository {
             path.clone(),
             directory,
             Arc::clone(&self.sequences),
-            self.read_only,
+            self.root.read_only(),
         )?))
     }
 }

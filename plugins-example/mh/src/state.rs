@@ -22,12 +22,13 @@
 //! under the folder lock (see `locking`).
 
 use std::collections::BTreeMap;
-use std::fs::{self, Metadata, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::{self, Metadata};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use backend_api::{BackendError, ErrorScope, Uid, UidValidity};
+use backend_kit::durable::replace_file;
+use backend_kit::store::read_state_file;
 
 use crate::identity::Identity;
 
@@ -160,16 +161,8 @@ fn unhex(text: &str) -> Option<Identity> {
 /// new to twinbox, with a new UIDVALIDITY).
 pub(crate) fn read(folder_dir: &Path) -> Result<Option<FolderState>, BackendError> {
     let path = folder_dir.join(STATE_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(BackendError::io(
-                ErrorScope::Folder,
-                format!("cannot read {}", path.display()),
-                &error,
-            ))
-        }
+    let Some(bytes) = read_state_file(&path)? else {
+        return Ok(None);
     };
     match std::str::from_utf8(&bytes)
         .ok()
@@ -191,24 +184,12 @@ pub(crate) fn file_stamp(folder_dir: &Path) -> Option<Stamp> {
         .map(|metadata| Stamp::of(&metadata))
 }
 
-/// Replaces the state file: written to a temporary file, fsynced, renamed. The rename is
+/// Replaces the state file ([`replace_file`]: temporary file, fsync, rename). The rename is
 /// durable once the folder directory is synced, which the caller does.
 pub(crate) fn write(folder_dir: &Path, state: &FolderState) -> Result<(), BackendError> {
     let tmp = folder_dir.join(STATE_TMP_FILE);
     let path = folder_dir.join(STATE_FILE);
-    let written = (|| -> io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(state.render().as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&tmp, &path)
-    })();
-    written.map_err(|error| {
-        let _ = fs::remove_file(&tmp);
+    replace_file(&path, &tmp, state.render().as_bytes()).map_err(|error| {
         BackendError::io(
             ErrorScope::Folder,
             format!("cannot write {}", path.display()),

@@ -2,13 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use backend_api::{
-    Backend, ErrorScope, Flags, Folder, FolderPath, LineEnding, NewMessage, Repository,
-    RepositoryConfig, SystemFlag, Uid,
+    Backend, ErrorScope, Flags, NewMessage, Repository, RepositoryConfig, SystemFlag, Uid,
+};
+use backend_kit::testing::{
+    check_root_option, dry_run, file_config, message, path, snapshot, uids,
 };
 
 use crate::locking::{SEQUENCES_DOTLOCK, SEQUENCES_FILE};
@@ -16,7 +18,7 @@ use crate::state::STATE_FILE;
 use crate::{MhBackend, MhRepository};
 
 fn config(root: &Path) -> RepositoryConfig {
-    RepositoryConfig::new("mh").with("localfolders", root.to_str().unwrap())
+    file_config("mh", root)
 }
 
 fn repository(root: &Path) -> MhRepository {
@@ -24,21 +26,7 @@ fn repository(root: &Path) -> MhRepository {
 }
 
 fn read_only(root: &Path) -> MhRepository {
-    let mut config = config(root);
-    config.read_only = true;
-    MhRepository::open(&config).unwrap()
-}
-
-fn path(name: &str) -> FolderPath {
-    FolderPath::new(name).unwrap()
-}
-
-fn message(bytes: &[u8], flags: &[SystemFlag], date: Option<i64>) -> NewMessage {
-    NewMessage {
-        bytes: bytes.to_vec(),
-        flags: Flags::from_system(flags),
-        internal_date: date,
-    }
+    MhRepository::open(&dry_run(config(root))).unwrap()
 }
 
 fn mail(n: u32) -> Vec<u8> {
@@ -46,41 +34,8 @@ fn mail(n: u32) -> Vec<u8> {
         .into_bytes()
 }
 
-fn uids(folder: &mut dyn Folder) -> Vec<Uid> {
-    folder
-        .list_messages()
-        .unwrap()
-        .iter()
-        .map(|m| m.uid)
-        .collect()
-}
-
 fn sequences(dir: &Path) -> String {
     fs::read_to_string(dir.join(SEQUENCES_FILE)).unwrap_or_default()
-}
-
-/// Every file and directory under `root` with its bytes and mtime: what "nothing
-/// changed" compares.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, (Option<Vec<u8>>, SystemTime)> {
-    let mut result = BTreeMap::new();
-    let mut pending = vec![root.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let metadata = entry.metadata().unwrap();
-            let bytes = if metadata.is_dir() {
-                pending.push(entry.path());
-                None
-            } else {
-                Some(fs::read(entry.path()).unwrap())
-            };
-            result.insert(
-                entry.path().strip_prefix(root).unwrap().to_owned(),
-                (bytes, metadata.modified().unwrap()),
-            );
-        }
-    }
-    result
 }
 
 /// A file with an mtime in the past, as a message delivered a while ago.
@@ -95,7 +50,7 @@ fn write_old(path: &Path, bytes: &[u8]) {
 fn passes_the_conformance_suite() {
     let root = tempfile::tempdir().unwrap();
     let config = config(root.path());
-    backend_api::conformance::check_repository(&|| MhBackend::open(config.clone()).unwrap());
+    backend_kit::conformance::check_repository(&|| MhBackend::open(config.clone()).unwrap());
     // The INBOX is nmh's `inbox`.
     assert!(root.path().join("inbox").is_dir());
     assert!(root.path().join("twinbox-conformance/child").is_dir());
@@ -105,24 +60,8 @@ fn passes_the_conformance_suite() {
 fn configuration_errors_name_the_option() {
     let root = tempfile::tempdir().unwrap();
     assert_eq!(MhBackend::NAME, "MH");
-
-    let missing = MhBackend::open(RepositoryConfig::new("mh")).err().unwrap();
-    assert_eq!(missing.scope, ErrorScope::Repository);
-    assert!(
-        missing.message.contains("'localfolders' is missing"),
-        "{}",
-        missing.message
-    );
-
-    let file = root.path().join("a-file");
-    fs::write(&file, "").unwrap();
-    let error = MhBackend::open(config(&file)).err().unwrap();
-    assert!(
-        error.message.contains("option 'localfolders'")
-            && error.message.contains("is a file, not a directory"),
-        "{}",
-        error.message
-    );
+    // A missing root is created, except in a dry run.
+    check_root_option(root.path(), MhBackend::open, config);
 
     let error = MhBackend::open(config(root.path()).with("mh_sequences_unseen", "cur"))
         .err()
@@ -132,17 +71,6 @@ fn configuration_errors_name_the_option() {
         "{}",
         error.message
     );
-
-    // A missing root is created, except in a dry run.
-    let nested = root.path().join("not/yet/there");
-    let mut dry = config(&nested);
-    dry.read_only = true;
-    let repository = MhBackend::open(dry).unwrap();
-    assert!(!nested.exists());
-    assert!(repository.list_folders().unwrap().is_empty());
-    let repository = MhBackend::open(config(&nested)).unwrap();
-    assert!(nested.is_dir());
-    assert_eq!(repository.info().unwrap().line_ending, LineEnding::Lf);
 }
 
 /// A tree as nmh leaves it: numbered messages, a deleted-message backup, sequences with

@@ -9,8 +9,8 @@
 //!
 //! Type `FrozenV1`: an in-memory repository holding an INBOX with three messages.
 
-use backend_api::memory::MemoryRepository;
 use backend_api::{BackendError, Flags, Repository, RepositoryConfig, SystemFlag};
+use backend_kit::memory::MemoryRepository;
 
 pub struct FrozenV1;
 

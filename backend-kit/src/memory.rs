@@ -1,7 +1,7 @@
 //! An in-memory reference repository.
 //!
-//! It is the executable form of the contracts in [`crate::Repository`] and
-//! [`crate::Folder`]: the conformance suite runs against it, and the engine's unit tests
+//! It is the executable form of the contracts in [`backend_api::Repository`] and
+//! [`backend_api::Folder`]: the conformance suite runs against it, and the engine's unit tests
 //! use it as both sides of a sync, with fault injection to play the crashes and dropped
 //! connections that real backends suffer.
 //!
@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::{
+use backend_api::{
     BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderInfo, FolderPath, FolderStatus,
     LineEnding, MessageInfo, NewMessage, PermanentFlags, Repository, RepositoryInfo, Retry, Uid,
     UidValidity, UnixTime,

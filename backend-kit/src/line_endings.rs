@@ -4,7 +4,7 @@
 //! the two touches nothing but the line ends: a lone CR stays, and a CRLF already present in
 //! a file is not doubled.
 
-use crate::LineEnding;
+use backend_api::LineEnding;
 
 /// `bytes` converted from line endings `from` to `to` (unchanged when they are the same).
 pub fn convert(bytes: Vec<u8>, from: LineEnding, to: LineEnding) -> Vec<u8> {

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::UidValidity;
+use backend_api::UidValidity;
 
 /// A new UIDVALIDITY: the current time in seconds, as IMAP servers do, above `previous`
 /// (the one it replaces, if any) and strictly increasing within this process, so that two

@@ -9,7 +9,7 @@
 //! fn passes_the_conformance_suite() {
 //!     let root = tempfile::tempdir().unwrap();
 //!     let config = RepositoryConfig::new("test").with("localfolders", root.path().to_str().unwrap());
-//!     backend_api::conformance::check_repository(&|| MyBackend::open(config.clone()).unwrap());
+//!     backend_kit::conformance::check_repository(&|| MyBackend::open(config.clone()).unwrap());
 //! }
 //! ```
 //!
@@ -17,7 +17,7 @@
 //! it to check that UIDs, UIDVALIDITY and flags persist.
 
 use crate::line_endings;
-use crate::{Flags, Folder, FolderPath, LineEnding, NewMessage, Repository, SystemFlag, Uid};
+use backend_api::{Flags, Folder, FolderPath, LineEnding, NewMessage, Repository, SystemFlag, Uid};
 
 const TOP: &str = "twinbox-conformance";
 const CHILD: &str = "twinbox-conformance/child";

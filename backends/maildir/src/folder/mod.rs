@@ -1,0 +1,313 @@
+//! One Maildir folder: its messages, their UIDs and flags, all read from file names.
+//!
+//! The folder keeps an index from UID to file, built by a scan of `new/` and `cur/`.
+//! Mail clients rename files under our feet (they mark messages seen, move them from
+//! `new/` to `cur/`), so an operation that finds its file gone rescans once and retries
+//! before concluding that the message no longer exists.
+//!
+//! Renames and unlinks are made durable at [`Folder::flush`] by syncing the directories
+//! they touched, one fsync per directory per batch rather than one per message. The one
+//! exception is giving UIDs to files found without one: those renames are synced before
+//! the listing that reports the UIDs returns, so a crash cannot take the UIDs back.
+//!
+//! Some files are listed with a UID that is in no name and no state, valid for one
+//! listing only (a *provisional* UID, always at or above the next UID, given in name
+//! order so the same tree lists the same way twice):
+//!
+//! - in a dry run (read-only), every file that would get a UID, as nothing may be renamed;
+//! - a file without a UID that cannot be read (a dangling symbolic link). It cannot be
+//!   copied, so it must not be renamed either (the user would no longer recognise it); but
+//!   leaving it out would hide it, so it is listed and fetching it is a message-level
+//!   error that names it. It gets a real UID, in its name, once it can be read.
+//!
+//! A file that carries our UID and becomes unreadable stays listed under it, so it is not
+//! taken for deleted. Each unreadable file is warned about once per open folder.
+//!
+//! This file holds the folder's types, opening and the `Folder` trait; the work is in
+//! `listing` (the scan and the UIDs), `reading`, `writing` and `flags`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use backend_api::{
+    BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
+    NewMessage, PermanentFlags, Retry, Uid,
+};
+use backend_kit::durable::{
+    create_dir_durably, rename_noreplace, sync_dir, unix_time, write_synced,
+};
+use backend_kit::store::check_writable;
+
+use crate::leftovers;
+use crate::names::{tmp_file_name, unique_part, MessageName, FORWARDED};
+use crate::uidstate::{self, UidState};
+
+mod flags;
+mod listing;
+mod reading;
+mod writing;
+
+/// The two directories messages live in. `new/` holds messages no client has looked at
+/// yet (no info part); `cur/` the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Subdir {
+    New,
+    Cur,
+}
+
+impl Subdir {
+    fn name(self) -> &'static str {
+        match self {
+            Subdir::New => "new",
+            Subdir::Cur => "cur",
+        }
+    }
+}
+
+/// Where the UID of a listed file comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UidOrigin {
+    /// Its name (`U=` with this folder's FMD5).
+    Name,
+    /// A provisional UID for this listing only, in a dry run (see the module docs).
+    Provisional,
+    /// A provisional UID for a file without one that cannot be read: listed so that the
+    /// engine reports it, never renamed, never fetched.
+    Unreadable,
+}
+
+/// One message file as the last scan (or our own change) left it.
+#[derive(Clone, Debug)]
+struct MessageFile {
+    subdir: Subdir,
+    name: MessageName,
+    size: u64,
+    origin: UidOrigin,
+}
+
+/// A file seen by a scan, before UIDs are settled.
+struct FoundFile {
+    subdir: Subdir,
+    file_name: String,
+    size: u64,
+    /// Why it cannot be read (a dangling symbolic link, say), if it cannot.
+    problem: Option<String>,
+}
+
+/// Directories whose entries changed since the last flush.
+#[derive(Default)]
+struct Unsynced {
+    new: bool,
+    cur: bool,
+    /// The folder directory itself (the state file was replaced).
+    folder: bool,
+}
+
+impl Unsynced {
+    fn is_empty(&self) -> bool {
+        !(self.new || self.cur || self.folder)
+    }
+
+    fn mark(&mut self, subdir: Subdir) {
+        match subdir {
+            Subdir::New => self.new = true,
+            Subdir::Cur => self.cur = true,
+        }
+    }
+}
+
+/// What a Maildir folder stores: the system flags and `$Forwarded` (each has a letter).
+pub(crate) fn permanent_flags() -> PermanentFlags {
+    let mut flags = Flags::all_system();
+    flags.insert_keyword(FORWARDED);
+    PermanentFlags {
+        flags,
+        any_keyword: false,
+    }
+}
+
+/// An open Maildir folder.
+pub(crate) struct MaildirFolder {
+    path: FolderPath,
+    dir: PathBuf,
+    /// The FMD5 tag of this folder's file names.
+    fmd5: String,
+    /// The UID state as last read or written.
+    state: UidState,
+    /// UID -> file; `None` until the first scan.
+    index: Option<BTreeMap<Uid, MessageFile>>,
+    unsynced: Unsynced,
+    /// A dry run: nothing is renamed, created, removed or written.
+    read_only: bool,
+    /// The unreadable files already warned about, so each is warned about once.
+    warned: HashSet<(Subdir, String)>,
+}
+
+impl MaildirFolder {
+    /// Opens the folder in `dir` (which has `cur/` and `new/`). A folder without a state
+    /// file gets one now, with a new UIDVALIDITY and the next UID above every UID its
+    /// file names already carry (OfflineIMAP's, typically): those keep their UIDs.
+    ///
+    /// Opened for writing, it first clears what interrupted writes left behind (see
+    /// [`leftovers`]). Read-only, it changes nothing: a missing state file gives a
+    /// provisional UIDVALIDITY, reported for as long as the folder stays open.
+    pub fn open(
+        path: FolderPath,
+        dir: PathBuf,
+        fmd5: String,
+        read_only: bool,
+    ) -> Result<Self, BackendError> {
+        let mut folder = MaildirFolder {
+            path,
+            dir,
+            fmd5,
+            state: UidState {
+                uid_validity: 0,
+                uid_next: 1,
+            },
+            index: None,
+            unsynced: Unsynced::default(),
+            read_only,
+            warned: HashSet::new(),
+        };
+        let _lock = uidstate::lock(&folder.dir).map_err(|e| folder.context(e))?;
+        if !read_only {
+            uidstate::remove_leftover(&folder.dir);
+            leftovers::clean_tmp(&folder.dir, SystemTime::now());
+        }
+        folder.state = match uidstate::read(&folder.dir).map_err(|e| folder.context(e))? {
+            Some(state) => state,
+            None => {
+                let highest = folder
+                    .read_files()?
+                    .iter()
+                    .filter_map(|file| MessageName::parse(&file.file_name).uid_for(&folder.fmd5))
+                    .max()
+                    .unwrap_or(0);
+                let state = UidState::fresh(folder.next_after(highest)?);
+                if read_only {
+                    log::info!(
+                        "folder {}: new to twinbox; a dry run gives it the provisional \
+                         UIDVALIDITY {} and writes no state",
+                        folder.path,
+                        state.uid_validity
+                    );
+                    return Ok(MaildirFolder { state, ..folder });
+                }
+                uidstate::write(&folder.dir, &state).map_err(|e| folder.context(e))?;
+                sync_dir(&folder.dir)
+                    .map_err(|e| folder.io(ErrorScope::Folder, "cannot sync", &folder.dir, &e))?;
+                log::info!(
+                    "folder {}: new to twinbox, UIDVALIDITY {}",
+                    folder.path,
+                    state.uid_validity
+                );
+                state
+            }
+        };
+        Ok(folder)
+    }
+
+    fn context(&self, error: BackendError) -> BackendError {
+        error.context(format_args!("folder {}", self.path))
+    }
+
+    fn io(&self, scope: ErrorScope, what: &str, path: &Path, error: &io::Error) -> BackendError {
+        BackendError::io(
+            scope,
+            format_args!("folder {}: {what} {}", self.path, path.display()),
+            error,
+        )
+    }
+
+    fn next_after(&self, uid: Uid) -> Result<Uid, BackendError> {
+        uid.checked_add(1).ok_or_else(|| self.exhausted())
+    }
+
+    fn exhausted(&self) -> BackendError {
+        BackendError::folder(format!(
+            "folder {}: every UID up to {} is used; delete {} to start over with a new \
+             UIDVALIDITY",
+            self.path,
+            Uid::MAX,
+            self.dir.join(uidstate::STATE_FILE).display()
+        ))
+    }
+
+    fn file_path(&self, subdir: Subdir, name: &MessageName) -> PathBuf {
+        self.dir.join(subdir.name()).join(name.file_name())
+    }
+
+    /// Refuses every write in a dry run.
+    fn check_writable(&self, what: &str) -> Result<(), BackendError> {
+        check_writable(self.read_only, "Maildir", &self.path, what)
+    }
+}
+
+impl Folder for MaildirFolder {
+    fn status(&mut self) -> Result<FolderStatus, BackendError> {
+        let message_count = u32::try_from(self.rescan()?.len()).unwrap_or(u32::MAX);
+        Ok(FolderStatus {
+            uid_validity: self.state.uid_validity,
+            uid_next: self.listed_uid_next(),
+            highest_modseq: None,
+            message_count,
+            permanent_flags: permanent_flags(),
+        })
+    }
+
+    fn list_messages(&mut self) -> Result<Vec<MessageInfo>, BackendError> {
+        Ok(self
+            .rescan()?
+            .iter()
+            .map(|(uid, file)| MessageInfo {
+                uid: *uid,
+                flags: file.name.flags(),
+                size: file.size,
+                modseq: None,
+            })
+            .collect())
+    }
+
+    fn fetch_messages(&mut self, uids: &[Uid]) -> Result<Vec<FetchedMessage>, BackendError> {
+        self.fetch(uids)
+    }
+
+    fn append_messages(
+        &mut self,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Option<Uid>>, BackendError> {
+        self.append(messages)
+    }
+
+    fn update_flags(
+        &mut self,
+        uids: &[Uid],
+        add: &Flags,
+        remove: &Flags,
+    ) -> Result<(), BackendError> {
+        self.change_flags(uids, add, remove)
+    }
+
+    fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
+        self.delete(uids)
+    }
+
+    fn flush(&mut self) -> Result<(), BackendError> {
+        if self.unsynced.is_empty() {
+            return Ok(());
+        }
+        self.check_writable("make changes durable")?;
+        self.sync_subdirs(&self.unsynced)?;
+        if self.unsynced.folder {
+            sync_dir(&self.dir)
+                .map_err(|e| self.io(ErrorScope::Folder, "cannot sync", &self.dir, &e))?;
+        }
+        self.unsynced = Unsynced::default();
+        Ok(())
+    }
+}
