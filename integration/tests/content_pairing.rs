@@ -137,6 +137,24 @@ fn messages_paired_by_content_get_the_union_of_both_sides_flags() {
     dovecot.set_flags(USER, "INBOX", server_uid("inbox-flagged"), &[]);
     let by_inode = files_by_inode(&sandbox.local());
 
+    // The dry run says the same as the real run will.
+    let dry = run_twinbox(&sandbox, &["sync", "--dry-run"]);
+    dry.assert_success();
+    assert!(
+        dry.account_line(ACCOUNT)
+            .contains(": 0 messages copied (0 to local, 0 to remote), 4 flag updates, 0 deletions"),
+        "{dry}"
+    );
+    let inbox_line = changes(dry.folder_line("INBOX"), "INBOX");
+    for part in [
+        "2 flag updates would be made on local",
+        "2 flag updates would be made on remote",
+        "4 would be paired by content",
+    ] {
+        assert!(inbox_line.contains(part), "no {part:?} in\n{dry}");
+    }
+    assert_eq!(files_by_inode(&sandbox.local()), by_inode);
+
     let outcome = sync_ok(&sandbox, &[]);
     let line = outcome.account_line(ACCOUNT);
     assert!(

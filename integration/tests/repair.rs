@@ -58,6 +58,22 @@ fn repair_after_the_server_recreated_a_folder_pairs_by_content_and_copies_only_t
     dovecot.recreate_folder(USER, "Other");
     dovecot.deliver(USER, "Other", &message("other-server-new"), &[]);
     deliver_new(&other, &message("other-local-new"));
+    // And flags change on both sides: repair keeps both sides' (their union).
+    set_flags(&find_message(&other, &message("other-1")), "F");
+    let recreated_uid = |tag: &str| {
+        dovecot
+            .fetch_all(USER, "Other")
+            .into_iter()
+            .find(|m| crlf_to_lf(&m.body) == message(tag))
+            .unwrap_or_else(|| panic!("{tag} is not on the server"))
+            .uid
+    };
+    dovecot.set_flags(
+        USER,
+        "Other",
+        recreated_uid("other-2"),
+        &["\\Seen", "\\Answered"],
+    );
 
     let outcome = sync_code(&sandbox, &[], 1);
     let error = folder_error(&outcome, "Other");
@@ -80,6 +96,8 @@ fn repair_after_the_server_recreated_a_folder_pairs_by_content_and_copies_only_t
     for part in [
         "1 would be copied to local",
         "1 would be copied to remote",
+        "1 flag updates would be made on local",
+        "1 flag updates would be made on remote",
         "4 would be paired by content",
     ] {
         assert!(line.contains(part), "no {part:?} in the dry run\n{outcome}");
@@ -95,7 +113,7 @@ fn repair_after_the_server_recreated_a_folder_pairs_by_content_and_copies_only_t
     outcome.assert_success();
     assert!(
         outcome.account_line(ACCOUNT).ends_with(
-            ": 2 messages copied (1 to local, 1 to remote), 0 flag updates, 0 deletions, \
+            ": 2 messages copied (1 to local, 1 to remote), 2 flag updates, 0 deletions, \
              0 folders created, 4 paired by content"
         ),
         "{outcome}"
@@ -115,8 +133,8 @@ fn repair_after_the_server_recreated_a_folder_pairs_by_content_and_copies_only_t
     }
     let converged = assert_converged(&dovecot, "Other", &other);
     let expected: BTreeMap<Vec<u8>, String> = [
-        ("other-1", ""),
-        ("other-2", "S"),
+        ("other-1", "F"),
+        ("other-2", "RS"),
         ("other-3", "FS"),
         ("other-4", "RS"),
         ("other-server-new", ""),
