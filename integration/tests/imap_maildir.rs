@@ -368,3 +368,38 @@ fn new_folders_travel_both_ways() {
     }
     assert_no_changes(&sandbox);
 }
+
+/// A dry run and a `readonly` IMAP repository open folders with EXAMINE, to which Dovecot
+/// answers `PERMANENTFLAGS ()`: the server's flag changes must still be seen (they once
+/// were not: the dry run counted none, and a read-only server's changes never arrived).
+#[test]
+fn server_flag_changes_are_seen_by_a_dry_run_and_through_a_read_only_repository() {
+    let (dovecot, sandbox) = synced(&[("read-on-server", "")]);
+    let inbox = sandbox.local().join("INBOX");
+    let uid = uid_of(&dovecot, "INBOX", "read-on-server");
+    dovecot.set_flags(USER, "INBOX", uid, &imap_flags("S"));
+
+    let dry = sandbox.run(&["sync", "--dry-run"]);
+    dry.assert_success();
+    assert!(
+        dry.stdout
+            .contains("INBOX  1 flag updates would be made on local"),
+        "{dry}"
+    );
+
+    let read_only = dovecot.tls_repository(USER).set("readonly", "yes");
+    sandbox.write_config(&maildir_imap_config(
+        &sandbox,
+        "utf8foldernames = yes",
+        &read_only,
+    ));
+    let outcome = sync_ok(&sandbox, &[]);
+    assert!(
+        outcome.stdout.contains("INBOX  1 flag updates on local"),
+        "{outcome}"
+    );
+    assert_eq!(
+        folder_map(&inbox).get(&message("read-on-server")),
+        Some(&"S".to_owned())
+    );
+}

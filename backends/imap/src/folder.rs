@@ -248,6 +248,11 @@ impl Folder for ImapFolder {
             _ => self.compute_uid_next(data.exists)?,
         };
         let permanent_flags = match &data.permanent_flags {
+            // EXAMINE (a read-only repository, a dry run) answers PERMANENTFLAGS (): no flag
+            // can be changed through this session, which says nothing of the flags the
+            // mailbox keeps. Those are its FLAGS; taking () would hide every flag from the
+            // comparison, so changes made here would never be seen.
+            Some(_) if self.pool.options.readonly => wire::permanent_flags(&data.flags),
             Some(flags) => wire::permanent_flags(flags),
             // RFC 3501: without PERMANENTFLAGS, the FLAGS are permanent.
             None => wire::permanent_flags(&data.flags),
