@@ -7,41 +7,54 @@
 use backend_api::LineEnding;
 
 /// `bytes` converted from line endings `from` to `to` (unchanged when they are the same).
-pub fn convert(bytes: Vec<u8>, from: LineEnding, to: LineEnding) -> Vec<u8> {
+/// CRLF to LF works in place; LF to CRLF allocates once, at the exact size.
+pub fn convert(mut bytes: Vec<u8>, from: LineEnding, to: LineEnding) -> Vec<u8> {
     match (from, to) {
         (LineEnding::Lf, LineEnding::CrLf) => lf_to_crlf(&bytes),
-        (LineEnding::CrLf, LineEnding::Lf) => crlf_to_lf(&bytes),
+        (LineEnding::CrLf, LineEnding::Lf) => {
+            crlf_to_lf_in_place(&mut bytes);
+            bytes
+        }
         _ => bytes,
     }
 }
 
 /// Every LF not already preceded by CR becomes CRLF.
 pub fn lf_to_crlf(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32);
-    let mut previous = 0u8;
-    for &byte in bytes {
-        if byte == b'\n' && previous != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(byte);
-        previous = byte;
+    let bare = |&at: &usize| at == 0 || bytes[at - 1] != b'\r';
+    let added = memchr::memchr_iter(b'\n', bytes).filter(bare).count();
+    let mut out = Vec::with_capacity(bytes.len() + added);
+    let mut start = 0;
+    for at in memchr::memchr_iter(b'\n', bytes).filter(bare) {
+        out.extend_from_slice(&bytes[start..at]);
+        out.extend_from_slice(b"\r\n");
+        start = at + 1;
     }
+    out.extend_from_slice(&bytes[start..]);
     out
 }
 
 /// Every CRLF becomes LF; other CRs stay.
 pub fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'\r' && bytes.get(index + 1) == Some(&b'\n') {
-            index += 1;
-            continue;
-        }
-        out.push(bytes[index]);
-        index += 1;
-    }
+    let mut out = bytes.to_vec();
+    crlf_to_lf_in_place(&mut out);
     out
+}
+
+/// [`crlf_to_lf`] without a second buffer: the bytes between CRLFs move down in place.
+pub fn crlf_to_lf_in_place(bytes: &mut Vec<u8>) {
+    let crlf = memchr::memmem::Finder::new(b"\r\n");
+    let mut write = 0;
+    let mut read = 0;
+    while let Some(offset) = crlf.find(&bytes[read..]) {
+        let cr = read + offset;
+        bytes.copy_within(read..cr, write);
+        write += cr - read;
+        read = cr + 1; // keep the LF, drop the CR
+    }
+    let tail = bytes.len() - read;
+    bytes.copy_within(read.., write);
+    bytes.truncate(write + tail);
 }
 
 #[cfg(test)]
@@ -52,8 +65,51 @@ mod tests {
     fn converts_only_line_ends() {
         assert_eq!(lf_to_crlf(b"a\nb\r\nc\rd\n"), b"a\r\nb\r\nc\rd\r\n");
         assert_eq!(crlf_to_lf(b"a\r\nb\nc\rd\r\n\r"), b"a\nb\nc\rd\n\r");
+        assert_eq!(lf_to_crlf(b"\n\n"), b"\r\n\r\n");
+        assert_eq!(lf_to_crlf(b""), b"");
+        assert_eq!(crlf_to_lf(b"\r\n\r\n"), b"\n\n");
+        assert_eq!(crlf_to_lf(b"\r\r\n"), b"\r\n");
+        assert_eq!(crlf_to_lf(b"no line end"), b"no line end");
         let original = b"From: x\n\nbody\n".to_vec();
         let there = convert(original.clone(), LineEnding::Lf, LineEnding::CrLf);
         assert_eq!(convert(there, LineEnding::CrLf, LineEnding::Lf), original);
+    }
+
+    /// The byte-at-a-time definitions, for comparison.
+    fn naive(bytes: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let mut to_crlf = Vec::new();
+        let mut previous = 0u8;
+        for &byte in bytes {
+            if byte == b'\n' && previous != b'\r' {
+                to_crlf.push(b'\r');
+            }
+            to_crlf.push(byte);
+            previous = byte;
+        }
+        let mut to_lf = Vec::new();
+        for (i, &byte) in bytes.iter().enumerate() {
+            if !(byte == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {
+                to_lf.push(byte);
+            }
+        }
+        (to_crlf, to_lf)
+    }
+
+    #[test]
+    fn every_short_mix_of_cr_lf_and_text_converts_as_defined() {
+        for length in 0..=7u32 {
+            for mut code in 0..3usize.pow(length) {
+                let bytes: Vec<u8> = (0..length)
+                    .map(|_| {
+                        let byte = [b'a', b'\r', b'\n'][code % 3];
+                        code /= 3;
+                        byte
+                    })
+                    .collect();
+                let (to_crlf, to_lf) = naive(&bytes);
+                assert_eq!(lf_to_crlf(&bytes), to_crlf, "{bytes:?}");
+                assert_eq!(crlf_to_lf(&bytes), to_lf, "{bytes:?}");
+            }
+        }
     }
 }
