@@ -1,5 +1,7 @@
 //! Step 2: flag changes are applied to both sides, made durable, then recorded.
 
+use std::collections::HashMap;
+
 use backend_api::{Flags, Uid};
 
 use super::failure::FolderFailure;
@@ -42,18 +44,17 @@ impl FolderSync<'_> {
     }
 }
 
-/// The UIDs of `changes` grouped by (add, remove): one call per group, which IMAP turns
-/// into one UID STORE.
+/// The UIDs of `changes` grouped by (add, remove), in the order each group first appears:
+/// one call per group, which IMAP turns into one UID STORE.
 fn grouped(changes: &[FlagChange]) -> Vec<(&Flags, &Flags, Vec<Uid>)> {
     let mut groups: Vec<(&Flags, &Flags, Vec<Uid>)> = Vec::new();
+    let mut index: HashMap<(&Flags, &Flags), usize> = HashMap::new();
     for FlagChange { uid, add, remove } in changes {
-        match groups
-            .iter_mut()
-            .find(|(a, r, _)| *a == add && *r == remove)
-        {
-            Some((_, _, uids)) => uids.push(*uid),
-            None => groups.push((add, remove, vec![*uid])),
-        }
+        let at = *index.entry((add, remove)).or_insert_with(|| {
+            groups.push((add, remove, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].2.push(*uid);
     }
     groups
 }

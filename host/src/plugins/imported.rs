@@ -127,7 +127,8 @@ impl Folder for ImportedFolder {
     fn fetch_messages(&mut self, uids: &[Uid]) -> Result<Vec<FetchedMessage>, BackendError> {
         let fetched = result(self.inner.fetch_messages(RVec::from(uids)))?;
         let fetched: Vec<FetchedMessage> = fetched.into_iter().map(Into::into).collect();
-        if let Some(stray) = fetched.iter().find(|m| !uids.contains(&m.uid)) {
+        let asked: std::collections::HashSet<Uid> = uids.iter().copied().collect();
+        if let Some(stray) = fetched.iter().find(|m| !asked.contains(&m.uid)) {
             return Err(self.broken(format!(
                 "it returned UID {} which was not asked for",
                 stray.uid
