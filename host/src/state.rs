@@ -148,6 +148,7 @@ struct PairValue {
 /// A copy that was started: recorded before the message is appended, removed in the same
 /// transaction that records its pair.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredPendingCopy", into = "StoredPendingCopy")]
 pub struct PendingCopy {
     /// The side the message is copied to.
     pub destination: Side,
@@ -155,14 +156,94 @@ pub struct PendingCopy {
     pub source_uid: Uid,
     /// Size in bytes of the copy as handed to the destination (line endings converted).
     pub size: u64,
-    /// MD5 (hex) of the copy as handed to the destination. A destination that stores
+    /// A digest of the copy as handed to the destination. A destination that stores
     /// other bytes than it was given (Dovecot drops a CR before a CRLF) makes the copy
-    /// impossible to find by content: then it is copied again.
-    pub md5: String,
+    /// impossible to find this way: then the pending entry is dropped, and the copy and
+    /// its original, both unpaired, are paired by content (which sees through that).
+    pub digest: ContentDigest,
     /// The destination folder's UIDNEXT before the copy: the copy has a UID at or above it.
     pub destination_uid_next: Uid,
     /// The flags the copy was given; they become the pair's synced flags.
     pub flags: Flags,
+}
+
+/// What an interrupted copy is found again by, with its size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContentDigest {
+    /// XXH3-64 of the bytes: what copies record now. Not a defence against crafted
+    /// collisions, and it needs none: a match must also have the same size and a UID that
+    /// this very copy may have been given.
+    Xxh3(u64),
+    /// MD5 (hex), as states written by twinbox 0.1 recorded it.
+    Md5(String),
+}
+
+impl ContentDigest {
+    /// The digest copies record.
+    pub fn of(bytes: &[u8]) -> Self {
+        ContentDigest::Xxh3(xxhash_rust::xxh3::xxh3_64(bytes))
+    }
+
+    /// Whether `bytes` have this digest.
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        match self {
+            ContentDigest::Xxh3(digest) => xxhash_rust::xxh3::xxh3_64(bytes) == *digest,
+            ContentDigest::Md5(hex) => format!("{:x}", md5::compute(bytes)) == *hex,
+        }
+    }
+}
+
+/// How a [`PendingCopy`] is stored: the digest in a field named after its kind, so that
+/// entries written before XXH3 (with `md5`) still read.
+#[derive(Serialize, Deserialize)]
+struct StoredPendingCopy {
+    destination: Side,
+    source_uid: Uid,
+    size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    xxh3: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    md5: Option<String>,
+    destination_uid_next: Uid,
+    flags: Flags,
+}
+
+impl From<StoredPendingCopy> for PendingCopy {
+    fn from(stored: StoredPendingCopy) -> Self {
+        let digest = match (stored.xxh3, stored.md5) {
+            (Some(xxh3), _) => ContentDigest::Xxh3(xxh3),
+            (None, Some(md5)) => ContentDigest::Md5(md5),
+            // Neither: nothing can match, so the entry is dropped and the message copied
+            // again (or paired by content) as for a copy never made.
+            (None, None) => ContentDigest::Md5(String::new()),
+        };
+        PendingCopy {
+            destination: stored.destination,
+            source_uid: stored.source_uid,
+            size: stored.size,
+            digest,
+            destination_uid_next: stored.destination_uid_next,
+            flags: stored.flags,
+        }
+    }
+}
+
+impl From<PendingCopy> for StoredPendingCopy {
+    fn from(copy: PendingCopy) -> Self {
+        let (xxh3, md5) = match copy.digest {
+            ContentDigest::Xxh3(digest) => (Some(digest), None),
+            ContentDigest::Md5(hex) => (None, Some(hex)),
+        };
+        StoredPendingCopy {
+            destination: copy.destination,
+            source_uid: copy.source_uid,
+            size: copy.size,
+            xxh3,
+            md5,
+            destination_uid_next: copy.destination_uid_next,
+            flags: copy.flags,
+        }
+    }
 }
 
 impl PendingCopy {
@@ -574,6 +655,24 @@ mod tests {
     }
 
     #[test]
+    fn pending_copies_written_with_md5_still_read_and_match() {
+        let stored = br#"{"destination":"Remote","source_uid":5,"size":3,"md5":"900150983cd24fb0d6963f7d28e17f72","destination_uid_next":9,"flags":{"system":0,"keywords":[]}}"#;
+        let copy: PendingCopy = serde_json::from_slice(stored).unwrap();
+        assert!(matches!(copy.digest, ContentDigest::Md5(_)));
+        assert!(copy.digest.matches(b"abc"));
+        assert!(!copy.digest.matches(b"abd"));
+        let fresh = PendingCopy {
+            digest: ContentDigest::of(b"abc"),
+            ..copy
+        };
+        let json = serde_json::to_vec(&fresh).unwrap();
+        assert!(!String::from_utf8_lossy(&json).contains("md5"));
+        let read: PendingCopy = serde_json::from_slice(&json).unwrap();
+        assert_eq!(read, fresh);
+        assert!(read.digest.matches(b"abc"));
+    }
+
+    #[test]
     fn guarded_deletions_name_a_set_of_uids() {
         assert_eq!(
             GuardedDeletions::of([3, 1, 2]),
@@ -594,7 +693,7 @@ mod tests {
             destination: Side::Local,
             source_uid: 5,
             size: 10,
-            md5: "x".into(),
+            digest: ContentDigest::Xxh3(7),
             destination_uid_next: 1,
             flags: Flags::new(),
         };

@@ -4,18 +4,26 @@ use backend_api::{MessageInfo, Uid};
 
 /// Messages are fetched in batches of at most this many messages...
 const BATCH_MESSAGES: usize = 256;
-/// ... or this many bytes, whichever comes first, so memory stays bounded.
-const BATCH_BYTES: u64 = 16 * 1024 * 1024;
+
+/// ... and at most this many bytes for the whole account at once, shared by the folders
+/// synced in parallel, so that memory does not grow with `maxconnections`. A message
+/// crosses a few buffers on its way (the IMAP response, the ABI, the line-ending
+/// conversion), so peak memory is a small multiple of it.
+pub const ACCOUNT_BATCH_BYTES: u64 = 12 * 1024 * 1024;
+
+/// The byte budget of one folder's batches when `threads` folders are synced at once.
+pub fn folder_batch_bytes(threads: usize) -> u64 {
+    (ACCOUNT_BATCH_BYTES / threads.max(1) as u64).max(1024 * 1024)
+}
 
 /// The UIDs of `messages` in batches of at most [`BATCH_MESSAGES`] messages and, unless
-/// one message alone is larger, [`BATCH_BYTES`] bytes: what is fetched into memory at once.
-pub fn batches(messages: &[&MessageInfo]) -> Vec<Vec<Uid>> {
+/// one message alone is larger, `max_bytes` bytes: what is fetched into memory at once.
+pub fn batches(messages: &[&MessageInfo], max_bytes: u64) -> Vec<Vec<Uid>> {
     let mut batches = Vec::new();
     let mut batch = Vec::new();
     let mut bytes = 0;
     for message in messages {
-        if !batch.is_empty()
-            && (batch.len() >= BATCH_MESSAGES || bytes + message.size > BATCH_BYTES)
+        if !batch.is_empty() && (batch.len() >= BATCH_MESSAGES || bytes + message.size > max_bytes)
         {
             batches.push(std::mem::take(&mut batch));
             bytes = 0;
@@ -45,6 +53,7 @@ mod tests {
 
     #[test]
     fn batches_are_bounded_by_count_and_bytes() {
+        const BATCH_BYTES: u64 = 16 * 1024 * 1024;
         let big = BATCH_BYTES / 2 + 1;
         let messages = [
             sized(1, big),
@@ -53,13 +62,23 @@ mod tests {
             sized(4, 5 * BATCH_BYTES),
         ];
         let refs: Vec<&MessageInfo> = messages.iter().collect();
-        assert_eq!(batches(&refs), vec![vec![1], vec![2, 3], vec![4]]);
+        assert_eq!(
+            batches(&refs, BATCH_BYTES),
+            vec![vec![1], vec![2, 3], vec![4]]
+        );
         let many: Vec<MessageInfo> = (1..=(BATCH_MESSAGES as u32 + 1))
             .map(|uid| sized(uid, 1))
             .collect();
         let refs: Vec<&MessageInfo> = many.iter().collect();
-        let split = batches(&refs);
+        let split = batches(&refs, BATCH_BYTES);
         assert_eq!(split.len(), 2);
         assert_eq!(split[0].len(), BATCH_MESSAGES);
+    }
+
+    #[test]
+    fn the_account_budget_is_shared_by_the_folders_in_flight() {
+        assert_eq!(folder_batch_bytes(1), ACCOUNT_BATCH_BYTES);
+        assert_eq!(folder_batch_bytes(3), ACCOUNT_BATCH_BYTES / 3);
+        assert_eq!(folder_batch_bytes(1000), 1024 * 1024, "never below 1 MiB");
     }
 }

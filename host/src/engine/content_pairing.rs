@@ -222,7 +222,7 @@ impl FolderSync<'_> {
         messages: &[&MessageInfo],
     ) -> Result<Vec<(Uid, Fingerprint)>, FolderFailure> {
         let mut fingerprints = Vec::with_capacity(messages.len());
-        for batch in batches(messages) {
+        for batch in batches(messages, self.batch_bytes) {
             let folder = &mut self.folders[side].folder;
             let fetched = match folder.fetch_messages(&batch) {
                 Ok(fetched) => fetched,

@@ -11,10 +11,10 @@ use super::batches::batches;
 use super::failure::FolderFailure;
 use super::folder::FolderSync;
 use super::plan::CommonFlags;
-use super::recovery::{md5_hex, Unfound};
+use super::recovery::Unfound;
 use super::report::{FolderReport, SyncEvent};
 use crate::side::Side;
-use crate::state::{PendingCopy, StateChange};
+use crate::state::{ContentDigest, PendingCopy, StateChange};
 
 /// A batch ready to append: the messages, and the pending entry of each (with its id).
 struct PreparedBatch {
@@ -24,12 +24,15 @@ struct PreparedBatch {
 
 impl FolderSync<'_> {
     /// Copies `uids` from the other side to `destination`; `source_listing` is the other
-    /// side's listing, which holds their sizes and flags.
+    /// side's listing, which holds their sizes and flags, and `destination_uid_next` the
+    /// destination's UIDNEXT read at the start of the run: every copy gets a UID at or
+    /// above it, which is all a pending entry needs (no status is read per batch).
     pub(super) fn copy_messages(
         &mut self,
         destination: Side,
         uids: &[Uid],
         source_listing: &[MessageInfo],
+        destination_uid_next: Uid,
         common: &CommonFlags,
         report: &mut FolderReport,
     ) -> Result<(), FolderFailure> {
@@ -40,9 +43,28 @@ impl FolderSync<'_> {
             .iter()
             .filter_map(|uid| by_uid.get(uid).copied())
             .collect();
-        for batch in batches(&messages) {
+        let mut all_known = true;
+        for batch in batches(&messages, self.batch_bytes) {
             let fetched = self.fetch_isolating_bad_messages(source, &batch, report)?;
-            self.copy_batch(destination, fetched, &by_uid, common, report)?;
+            all_known &= self.copy_batch(
+                destination,
+                fetched,
+                &by_uid,
+                destination_uid_next,
+                common,
+                report,
+            )?;
+        }
+        if !all_known {
+            // The destination could not tell every new UID: find them by content now, once
+            // for the folder, as a restart would. What is not found stays pending for the
+            // next run.
+            let listing = self.folders[destination]
+                .folder
+                .list_messages()
+                .map_err(FolderFailure::backend(destination))?;
+            let mut pairs = self.state.pairs(self.path)?;
+            self.resolve_pending(destination, &listing, &mut pairs, Unfound::KeepPending)?;
         }
         Ok(())
     }
@@ -83,19 +105,26 @@ impl FolderSync<'_> {
     }
 
     /// Copies one fetched batch to `destination`: intent, effect, durability, record.
+    /// Returns whether the destination told every copy's UID.
     fn copy_batch(
         &mut self,
         destination: Side,
         fetched: Vec<FetchedMessage>,
         source_info: &HashMap<Uid, &MessageInfo>,
+        destination_uid_next: Uid,
         common: &CommonFlags,
         report: &mut FolderReport,
-    ) -> Result<(), FolderFailure> {
+    ) -> Result<bool, FolderFailure> {
         if fetched.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
-        let PreparedBatch { pending, messages } =
-            self.prepare_batch(destination, fetched, source_info, common)?;
+        let PreparedBatch { pending, messages } = self.prepare_batch(
+            destination,
+            fetched,
+            source_info,
+            destination_uid_next,
+            common,
+        )?;
         let intents: Vec<StateChange> = pending
             .iter()
             .map(|(id, copy)| StateChange::AddPending {
@@ -114,18 +143,8 @@ impl FolderSync<'_> {
             .map_err(FolderFailure::backend(destination))?;
 
         let all_known = self.record_copies(&pending, new_uids)?;
-        if !all_known {
-            // The destination could not tell every new UID: find them by content now, as
-            // a restart would. What is not found stays pending for the next run.
-            let listing = self.folders[destination]
-                .folder
-                .list_messages()
-                .map_err(FolderFailure::backend(destination))?;
-            let mut pairs = self.state.pairs(self.path)?;
-            self.resolve_pending(destination, &listing, &mut pairs, Unfound::KeepPending)?;
-        }
         report.copied_to[destination] += pending.len();
-        Ok(())
+        Ok(all_known)
     }
 
     /// Each fetched message converted to the destination's line endings, with the flags
@@ -136,19 +155,16 @@ impl FolderSync<'_> {
         destination: Side,
         fetched: Vec<FetchedMessage>,
         source_info: &HashMap<Uid, &MessageInfo>,
+        destination_uid_next: Uid,
         common: &CommonFlags,
     ) -> Result<PreparedBatch, FolderFailure> {
         let from = self.folders[destination.other()].line_ending;
         let to = self.folders[destination].line_ending;
-        let uid_next = self.folders[destination]
-            .folder
-            .status()
-            .map_err(FolderFailure::backend(destination))?
-            .uid_next;
-        let first_id = self.state.next_pending_id(self.path)?;
+        let first_id = self.next_pending_id()?;
 
         let mut pending = Vec::with_capacity(fetched.len());
         let mut messages = Vec::with_capacity(fetched.len());
+        self.pending_ids_from = Some(first_id + fetched.len() as u64);
         for (id, message) in (first_id..).zip(fetched) {
             let flags = source_info
                 .get(&message.uid)
@@ -159,8 +175,8 @@ impl FolderSync<'_> {
                 destination,
                 source_uid: message.uid,
                 size: bytes.len() as u64,
-                md5: md5_hex(&bytes),
-                destination_uid_next: uid_next,
+                digest: ContentDigest::of(&bytes),
+                destination_uid_next,
                 flags: flags.clone(),
             };
             pending.push((id, copy));
@@ -173,6 +189,15 @@ impl FolderSync<'_> {
         Ok(PreparedBatch { pending, messages })
     }
 
+    /// The id for the next pending copy: read from the state once per folder sync, then
+    /// counted here (reading it per batch would read every pending entry each time).
+    fn next_pending_id(&mut self) -> Result<u64, FolderFailure> {
+        match self.pending_ids_from {
+            Some(id) => Ok(id),
+            None => Ok(self.state.next_pending_id(self.path)?),
+        }
+    }
+
     /// Records the pairs of the copies whose new UID the destination told (`new_uids`, in
     /// the order of `pending`) and drops their pending entries, in one transaction.
     /// Returns whether every copy's UID was told.
@@ -183,7 +208,10 @@ impl FolderSync<'_> {
     ) -> Result<bool, FolderFailure> {
         let mut records = Vec::with_capacity(pending.len() * 2);
         let mut all_known = true;
-        for ((id, copy), uid) in pending.iter().zip(new_uids) {
+        // A plugin that answers fewer UIDs than it was given messages told nothing of the
+        // rest: they are looked for by content, like copies whose UID is unknown.
+        let told = new_uids.into_iter().chain(std::iter::repeat(None));
+        for ((id, copy), uid) in pending.iter().zip(told) {
             match uid {
                 Some(uid) => {
                     records.push(StateChange::PutPair(copy.pair(uid)));

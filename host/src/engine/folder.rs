@@ -56,7 +56,11 @@ pub struct FolderSync<'a> {
     pub allow_deletions: bool,
     /// Under `twinbox repair`: which folders start over.
     pub repair: Option<Repair>,
+    /// How many bytes of messages this folder fetches into memory at once.
+    pub batch_bytes: u64,
     pub observer: &'a dyn SyncObserver,
+    /// The id the next pending copy gets, once the state was read for it.
+    pub(super) pending_ids_from: Option<u64>,
 }
 
 /// What the state holds for a folder, once checked against both sides.
@@ -131,6 +135,7 @@ impl FolderSync<'_> {
                 destination,
                 &plan.copies[destination],
                 &listings[destination.other()],
+                statuses[destination].uid_next,
                 &common,
                 report,
             )?;

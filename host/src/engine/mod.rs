@@ -265,7 +265,9 @@ fn sync_folder(
         deletion_guard_percent: account.options.deletion_guard_percent,
         allow_deletions: account.options.allow_deletions,
         repair: account.options.repair,
+        batch_bytes: batches::folder_batch_bytes(account.options.threads),
         observer,
+        pending_ids_from: None,
     };
     sync.run(report)
 }

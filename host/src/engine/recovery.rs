@@ -5,7 +5,7 @@
 //! MD5, so it can be found again by content without any header of ours in the message;
 //! found, it is paired, and the entry is dropped in the same transaction.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use backend_api::{MessageInfo, Uid};
 
@@ -13,7 +13,7 @@ use super::batches::batches;
 use super::failure::FolderFailure;
 use super::folder::FolderSync;
 use crate::side::Side;
-use crate::state::{Pair, PendingCopy, StateChange};
+use crate::state::{ContentDigest, Pair, PendingCopy, StateChange};
 
 /// What becomes of a pending copy that is not found in its destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,11 +24,6 @@ pub enum Unfound {
     /// Right after a batch whose destination could not tell the new UIDs: the entry stays
     /// pending, for the next run to look for again.
     KeepPending,
-}
-
-/// The MD5 (hex) of a message's bytes: with its size, what a pending copy is found by.
-pub fn md5_hex(bytes: &[u8]) -> String {
-    format!("{:x}", md5::compute(bytes))
 }
 
 impl FolderSync<'_> {
@@ -91,7 +86,7 @@ impl FolderSync<'_> {
         Ok(recovered)
     }
 
-    /// For each pending copy, the UID of a candidate with the same size and MD5, at or
+    /// For each pending copy, the UID of a candidate with the same size and digest, at or
     /// above the UIDNEXT recorded for it; each candidate is given to one copy at most.
     fn find_copies(
         &mut self,
@@ -99,31 +94,42 @@ impl FolderSync<'_> {
         copies: &[(u64, PendingCopy)],
         candidates: &[&MessageInfo],
     ) -> Result<HashMap<u64, Uid>, FolderFailure> {
-        let sizes: HashSet<u64> = copies.iter().map(|(_, c)| c.size).collect();
+        // The copies by size: only candidates of a size some copy has are read.
+        let mut by_size: HashMap<u64, Vec<&(u64, PendingCopy)>> = HashMap::new();
+        for copy in copies {
+            by_size.entry(copy.1.size).or_default().push(copy);
+        }
         let wanted: Vec<&MessageInfo> = candidates
             .iter()
             .copied()
-            .filter(|m| sizes.contains(&m.size))
+            .filter(|m| by_size.contains_key(&m.size))
             .collect();
-        let mut digests: BTreeMap<Uid, String> = BTreeMap::new();
-        for chunk in batches(&wanted) {
-            let fetched = self.folders[destination]
+        let mut found = HashMap::new();
+        for chunk in batches(&wanted, self.batch_bytes) {
+            let mut fetched = self.folders[destination]
                 .folder
                 .fetch_messages(&chunk)
                 .map_err(FolderFailure::backend(destination))?;
+            fetched.sort_unstable_by_key(|message| message.uid);
             for message in fetched {
-                digests.insert(message.uid, md5_hex(&message.bytes));
-            }
-        }
-        let mut found = HashMap::new();
-        let mut used = HashSet::new();
-        for (id, copy) in copies {
-            let hit = digests.iter().find(|(uid, digest)| {
-                **digest == copy.md5 && *uid >= &copy.destination_uid_next && !used.contains(*uid)
-            });
-            if let Some((uid, _)) = hit {
-                used.insert(*uid);
-                found.insert(*id, *uid);
+                let Some(same_size) = by_size.get_mut(&(message.bytes.len() as u64)) else {
+                    continue;
+                };
+                // The first copy still unfound that this candidate can be: lowest id first,
+                // as the copies were appended in that order.
+                let digest = ContentDigest::of(&message.bytes);
+                let hit = same_size.iter().position(|(id, copy)| {
+                    !found.contains_key(id)
+                        && message.uid >= copy.destination_uid_next
+                        && match &copy.digest {
+                            ContentDigest::Xxh3(_) => copy.digest == digest,
+                            ContentDigest::Md5(_) => copy.digest.matches(&message.bytes),
+                        }
+                });
+                if let Some(index) = hit {
+                    let (id, _) = same_size.remove(index);
+                    found.insert(*id, message.uid);
+                }
             }
         }
         Ok(found)
