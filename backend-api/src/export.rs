@@ -13,9 +13,9 @@ use abi_stable::std_types::{RResult, RStr, RVec};
 
 use crate::ffi::{
     BackendModule, BackendModuleRef, FfiError, FfiFetchedMessage, FfiFlags, FfiFolder,
-    FfiFolderBox, FfiFolderInfo, FfiFolderStatus, FfiFolder_TO, FfiHostServices, FfiMessageInfo,
-    FfiNewMessage, FfiPluginHello, FfiRepository, FfiRepositoryBox, FfiRepositoryInfo,
-    FfiRepository_TO,
+    FfiFolderBox, FfiFolderChanges, FfiFolderInfo, FfiFolderStatus, FfiFolder_TO, FfiHostServices,
+    FfiMessageInfo, FfiNewMessage, FfiPluginHello, FfiRepository, FfiRepositoryBox,
+    FfiRepositoryInfo, FfiRepository_TO,
 };
 use crate::{BackendError, Folder, FolderPath, Repository, RepositoryConfig, INTERFACE_VERSION};
 
@@ -282,5 +282,14 @@ impl FfiFolder for ExportedFolder {
 
     fn flush(&mut self) -> RResult<(), FfiError> {
         guard("flush", || self.inner.flush())
+    }
+
+    fn list_changes(
+        &mut self,
+        since: u64,
+    ) -> RResult<abi_stable::std_types::ROption<FfiFolderChanges>, FfiError> {
+        guard("list_changes", || {
+            Ok(self.inner.list_changes(since)?.map(Into::into).into())
+        })
     }
 }

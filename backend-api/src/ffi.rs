@@ -92,6 +92,14 @@ pub struct FfiNewMessage {
     pub internal_date: ROption<i64>,
 }
 
+/// Interface 1.1: what changed in a folder; see [`crate::FolderChanges`].
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct FfiFolderChanges {
+    pub changed: RVec<FfiMessageInfo>,
+    pub vanished: ROption<RVec<u32>>,
+}
+
 /// What a plugin says about itself; see [`crate::PluginHello`].
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug)]
@@ -153,6 +161,14 @@ pub trait FfiFolder: Send {
     /// End of v1: new methods only below this one.
     #[sabi(last_prefix_field)]
     fn flush(&mut self) -> RResult<(), FfiError>;
+
+    /// Interface 1.1; see [`crate::Folder::list_changes`]. Absent from the vtable of a
+    /// plugin built for interface 1.0, where abi_stable falls back to this default (the
+    /// host does not call it on such a plugin anyway: it checks the hello's minor first).
+    fn list_changes(&mut self, since: u64) -> RResult<ROption<FfiFolderChanges>, FfiError> {
+        let _ = since;
+        RResult::ROk(ROption::RNone)
+    }
 }
 
 /// An owned repository trait object.
@@ -187,8 +203,8 @@ impl RootModule for BackendModuleRef {
 // ---- conversions between the plain types and their FFI twins ----
 
 use crate::{
-    BackendError, ErrorScope, FetchedMessage, Flags, FolderStatus, LineEnding, MessageInfo,
-    NewMessage, PermanentFlags, Retry,
+    BackendError, ErrorScope, FetchedMessage, Flags, FolderChanges, FolderStatus, LineEnding,
+    MessageInfo, NewMessage, PermanentFlags, Retry,
 };
 
 impl From<BackendError> for FfiError {
@@ -353,6 +369,24 @@ impl From<FfiNewMessage> for NewMessage {
             bytes: message.bytes.into_vec(),
             flags: message.flags.into(),
             internal_date: message.internal_date.into(),
+        }
+    }
+}
+
+impl From<FolderChanges> for FfiFolderChanges {
+    fn from(changes: FolderChanges) -> Self {
+        FfiFolderChanges {
+            changed: changes.changed.into_iter().map(Into::into).collect(),
+            vanished: changes.vanished.map(RVec::from).into(),
+        }
+    }
+}
+
+impl From<FfiFolderChanges> for FolderChanges {
+    fn from(changes: FfiFolderChanges) -> Self {
+        FolderChanges {
+            changed: changes.changed.into_iter().map(Into::into).collect(),
+            vanished: Option::from(changes.vanished).map(RVec::into_vec),
         }
     }
 }

@@ -31,15 +31,17 @@ mod config;
 mod error;
 mod export;
 pub mod ffi;
+#[doc(hidden)]
+pub mod ffi_v1_0;
 mod types;
 
 pub use config::RepositoryConfig;
 pub use error::{BackendError, ErrorScope, Retry};
 pub use export::{export_module, Backend};
 pub use types::{
-    FetchedMessage, Flags, FolderInfo, FolderPath, FolderStatus, InvalidFolderPath, LineEnding,
-    MessageInfo, NewMessage, PermanentFlags, RepositoryInfo, SystemFlag, Uid, UidValidity,
-    UnixTime,
+    FetchedMessage, Flags, FolderChanges, FolderInfo, FolderPath, FolderStatus, InvalidFolderPath,
+    LineEnding, MessageInfo, NewMessage, PermanentFlags, RepositoryInfo, SystemFlag, Uid,
+    UidValidity, UnixTime,
 };
 
 /// Re-exported so that a plugin's `export_backend!` expands without naming versions.
@@ -211,4 +213,24 @@ pub trait Folder: Send {
     fn flush(&mut self) -> Result<(), BackendError>;
     // End of interface v1: new methods are appended below this line only, each with a
     // default that is never wrong (e.g. a full listing instead of a delta).
+
+    /// Interface 1.1. The messages added, changed or expunged since `since`, so that a
+    /// re-sync costs what changed rather than what the folder holds (IMAP CONDSTORE and
+    /// QRESYNC).
+    ///
+    /// `since` is a [`FolderStatus::highest_modseq`] this folder reported earlier, under
+    /// the UIDVALIDITY it has now (the caller checks that). The answer, when `Some`, is
+    /// described on [`FolderChanges`]; in short: every message whose MODSEQ is above
+    /// `since` is in `changed`, and every message not in `changed` (nor vanished) that was
+    /// in the folder at `since` still has the flags it had then.
+    ///
+    /// `Ok(None)` means "cannot tell; list the folder in full" and is never wrong: the
+    /// default, and the answer of a backend that keeps no MODSEQs, or whose MODSEQs do not
+    /// reach back to `since` (a server that lost its MODSEQ state, a HIGHESTMODSEQ now below
+    /// `since`, a mailbox without MODSEQs). A backend must never answer `Some` when it is
+    /// not sure it holds every change.
+    fn list_changes(&mut self, since: u64) -> Result<Option<FolderChanges>, BackendError> {
+        let _ = since;
+        Ok(None)
+    }
 }

@@ -365,6 +365,25 @@ pub struct MessageInfo {
     pub modseq: Option<u64>,
 }
 
+/// What changed in a folder since a MODSEQ: the answer of [`crate::Folder::list_changes`].
+///
+/// Together with what the caller knew of the folder at that MODSEQ, it gives the folder's
+/// full listing: the messages known then, minus the vanished ones, with the changed ones
+/// replaced or added.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FolderChanges {
+    /// Every message now in the folder that was added, or whose flags changed, after the
+    /// MODSEQ, with its current flags and size, in strictly ascending UID order. It may hold
+    /// unchanged messages too (harmless: they are listed as they are).
+    pub changed: Vec<MessageInfo>,
+    /// The UIDs of the messages expunged after the MODSEQ, in strictly ascending order, none
+    /// of them in `changed`. It may also hold UIDs expunged earlier or never used (IMAP
+    /// QRESYNC allows both). `None` when the backend cannot tell which were expunged (IMAP
+    /// CONDSTORE without QRESYNC): the caller must then find out by other means, such as
+    /// counting.
+    pub vanished: Option<Vec<Uid>>,
+}
+
 /// A message's content as fetched.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FetchedMessage {

@@ -17,7 +17,9 @@
 //! it to check that UIDs, UIDVALIDITY and flags persist.
 
 use crate::line_endings;
-use backend_api::{Flags, Folder, FolderPath, LineEnding, NewMessage, Repository, SystemFlag, Uid};
+use backend_api::{
+    Flags, Folder, FolderChanges, FolderPath, LineEnding, NewMessage, Repository, SystemFlag, Uid,
+};
 
 const TOP: &str = "twinbox-conformance";
 const CHILD: &str = "twinbox-conformance/child";
@@ -256,4 +258,105 @@ pub fn check_repository(open: &dyn Fn() -> Box<dyn Repository>) {
     inbox.status().expect("status(INBOX)");
     let inbox_lower = FolderPath::new("inbox").expect("valid");
     assert!(inbox_lower.is_inbox(), "INBOX is case-insensitive");
+
+    check_changes(folder.as_mut(), &bodies[0]);
+}
+
+/// `list_changes` (interface 1.1), where the backend keeps MODSEQs and answers for the
+/// HIGHESTMODSEQ its status reported: a flag change, an append and a delete after that
+/// MODSEQ must all be reported, with what the listing says of them. Run on a folder that
+/// holds at least two messages.
+fn check_changes(folder: &mut dyn Folder, body: &[u8]) {
+    let Some(since) = folder.status().expect("status()").highest_modseq else {
+        return;
+    };
+    let Some(unchanged) = folder.list_changes(since).expect("list_changes()") else {
+        return; // declining is never wrong
+    };
+    check_change_order(&unchanged);
+    let listing = folder.list_messages().expect("list_messages()");
+    let (Some(first), Some(last)) = (listing.first(), listing.last()) else {
+        panic!("check_changes needs a folder with messages");
+    };
+    let (first, last) = (first.clone(), last.uid);
+    let seen = flags(&[SystemFlag::Seen]);
+    let (add, remove) = if first.flags.contains(SystemFlag::Seen) {
+        (Flags::new(), seen)
+    } else {
+        (seen, Flags::new())
+    };
+    folder
+        .update_flags(&[first.uid], &add, &remove)
+        .expect("update_flags()");
+    let appended = folder
+        .append_messages(vec![NewMessage {
+            bytes: body.to_vec(),
+            flags: Flags::new(),
+            internal_date: None,
+        }])
+        .expect("append_messages()");
+    folder.delete_messages(&[last]).expect("delete_messages()");
+    folder.flush().expect("flush()");
+
+    let status = folder.status().expect("status()");
+    assert!(
+        status.highest_modseq.is_some_and(|highest| highest > since),
+        "HIGHESTMODSEQ grows with every change: {:?} after {since}",
+        status.highest_modseq
+    );
+    let changes = folder
+        .list_changes(since)
+        .expect("list_changes()")
+        .expect("a backend that answered for a MODSEQ answers for it again after changes");
+    check_change_order(&changes);
+    let listing = folder.list_messages().expect("list_messages()");
+    for changed in &changes.changed {
+        let listed = listing.iter().find(|m| m.uid == changed.uid);
+        assert_eq!(
+            listed.map(|m| (&m.flags, m.size)),
+            Some((&changed.flags, changed.size)),
+            "a changed message is reported as the listing has it"
+        );
+    }
+    let reported = |uid: Uid| changes.changed.iter().any(|m| m.uid == uid);
+    assert!(
+        reported(first.uid),
+        "a flag change is reported: {changes:?}"
+    );
+    let newest = listing.last().expect("a message").uid;
+    assert!(
+        reported(newest),
+        "an appended message is reported: {changes:?}"
+    );
+    if let Some(uid) = appended[0] {
+        assert_eq!(uid, newest);
+    }
+    assert!(
+        !reported(last),
+        "a deleted message is not among the changed"
+    );
+    if let Some(vanished) = &changes.vanished {
+        assert!(
+            vanished.contains(&last),
+            "a deleted message is among the vanished: {changes:?}"
+        );
+    }
+}
+
+fn check_change_order(changes: &FolderChanges) {
+    let uids: Vec<Uid> = changes.changed.iter().map(|m| m.uid).collect();
+    assert!(
+        uids.windows(2).all(|w| w[0] < w[1]),
+        "changed messages in ascending UID order: {uids:?}"
+    );
+    if let Some(vanished) = &changes.vanished {
+        assert!(
+            vanished.windows(2).all(|w| w[0] < w[1]),
+            "vanished UIDs ascending: {vanished:?}"
+        );
+        assert!(
+            !vanished.iter().any(|uid| uids.contains(uid)),
+            "no UID both changed and vanished: {changes:?}"
+        );
+    }
 }

@@ -8,14 +8,19 @@
 //! Clones share one store, so a test can keep a handle, act as a "mail client" on it
 //! ([`MemoryRepository::deliver`], [`MemoryRepository::set_flags`], ...) and inspect the
 //! result.
+//!
+//! It can keep MODSEQs as an IMAP server does ([`ChangeTracking`]), with CONDSTORE's or
+//! QRESYNC's powers, so that the engine's use of [`Folder::list_changes`] can be tested on
+//! both tiers, and can lose them ([`MemoryRepository::lose_modseqs`]) as a server restored
+//! from a backup does.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use backend_api::{
-    BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderInfo, FolderPath, FolderStatus,
-    LineEnding, MessageInfo, NewMessage, PermanentFlags, Repository, RepositoryInfo, Retry, Uid,
-    UidValidity, UnixTime,
+    BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderChanges, FolderInfo, FolderPath,
+    FolderStatus, LineEnding, MessageInfo, NewMessage, PermanentFlags, Repository, RepositoryInfo,
+    Retry, Uid, UidValidity, UnixTime,
 };
 
 /// A message as the memory store holds it.
@@ -31,6 +36,38 @@ struct MemoryFolder {
     uid_validity: UidValidity,
     uid_next: Uid,
     messages: BTreeMap<Uid, StoredMessage>,
+    /// The MODSEQ of every change: the highest given so far, each message's last, and
+    /// each expunged UID's (QRESYNC's VANISHED).
+    highest_modseq: u64,
+    modseqs: BTreeMap<Uid, u64>,
+    expunged: BTreeMap<Uid, u64>,
+}
+
+impl MemoryFolder {
+    /// Notes a change of `uid` (added or flags changed) under a new MODSEQ.
+    fn touch(&mut self, uid: Uid) {
+        self.highest_modseq += 1;
+        self.modseqs.insert(uid, self.highest_modseq);
+    }
+
+    fn remove(&mut self, uid: Uid) {
+        if self.messages.remove(&uid).is_some() {
+            self.highest_modseq += 1;
+            self.modseqs.remove(&uid);
+            self.expunged.insert(uid, self.highest_modseq);
+        }
+    }
+}
+
+/// How much of IMAP's change tracking the memory repository offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeTracking {
+    /// No MODSEQs (like Exchange): `list_changes` answers `None`.
+    None,
+    /// MODSEQs and changed messages, but not which were expunged (IMAP CONDSTORE, as Gmail).
+    Changed,
+    /// Changed messages and vanished UIDs (IMAP QRESYNC, as Dovecot).
+    ChangedAndVanished,
 }
 
 /// A fault to inject into the next write operations.
@@ -51,6 +88,7 @@ struct MemoryStore {
     line_ending: LineEnding,
     permanent_flags: PermanentFlags,
     reports_append_uids: bool,
+    change_tracking: ChangeTracking,
     fault: Option<Fault>,
     writes: usize,
 }
@@ -77,6 +115,7 @@ impl MemoryRepository {
                 line_ending: LineEnding::Lf,
                 permanent_flags: PermanentFlags::everything(),
                 reports_append_uids: true,
+                change_tracking: ChangeTracking::None,
                 fault: None,
                 writes: 0,
             })),
@@ -106,6 +145,31 @@ impl MemoryRepository {
     pub fn reporting_append_uids(self, reports: bool) -> Self {
         self.lock().reports_append_uids = reports;
         self
+    }
+
+    /// Builder: whether and how it keeps MODSEQs (none by default).
+    pub fn with_change_tracking(self, tracking: ChangeTracking) -> Self {
+        self.set_change_tracking(tracking);
+        self
+    }
+
+    /// Changes how it keeps MODSEQs from now on (a server whose capabilities changed);
+    /// the MODSEQs kept so far stay.
+    pub fn set_change_tracking(&self, tracking: ChangeTracking) {
+        self.lock().change_tracking = tracking;
+    }
+
+    /// Loses the folder's MODSEQ history, as a server restored from a backup or rebuilt
+    /// its index does: HIGHESTMODSEQ starts again from 1 (below what a client saw) while
+    /// UIDVALIDITY stays.
+    pub fn lose_modseqs(&self, folder: &str) {
+        let path = FolderPath::new(folder).expect("test folder name");
+        if let Some(folder) = self.lock().folders.get_mut(&path) {
+            folder.highest_modseq = 1;
+            folder.expunged.clear();
+            let uids: Vec<Uid> = folder.messages.keys().copied().collect();
+            folder.modseqs = uids.into_iter().map(|uid| (uid, 1)).collect();
+        }
     }
 
     /// Makes a write fail later; see [`Fault`]. Replaces any earlier fault.
@@ -148,19 +212,18 @@ impl MemoryRepository {
                 internal_date: Some(1_700_000_000),
             },
         );
+        folder.touch(uid);
         uid
     }
 
     /// Sets a message's flags (as a mail client would).
     pub fn set_flags(&self, folder: &str, uid: Uid, flags: Flags) {
         let path = FolderPath::new(folder).expect("test folder name");
-        if let Some(message) = self
-            .lock()
-            .folders
-            .get_mut(&path)
-            .and_then(|f| f.messages.get_mut(&uid))
-        {
-            message.flags = flags;
+        if let Some(folder) = self.lock().folders.get_mut(&path) {
+            if let Some(message) = folder.messages.get_mut(&uid) {
+                message.flags = flags;
+                folder.touch(uid);
+            }
         }
     }
 
@@ -168,7 +231,7 @@ impl MemoryRepository {
     pub fn expunge(&self, folder: &str, uid: Uid) {
         let path = FolderPath::new(folder).expect("test folder name");
         if let Some(folder) = self.lock().folders.get_mut(&path) {
-            folder.messages.remove(&uid);
+            folder.remove(uid);
         }
     }
 
@@ -184,8 +247,12 @@ impl MemoryRepository {
                 std::mem::take(&mut folder.messages).into_values().collect();
             folder.uid_validity = validity;
             folder.uid_next = 1;
+            folder.modseqs.clear();
+            folder.expunged.clear();
             for message in messages {
-                folder.messages.insert(folder.uid_next, message);
+                let uid = folder.uid_next;
+                folder.messages.insert(uid, message);
+                folder.touch(uid);
                 folder.uid_next += 1;
             }
         }
@@ -223,6 +290,9 @@ impl MemoryStore {
                     uid_validity,
                     uid_next: 1,
                     messages: BTreeMap::new(),
+                    highest_modseq: 1,
+                    modseqs: BTreeMap::new(),
+                    expunged: BTreeMap::new(),
                 },
             );
         }
@@ -294,11 +364,12 @@ impl Folder for MemoryFolderHandle {
     fn status(&mut self) -> Result<FolderStatus, BackendError> {
         let mut store = self.repository.lock();
         let permanent_flags = store.permanent_flags.clone();
+        let tracking = store.change_tracking;
         let folder = store.folder(&self.path)?;
         Ok(FolderStatus {
             uid_validity: folder.uid_validity,
             uid_next: folder.uid_next,
-            highest_modseq: None,
+            highest_modseq: (tracking != ChangeTracking::None).then_some(folder.highest_modseq),
             message_count: folder.messages.len() as u32,
             permanent_flags,
         })
@@ -306,16 +377,12 @@ impl Folder for MemoryFolderHandle {
 
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>, BackendError> {
         let mut store = self.repository.lock();
+        let tracking = store.change_tracking;
         let folder = store.folder(&self.path)?;
         Ok(folder
             .messages
             .iter()
-            .map(|(uid, message)| MessageInfo {
-                uid: *uid,
-                flags: message.flags.clone(),
-                size: message.bytes.len() as u64,
-                modseq: None,
-            })
+            .map(|(uid, message)| folder.info(*uid, message, tracking))
             .collect())
     }
 
@@ -356,6 +423,7 @@ impl Folder for MemoryFolderHandle {
                         internal_date: message.internal_date,
                     },
                 );
+                folder.touch(uid);
                 uids.push(reports.then_some(uid));
             }
             outcome?;
@@ -374,9 +442,14 @@ impl Folder for MemoryFolderHandle {
         for uid in uids {
             let (apply, outcome) = store.write();
             if apply {
-                if let Some(message) = store.folder(&self.path)?.messages.get_mut(uid) {
-                    let flags = message.flags.union(add).difference(remove);
-                    message.flags = permanent.storable(&flags);
+                let folder = store.folder(&self.path)?;
+                if let Some(message) = folder.messages.get_mut(uid) {
+                    let flags = permanent.storable(&message.flags.union(add).difference(remove));
+                    // As IMAP: a STORE that changes nothing gives no new MODSEQ.
+                    if flags != message.flags {
+                        message.flags = flags;
+                        folder.touch(*uid);
+                    }
                 }
             }
             outcome?;
@@ -389,7 +462,7 @@ impl Folder for MemoryFolderHandle {
         for uid in uids {
             let (apply, outcome) = store.write();
             if apply {
-                store.folder(&self.path)?.messages.remove(uid);
+                store.folder(&self.path)?.remove(*uid);
             }
             outcome?;
         }
@@ -399,6 +472,50 @@ impl Folder for MemoryFolderHandle {
     fn flush(&mut self) -> Result<(), BackendError> {
         // Memory is as durable as it gets here: a "crash" in tests is an injected error.
         self.repository.lock().folder(&self.path).map(|_| ())
+    }
+
+    fn list_changes(&mut self, since: u64) -> Result<Option<FolderChanges>, BackendError> {
+        let mut store = self.repository.lock();
+        let tracking = store.change_tracking;
+        let folder = store.folder(&self.path)?;
+        // A MODSEQ above the highest given out is one this history does not reach back to
+        // (it was lost): as a server that answers NOMODSEQ, decline.
+        if tracking == ChangeTracking::None || since > folder.highest_modseq {
+            return Ok(None);
+        }
+        let changed = folder
+            .messages
+            .iter()
+            .filter(|(uid, _)| {
+                folder
+                    .modseqs
+                    .get(uid)
+                    .is_some_and(|modseq| *modseq > since)
+            })
+            .map(|(uid, message)| folder.info(*uid, message, tracking))
+            .collect();
+        let vanished = (tracking == ChangeTracking::ChangedAndVanished).then(|| {
+            folder
+                .expunged
+                .iter()
+                .filter(|(_, modseq)| **modseq > since)
+                .map(|(uid, _)| *uid)
+                .collect()
+        });
+        Ok(Some(FolderChanges { changed, vanished }))
+    }
+}
+
+impl MemoryFolder {
+    /// How message `uid` is listed.
+    fn info(&self, uid: Uid, message: &StoredMessage, tracking: ChangeTracking) -> MessageInfo {
+        MessageInfo {
+            uid,
+            flags: message.flags.clone(),
+            size: message.bytes.len() as u64,
+            modseq: (tracking != ChangeTracking::None)
+                .then(|| self.modseqs.get(&uid).copied().unwrap_or(0)),
+        }
     }
 }
 
@@ -418,6 +535,53 @@ mod tests {
             .with_line_ending(LineEnding::CrLf)
             .reporting_append_uids(false);
         crate::conformance::check_repository(&|| Box::new(store.clone()) as Box<dyn Repository>);
+    }
+
+    #[test]
+    fn memory_repository_keeping_modseqs_passes_too() {
+        for tracking in [ChangeTracking::Changed, ChangeTracking::ChangedAndVanished] {
+            let store = MemoryRepository::new().with_change_tracking(tracking);
+            crate::conformance::check_repository(&|| {
+                Box::new(store.clone()) as Box<dyn Repository>
+            });
+        }
+    }
+
+    #[test]
+    fn changes_since_a_modseq_and_a_lost_history() {
+        let repository =
+            MemoryRepository::new().with_change_tracking(ChangeTracking::ChangedAndVanished);
+        let path = repository.add_folder("INBOX");
+        let a = repository.deliver("INBOX", b"a", Flags::new());
+        let b = repository.deliver("INBOX", b"b", Flags::new());
+        let mut folder = repository.open_folder(&path).unwrap();
+        let since = folder.status().unwrap().highest_modseq.unwrap();
+        let none = folder.list_changes(since).unwrap().unwrap();
+        assert!(none.changed.is_empty() && none.vanished == Some(vec![]));
+
+        repository.set_flags(
+            "INBOX",
+            a,
+            Flags::from_system(&[backend_api::SystemFlag::Seen]),
+        );
+        repository.expunge("INBOX", b);
+        let c = repository.deliver("INBOX", b"c", Flags::new());
+        let changes = folder.list_changes(since).unwrap().unwrap();
+        let changed: Vec<Uid> = changes.changed.iter().map(|m| m.uid).collect();
+        assert_eq!(changed, vec![a, c]);
+        assert_eq!(changes.vanished, Some(vec![b]));
+
+        repository.set_change_tracking(ChangeTracking::Changed);
+        assert_eq!(folder.list_changes(since).unwrap().unwrap().vanished, None);
+
+        let later = folder.status().unwrap().highest_modseq.unwrap();
+        repository.lose_modseqs("INBOX");
+        assert!(folder.status().unwrap().highest_modseq.unwrap() < later);
+        assert_eq!(
+            folder.list_changes(later).unwrap(),
+            None,
+            "a lost history declines"
+        );
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub struct FolderRecord {
     /// Per side, the deletions the mass-deletion guard refused last, which
     /// `--allow-deletions` confirms.
     pub guarded_deletions: PerSide<Option<GuardedDeletions>>,
+    /// Per side, a HIGHESTMODSEQ the side reported (IMAP CONDSTORE) such that the state
+    /// knows every message it held then, with the flags it had (restricted to the flags
+    /// both sides store): the pairs, exactly. Only then can the side's listing be rebuilt
+    /// from the pairs and the changes since it. Recorded only after a run applied all of
+    /// a folder's steps; `None` when unknown (never recorded, or the side lost its MODSEQs).
+    pub highest_modseq: PerSide<Option<u64>>,
 }
 
 impl FolderRecord {
@@ -47,6 +53,7 @@ impl FolderRecord {
             uid_validity,
             uid_next: PerSide::default(),
             guarded_deletions: PerSide::default(),
+            highest_modseq: PerSide::default(),
         }
     }
 }
@@ -91,6 +98,10 @@ struct StoredFolderRecord {
     local_guarded_deletions: Option<GuardedDeletions>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     remote_guarded_deletions: Option<GuardedDeletions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    local_highest_modseq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remote_highest_modseq: Option<u64>,
 }
 
 impl From<StoredFolderRecord> for FolderRecord {
@@ -102,6 +113,7 @@ impl From<StoredFolderRecord> for FolderRecord {
                 stored.local_guarded_deletions,
                 stored.remote_guarded_deletions,
             ),
+            highest_modseq: PerSide::new(stored.local_highest_modseq, stored.remote_highest_modseq),
         }
     }
 }
@@ -115,6 +127,8 @@ impl From<FolderRecord> for StoredFolderRecord {
             remote_uid_next: record.uid_next[Side::Remote],
             local_guarded_deletions: record.guarded_deletions[Side::Local],
             remote_guarded_deletions: record.guarded_deletions[Side::Remote],
+            local_highest_modseq: record.highest_modseq[Side::Local],
+            remote_highest_modseq: record.highest_modseq[Side::Remote],
         }
     }
 }
@@ -649,6 +663,7 @@ mod tests {
         let mut newer = record;
         newer.uid_next = PerSide::new(Some(12), None);
         newer.guarded_deletions[Side::Remote] = Some(GuardedDeletions::of([3, 1, 2]));
+        newer.highest_modseq[Side::Local] = Some(41);
         let json = serde_json::to_vec(&newer).unwrap();
         let read: FolderRecord = serde_json::from_slice(&json).unwrap();
         assert_eq!(read, newer);

@@ -279,7 +279,8 @@ fn a_plugin_built_for_another_interface_version_is_refused_by_name() {
         .filter(|l| l.contains(FUTURE_PLUGIN))
         .collect();
     assert_eq!(future.len(), 1, "{outcome}");
-    for part in ["Future 9.9.9", "interface 2.0", "speaks 1.0"] {
+    // The host's minor grows with the interface; its major is what the refusal is about.
+    for part in ["Future 9.9.9", "interface 2.0", "this twinbox speaks 1."] {
         assert!(
             future[0].contains(part),
             "{part:?} in {:?}\n{outcome}",

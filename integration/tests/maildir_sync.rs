@@ -358,13 +358,13 @@ fn plugins_lists_the_maildir_plugin_and_the_test_plugin() {
     let maildir = row(MAILDIR_PLUGIN);
     assert_eq!(maildir[0], "Maildir", "{outcome}");
     assert!(is_version(&maildir[1]), "a version like 0.1.0: {outcome}");
-    assert_eq!(maildir[2], "1.0", "{outcome}");
+    assert!(maildir[2].starts_with("1."), "interface 1.x: {outcome}");
     assert_eq!(maildir[4..], ["ok"], "{outcome}");
 
     let panicking = row(PANICKING_PLUGIN);
     assert_eq!(panicking[0], "Panicking", "{outcome}");
     assert!(is_version(&panicking[1]), "{outcome}");
-    assert_eq!(panicking[2], "1.0", "{outcome}");
+    assert!(panicking[2].starts_with("1."), "interface 1.x: {outcome}");
     assert_eq!(panicking[4..], ["ok"], "{outcome}");
 }
 

@@ -114,6 +114,9 @@ pub(crate) struct ImapSession {
     broken: bool,
     /// When the session was last handed back, for the pool's liveness check.
     pub idle_since: Instant,
+    /// Whether `ENABLE QRESYNC` succeeded on this connection (`changes.rs`): once per
+    /// connection, which keeps it for its life.
+    pub qresync_enabled: bool,
 }
 
 impl ImapSession {
@@ -186,6 +189,7 @@ impl ImapSession {
             timeout: options.timeout,
             broken: false,
             idle_since: Instant::now(),
+            qresync_enabled: false,
         };
         // Capabilities change after login (UIDPLUS, CONDSTORE...): ask again.
         let buffer = session

@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use backend_api::{
-    BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
-    NewMessage, Retry, SystemFlag, Uid,
+    BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderChanges, FolderPath,
+    FolderStatus, MessageInfo, NewMessage, Retry, SystemFlag, Uid,
 };
 
 use crate::connection::CommandError;
@@ -37,11 +37,14 @@ struct Listed {
 pub(crate) struct ImapFolder {
     pool: Arc<Pool>,
     /// `None` after the connection broke; the next call reconnects.
-    session: Option<PooledSession>,
-    path: FolderPath,
+    pub(crate) session: Option<PooledSession>,
+    pub(crate) path: FolderPath,
     /// The encoded mailbox name.
     wire: String,
-    condstore: bool,
+    pub(crate) condstore: bool,
+    /// The HIGHESTMODSEQ the last `status()` reported (`changes.rs` answers only for
+    /// MODSEQs at or below it).
+    pub(crate) highest_modseq: Option<u64>,
     uid_validity: u32,
     /// What SELECT said when the folder was opened, for the first `status()`.
     fresh: Option<SelectData>,
@@ -61,6 +64,7 @@ impl ImapFolder {
             path,
             wire,
             condstore: false,
+            highest_modseq: None,
             uid_validity: 0,
             fresh: None,
         };
@@ -75,7 +79,7 @@ impl ImapFolder {
     }
 
     /// The error for a failed command; a broken connection is dropped here.
-    fn failed(&mut self, action: &str, error: CommandError) -> BackendError {
+    pub(crate) fn failed(&mut self, action: &str, error: CommandError) -> BackendError {
         let server = self.server();
         match error {
             CommandError::Refused(text) => BackendError::folder(format!(
@@ -99,7 +103,7 @@ impl ImapFolder {
     }
 
     /// The connection, reconnecting (and re-selecting) if it broke earlier.
-    fn session(&mut self) -> Result<&mut PooledSession, BackendError> {
+    pub(crate) fn session(&mut self) -> Result<&mut PooledSession, BackendError> {
         if self.session.is_none() {
             let session = self.pool.take().map_err(|error| {
                 BackendError::new(
@@ -257,14 +261,15 @@ impl Folder for ImapFolder {
             // RFC 3501: without PERMANENTFLAGS, the FLAGS are permanent.
             None => wire::permanent_flags(&data.flags),
         };
+        self.highest_modseq = if self.condstore {
+            data.highest_modseq
+        } else {
+            None
+        };
         Ok(FolderStatus {
             uid_validity,
             uid_next,
-            highest_modseq: if self.condstore {
-                data.highest_modseq
-            } else {
-                None
-            },
+            highest_modseq: self.highest_modseq,
             message_count: data.exists,
             permanent_flags,
         })
@@ -472,6 +477,10 @@ impl Folder for ImapFolder {
             );
         }
         Ok(())
+    }
+
+    fn list_changes(&mut self, since: u64) -> Result<Option<FolderChanges>, BackendError> {
+        self.changes_since(since)
     }
 
     fn flush(&mut self) -> Result<(), BackendError> {

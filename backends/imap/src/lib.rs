@@ -30,8 +30,10 @@
 //! Layout: `options` (the `[Repository]` section), `connection` (TCP, TLS, STARTTLS,
 //! login, commands), `sasl` (client strings), `names` (folder names), `wire` (what we
 //! send: quoting, UID sets, flags, dates), `response` (what we read), `repository` (the
-//! connection pool and folder tree), `folder` (one selected mailbox).
+//! connection pool and folder tree), `folder` (one selected mailbox), `changes` (what
+//! changed since a MODSEQ: QRESYNC, CONDSTORE).
 
+mod changes;
 mod connection;
 mod folder;
 mod names;

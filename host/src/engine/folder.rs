@@ -2,7 +2,9 @@
 //!
 //! 0. Each side's status is checked against the state: a changed UIDVALIDITY or a UIDNEXT
 //!    gone back stops the folder (or, under `repair`, the folder's state is forgotten and
-//!    it starts over), and a listing shorter than the folder says it is stops it too.
+//!    it starts over). Each side is listed, from the state and the changes since the last
+//!    sync where the side can tell them, else in full (`changes.rs`); a listing shorter
+//!    than the folder says it is stops the folder.
 //! 1. Interrupted copies of an earlier run (pending entries in the state) are resolved
 //!    first (`recovery.rs`): the copy is looked for at or above the UIDNEXT recorded
 //!    before it, by size and MD5; found, it is paired; not found, the entry is dropped and
@@ -16,11 +18,14 @@
 //! 6. New messages are copied in batches (`copy.rs`): pending entries recorded, messages
 //!    appended, flushed, then pairs recorded and pending entries dropped in one
 //!    transaction.
+//! 7. Each side's HIGHESTMODSEQ, as read before its listing, is recorded with the folder,
+//!    if the run left the state exact for that side (`changes.rs`).
 //!
 //! This module holds the order; each step lives in the file named above.
 
 use backend_api::{Folder, FolderPath, FolderStatus, LineEnding, MessageInfo, Uid};
 
+use super::changes::Cleanliness;
 use super::content_pairing::NearDuplicates;
 use super::failure::FolderFailure;
 use super::plan::{plan_folder, CommonFlags, FolderPlan};
@@ -85,19 +90,18 @@ impl FolderSync<'_> {
         let CheckedFolder {
             statuses,
             mut record,
-            recorded,
+            mut recorded,
             mut pairs,
         } = self.checked_folder()?;
+        let errors_before = report.errors.len();
+        self.forget_lost_modseqs(&statuses, &mut record, &mut recorded)?;
         let common = CommonFlags::new(
             statuses
                 .as_ref()
                 .map(|status| status.permanent_flags.clone()),
         );
         let listings = PerSide::try_from_fn_starting_with(READ_FIRST, |side| {
-            self.folders[side]
-                .folder
-                .list_messages()
-                .map_err(FolderFailure::backend(side))
+            self.list_side(side, &statuses[side], &record, &pairs)
         })?;
         self.check_listings_complete(&statuses, &listings)?;
         if !self.dry_run {
@@ -112,12 +116,14 @@ impl FolderSync<'_> {
         }
         self.pair_by_content(&listings, &mut pairs, &common, report)?;
 
-        let mut plan = plan_folder(listings.as_ref().map(Vec::as_slice), &pairs, &common);
+        let unrestricted = plan_folder(listings.as_ref().map(Vec::as_slice), &pairs, &common);
+        let mut plan = unrestricted.clone();
         for side in Side::BOTH {
             if self.read_only[side] {
                 plan = plan.without_changes_to(side);
             }
         }
+        let cleanliness = Cleanliness::of(&listings, &pairs, &unrestricted, &plan);
         let guard = self.check_deletion_guard(&plan, &listings, &mut record);
         if guard.is_err() && !self.dry_run {
             // What the guard refused is recorded, for `--allow-deletions` to confirm.
@@ -141,6 +147,7 @@ impl FolderSync<'_> {
             )?;
         }
         record.guarded_deletions = PerSide::default();
+        cleanliness.record(report.errors.len() == errors_before, &statuses, &mut record);
         self.save_record(&record, recorded.as_ref())
     }
 

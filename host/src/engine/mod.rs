@@ -10,6 +10,7 @@
 //! serves several open folders at once, and the state database serializes its commits.
 
 mod batches;
+mod changes;
 mod content_pairing;
 mod copy;
 mod deletion_guard;
@@ -285,6 +286,8 @@ fn open(account: &Account<'_>, side: Side, path: &FolderPath) -> Result<OpenFold
     })
 }
 
+#[cfg(test)]
+mod changes_tests;
 #[cfg(test)]
 mod safety_tests;
 #[cfg(test)]

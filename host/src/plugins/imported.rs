@@ -2,13 +2,18 @@
 //! [`Repository`] and [`Folder`] values, and checks what the plugin returns, so that a
 //! buggy plugin yields a clear error instead of corrupting the sync.
 
+use std::collections::HashSet;
+
 use abi_stable::std_types::{RResult, RVec};
 
 use backend_api::ffi::{FfiError, FfiFolderBox, FfiRepositoryBox};
 use backend_api::{
-    BackendError, FetchedMessage, Flags, Folder, FolderInfo, FolderPath, FolderStatus, LineEnding,
-    MessageInfo, NewMessage, Repository, RepositoryInfo, Uid,
+    BackendError, FetchedMessage, Flags, Folder, FolderChanges, FolderInfo, FolderPath,
+    FolderStatus, LineEnding, MessageInfo, NewMessage, Repository, RepositoryInfo, Uid,
 };
+
+/// The first interface version with [`Folder::list_changes`].
+const LIST_CHANGES_SINCE: (u32, u32) = (1, 1);
 
 fn result<T>(value: RResult<T, FfiError>) -> Result<T, BackendError> {
     value.into_result().map_err(BackendError::from)
@@ -18,11 +23,18 @@ fn result<T>(value: RResult<T, FfiError>) -> Result<T, BackendError> {
 pub struct ImportedRepository {
     inner: FfiRepositoryBox,
     plugin: String,
+    /// The interface version the plugin's hello named: methods appended after it are
+    /// never called (their defaults are used instead).
+    interface: (u32, u32),
 }
 
 impl ImportedRepository {
-    pub(super) fn new(inner: FfiRepositoryBox, plugin: String) -> Self {
-        ImportedRepository { inner, plugin }
+    pub(super) fn new(inner: FfiRepositoryBox, plugin: String, interface: (u32, u32)) -> Self {
+        ImportedRepository {
+            inner,
+            plugin,
+            interface,
+        }
     }
 
     fn broken(&self, what: String) -> BackendError {
@@ -76,6 +88,7 @@ impl Repository for ImportedRepository {
         Ok(Box::new(ImportedFolder {
             inner,
             plugin: self.plugin.clone(),
+            interface: self.interface,
             path: path.clone(),
         }))
     }
@@ -84,6 +97,7 @@ impl Repository for ImportedRepository {
 struct ImportedFolder {
     inner: FfiFolderBox,
     plugin: String,
+    interface: (u32, u32),
     path: FolderPath,
 }
 
@@ -93,6 +107,27 @@ impl ImportedFolder {
             "plugin {} broke the interface contract in folder {}: {what}",
             self.plugin, self.path
         ))
+    }
+
+    /// Refuses UIDs that are 0 or not strictly ascending, as `list_messages` does.
+    fn check_ascending(
+        &self,
+        what: &str,
+        uids: impl Iterator<Item = Uid>,
+    ) -> Result<(), BackendError> {
+        let mut previous = 0;
+        for uid in uids {
+            if uid == 0 {
+                return Err(self.broken(format!("it listed UID 0 among the {what}")));
+            }
+            if uid <= previous {
+                return Err(self.broken(format!(
+                    "{what}: UIDs not strictly ascending ({uid} after {previous})"
+                )));
+            }
+            previous = uid;
+        }
+        Ok(())
     }
 }
 
@@ -177,5 +212,156 @@ impl Folder for ImportedFolder {
 
     fn flush(&mut self) -> Result<(), BackendError> {
         result(self.inner.flush())
+    }
+
+    /// Calls the plugin only if it was built for an interface that has the method; an
+    /// older plugin gets the trait's default, "cannot tell". What a plugin returns is
+    /// checked as listings are: a change left out cannot be detected, but a malformed
+    /// answer can.
+    fn list_changes(&mut self, since: u64) -> Result<Option<FolderChanges>, BackendError> {
+        if self.interface < LIST_CHANGES_SINCE {
+            log::debug!(
+                "folder {}: plugin {} speaks interface {}.{}, which has no list_changes: listing in full",
+                self.path,
+                self.plugin,
+                self.interface.0,
+                self.interface.1
+            );
+            return Ok(None);
+        }
+        let Some(changes) = Option::from(result(self.inner.list_changes(since))?) else {
+            return Ok(None);
+        };
+        let changes: FolderChanges = backend_api::ffi::FfiFolderChanges::into(changes);
+        self.check_ascending("changed messages", changes.changed.iter().map(|m| m.uid))?;
+        if let Some(vanished) = &changes.vanished {
+            self.check_ascending("vanished UIDs", vanished.iter().copied())?;
+            let changed: HashSet<Uid> = changes.changed.iter().map(|m| m.uid).collect();
+            if let Some(both) = vanished.iter().find(|uid| changed.contains(uid)) {
+                return Err(self.broken(format!("UID {both} is both changed and vanished")));
+            }
+        }
+        Ok(Some(changes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use abi_stable::sabi_trait::TD_Opaque;
+    use abi_stable::std_types::{ROption, RResult};
+    use backend_api::ffi::{
+        FfiFetchedMessage, FfiFlags, FfiFolder, FfiFolderChanges, FfiFolderStatus, FfiFolder_TO,
+        FfiMessageInfo, FfiNewMessage,
+    };
+
+    use super::*;
+
+    /// A plugin folder whose `list_changes` answers with `changed` and `vanished`, and
+    /// which fails the test if asked anything else.
+    struct Answering {
+        changed: Vec<u32>,
+        vanished: Option<Vec<u32>>,
+    }
+
+    fn info(uid: u32) -> FfiMessageInfo {
+        (MessageInfo {
+            uid,
+            flags: Flags::new(),
+            size: 1,
+            modseq: Some(5),
+        })
+        .into()
+    }
+
+    impl FfiFolder for Answering {
+        fn status(&mut self) -> RResult<FfiFolderStatus, FfiError> {
+            unimplemented!()
+        }
+        fn list_messages(&mut self) -> RResult<RVec<FfiMessageInfo>, FfiError> {
+            unimplemented!()
+        }
+        fn fetch_messages(&mut self, _: RVec<u32>) -> RResult<RVec<FfiFetchedMessage>, FfiError> {
+            unimplemented!()
+        }
+        fn append_messages(
+            &mut self,
+            _: RVec<FfiNewMessage>,
+        ) -> RResult<RVec<ROption<u32>>, FfiError> {
+            unimplemented!()
+        }
+        fn update_flags(
+            &mut self,
+            _: RVec<u32>,
+            _: FfiFlags,
+            _: FfiFlags,
+        ) -> RResult<(), FfiError> {
+            unimplemented!()
+        }
+        fn delete_messages(&mut self, _: RVec<u32>) -> RResult<(), FfiError> {
+            unimplemented!()
+        }
+        fn flush(&mut self) -> RResult<(), FfiError> {
+            unimplemented!()
+        }
+        fn list_changes(&mut self, _: u64) -> RResult<ROption<FfiFolderChanges>, FfiError> {
+            RResult::ROk(ROption::RSome(FfiFolderChanges {
+                changed: self.changed.iter().map(|uid| info(*uid)).collect(),
+                vanished: self.vanished.clone().map(RVec::from).into(),
+            }))
+        }
+    }
+
+    fn folder(interface: (u32, u32), changed: &[u32], vanished: Option<&[u32]>) -> ImportedFolder {
+        ImportedFolder {
+            inner: FfiFolder_TO::from_value(
+                Answering {
+                    changed: changed.to_vec(),
+                    vanished: vanished.map(<[u32]>::to_vec),
+                },
+                TD_Opaque,
+            ),
+            plugin: "Test".into(),
+            interface,
+            path: FolderPath::inbox(),
+        }
+    }
+
+    #[test]
+    fn a_plugin_of_interface_1_0_is_never_asked_for_changes() {
+        // The fake would answer; the adapter must not ask it.
+        let answer = folder((1, 0), &[1], Some(&[])).list_changes(1).unwrap();
+        assert_eq!(answer, None);
+    }
+
+    #[test]
+    fn well_formed_changes_pass_through() {
+        let answer = folder((1, 1), &[2, 5], Some(&[3, 4]))
+            .list_changes(1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer.changed.len(), 2);
+        assert_eq!(answer.vanished, Some(vec![3, 4]));
+        let unknown = folder((1, 2), &[], None).list_changes(1).unwrap().unwrap();
+        assert_eq!(unknown.vanished, None);
+    }
+
+    #[test]
+    fn malformed_changes_break_the_contract() {
+        for (changed, vanished) in [
+            (&[5, 2][..], None),
+            (&[2, 2][..], None),
+            (&[0][..], None),
+            (&[2][..], Some(&[4, 3][..])),
+            (&[2][..], Some(&[2][..])),
+            (&[2][..], Some(&[0][..])),
+        ] {
+            let error = folder((1, 1), changed, vanished)
+                .list_changes(1)
+                .unwrap_err();
+            assert!(
+                error.message.contains("broke the interface contract"),
+                "{changed:?} {vanished:?}: {error}"
+            );
+        }
     }
 }

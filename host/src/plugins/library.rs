@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError};
+use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
+use abi_stable::library::{lib_header_from_path, IsLayoutChecked, LibHeader, LibraryError};
 use abi_stable::std_types::RStr;
 
 use backend_api::ffi::{BackendModuleRef, FfiHostServices};
@@ -62,21 +63,35 @@ impl std::fmt::Debug for LoadedPlugin {
 /// Loads the library at `path`. Libraries are never unloaded (abi_stable keeps them).
 pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
     let header = lib_header_from_path(path).map_err(|error| classify(path, error, None))?;
-    let module = header
-        .init_root_module::<BackendModuleRef>()
-        .map_err(|error| classify(path, error, Some(header)))?;
+    let (module, layout_interface) = init_root_module(path, header)?;
     let hello = (module.hello())()
         .into_result()
         .map_err(|e| LoadError::Hello {
             path: path.to_owned(),
             reason: e.message.into(),
         })?;
-    let hello = PluginHello {
+    let mut hello = PluginHello {
         name: hello.name.into(),
         plugin_version: hello.plugin_version.into(),
         interface_version: (hello.interface_major, hello.interface_minor),
         capabilities: hello.capabilities.into_iter().map(Into::into).collect(),
     };
+    if let Some(layout_interface) = layout_interface {
+        if hello.interface_version > layout_interface {
+            // Its layout is the older one: it has only that interface's methods, whatever
+            // it says, and is treated accordingly.
+            log::debug!(
+                "{}: plugin {} says interface {}.{} but has the layout of {}.{}",
+                path.display(),
+                hello.name,
+                hello.interface_version.0,
+                hello.interface_version.1,
+                layout_interface.0,
+                layout_interface.1
+            );
+            hello.interface_version = layout_interface;
+        }
+    }
     log::debug!(
         "{}: plugin {} {} speaks interface {}.{}, capabilities: [{}]",
         path.display(),
@@ -99,6 +114,47 @@ pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
         hello,
         module,
     })
+}
+
+/// The plugin's root module, checked against the current interface's layout or, failing
+/// that, against the frozen layout of an earlier interface minor (with that minor).
+///
+/// abi_stable alone refuses a library built for an earlier minor: it accepts prefix types
+/// (vtables, modules) with more fields than the loader's but not fewer, although it is
+/// built to run them, treating the missing methods as absent (see `backend_api::ffi_v1_0`).
+/// A library that matches an earlier interface's layout exactly has the same first methods
+/// and fields as the current types, so it is used through them; the host never calls what
+/// it lacks (it goes by the interface version) and abi_stable would fall back to the
+/// method's default if it did.
+fn init_root_module(
+    path: &Path,
+    header: &'static LibHeader,
+) -> Result<(BackendModuleRef, Option<(u32, u32)>), LoadError> {
+    let error = match header.init_root_module::<BackendModuleRef>() {
+        Ok(module) => return Ok((module, None)),
+        Err(error @ LibraryError::AbiInstability(_)) => error,
+        Err(other) => return Err(classify(path, other, Some(header))),
+    };
+    let IsLayoutChecked::Yes(found) = header.root_mod_consts().layout() else {
+        return Err(classify(path, error, Some(header)));
+    };
+    let (interface, frozen) = backend_api::ffi_v1_0::root_module_layout();
+    if check_layout_compatibility(frozen, found).is_err() {
+        return Err(classify(path, error, Some(header)));
+    }
+    log::debug!(
+        "{}: the layout of interface {}.{}",
+        path.display(),
+        interface.0,
+        interface.1
+    );
+    // SAFETY: the layout was just checked, against interface 1.0's, whose types are the
+    // current ones minus the methods and fields appended after their
+    // `#[sabi(last_prefix_field)]`; abi_stable's prefix types carry their own field count
+    // at run time, so a method the library lacks is never called through its vtable.
+    let module = unsafe { header.init_root_module_with_unchecked_layout::<BackendModuleRef>() }
+        .map_err(|error| classify(path, error, Some(header)))?;
+    Ok((module, Some(interface)))
 }
 
 fn classify(path: &Path, error: LibraryError, header: Option<&LibHeader>) -> LoadError {
@@ -177,6 +233,7 @@ impl LoadedPlugin {
         Ok(Box::new(ImportedRepository::new(
             repository,
             self.hello.name.clone(),
+            self.hello.interface_version,
         )))
     }
 }

@@ -610,7 +610,14 @@ mod tests {
         let rows = catalog.describe();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].status, "ok");
-        assert_eq!(rows[0].interface_version, "1.0");
+        assert_eq!(
+            rows[0].interface_version,
+            format!(
+                "{}.{}",
+                backend_api::INTERFACE_VERSION.0,
+                backend_api::INTERFACE_VERSION.1
+            )
+        );
         assert!(
             rows[1].status.starts_with("shadowed by "),
             "{}",

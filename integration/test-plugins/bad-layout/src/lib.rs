@@ -26,8 +26,8 @@ impl RootModule for BackendModuleRef {
     declare_root_module_statics! {BackendModuleRef}
     const BASE_NAME: &'static str = "twinbox_backend";
     const NAME: &'static str = "twinbox_backend";
-    // The interface version the host speaks (twinbox-backend-api 0.1.0 is interface 1.0),
-    // so that only the layout check can refuse it.
+    // An interface version the host accepts (twinbox-backend-api 0.1.0 is interface 1.0,
+    // which every host of interface 1.x loads), so that only the layout check can refuse it.
     const VERSION_STRINGS: VersionStrings = VersionStrings::new("0.1.0");
 }
 
