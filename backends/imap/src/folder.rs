@@ -141,6 +141,22 @@ impl ImapFolder {
         result.map_err(|error| self.failed(action, error))
     }
 
+    /// Runs `commands` pipelined (one round trip); the first refusal is the error, once
+    /// every answer is in.
+    fn run_all(&mut self, action: &str, commands: &[String]) -> Result<(), BackendError> {
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let result = self
+            .session()?
+            .pipeline(commands, Literals::Inline, |_, _| {});
+        let answers = result.map_err(|error| self.failed(action, error))?;
+        match answers.into_iter().find_map(Result::err) {
+            Some(text) => Err(self.failed(action, CommandError::Refused(text))),
+            None => Ok(()),
+        }
+    }
+
     /// SELECT (or EXAMINE) the mailbox on the current connection.
     fn select(&mut self) -> Result<SelectData, BackendError> {
         let readonly = self.pool.options.readonly;
@@ -468,18 +484,20 @@ impl Folder for ImapFolder {
             return Ok(());
         }
         self.refuse_write("change flags")?;
+        // Every STORE of the call goes out at once: one round trip, however many sets.
+        let mut commands = Vec::new();
         for (sign, atoms) in [('+', add), ('-', remove)] {
             if atoms.is_empty() {
                 continue;
             }
             for set in uid_sets(uids, usize::MAX) {
-                self.run(
-                    "change flags",
-                    &format!("UID STORE {set} {sign}FLAGS.SILENT ({})", atoms.join(" ")),
-                )?;
+                commands.push(format!(
+                    "UID STORE {set} {sign}FLAGS.SILENT ({})",
+                    atoms.join(" ")
+                ));
             }
         }
-        Ok(())
+        self.run_all("change flags", &commands)
     }
 
     fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
@@ -489,19 +507,22 @@ impl Folder for ImapFolder {
         self.refuse_write("delete messages")?;
         let sets = uid_sets(uids, usize::MAX);
         let deleted = SystemFlag::Deleted.imap_name();
-        for set in &sets {
-            self.run(
-                "delete messages",
-                &format!("UID STORE {set} +FLAGS.SILENT ({deleted})"),
-            )?;
-        }
+        let mut commands: Vec<String> = sets
+            .iter()
+            .map(|set| format!("UID STORE {set} +FLAGS.SILENT ({deleted})"))
+            .collect();
         if self.session()?.has("UIDPLUS") {
-            for set in &sets {
-                self.run("expunge messages", &format!("UID EXPUNGE {set}"))?;
-            }
-        } else if self.pool.options.expunge {
+            // UID EXPUNGE removes only the UIDs it names, and only those marked \Deleted, so
+            // it may follow the STOREs in the same round trip: should a STORE fail, its
+            // messages are not marked and stay.
+            commands.extend(sets.iter().map(|set| format!("UID EXPUNGE {set}")));
+            return self.run_all("delete messages", &commands);
+        }
+        self.run_all("delete messages", &commands)?;
+        if self.pool.options.expunge {
             // Without UIDPLUS, EXPUNGE also removes messages others marked \Deleted;
-            // `expunge = no` keeps them (ours stay marked \Deleted).
+            // `expunge = no` keeps them (ours stay marked \Deleted). Sent only once the
+            // STOREs succeeded.
             self.run("expunge messages", "EXPUNGE")?;
         } else {
             log::info!(
