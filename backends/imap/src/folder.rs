@@ -424,6 +424,9 @@ impl Folder for ImapFolder {
             return Ok(Vec::new());
         }
         self.refuse_write("append messages")?;
+        // What SELECT said at opening is out of date from here on: the next status()
+        // asks again.
+        self.fresh = None;
         let outgoing: Vec<Outgoing<'_>> = messages
             .iter()
             .map(|message| Outgoing {
