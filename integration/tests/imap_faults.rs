@@ -281,3 +281,60 @@ fn without_uidplus_uploads_pair_correctly_and_a_rerun_duplicates_nothing() {
     assert_eq!(dovecot.folder_map(USER, "INBOX"), expected, "server");
     assert_no_changes(&sandbox);
 }
+
+#[test]
+fn a_connection_cut_mid_pipelined_upload_fails_cleanly_and_a_rerun_converges() {
+    let dovecot = Dovecot::start_default();
+    let proxy = dovecot.proxy(ProxyOptions::default());
+    let sandbox = maildir_imap_sandbox("", &dovecot.plaintext_repository(USER, proxy.port()));
+    let inbox = create_folder(&sandbox.local().join("INBOX"));
+    // 600 messages of 3 KB: the engine's batches of 256 go out as pipelined APPENDs
+    // (one MULTIAPPEND each on Dovecot); the cut falls in the second batch, after the
+    // first was stored.
+    let mut expected: BTreeMap<Vec<u8>, String> = BTreeMap::new();
+    for n in 0..600 {
+        let content = big_message(&format!("upload-{n}"), 3_000);
+        let letters = if n % 3 == 0 { "S" } else { "" };
+        deliver_cur(&inbox, &content, letters);
+        expected.insert(content, letters.to_owned());
+    }
+    proxy.set_cut_after_append_bytes(Some(1_200_000));
+
+    let outcome = sync_code(&sandbox, &[], 1);
+    assert!(
+        proxy.cuts() >= 1,
+        "the proxy never cut a connection\n{outcome}"
+    );
+    assert!(
+        folder_lines(&outcome, "INBOX")
+            .iter()
+            .any(|l| l.contains("ERROR")),
+        "INBOX should fail\n{outcome}"
+    );
+    // Whatever reached the server is whole, once, with its flags.
+    let stored = dovecot.fetch_all(USER, "INBOX");
+    let server = dovecot.folder_map(USER, "INBOX");
+    assert_eq!(server.len(), stored.len(), "duplicates on the server");
+    assert!(!server.is_empty() && server.len() < 600, "{}", server.len());
+    for (content, letters) in &server {
+        assert_eq!(
+            expected.get(content),
+            Some(letters),
+            "not a message we sent"
+        );
+    }
+
+    proxy.set_cut_after_append_bytes(None);
+    let cuts = proxy.cuts();
+    sync_ok(&sandbox, &[]);
+    assert_eq!(proxy.cuts(), cuts);
+    assert_eq!(
+        dovecot.fetch_all(USER, "INBOX").len(),
+        600,
+        "lost or duplicated"
+    );
+    assert_eq!(dovecot.folder_map(USER, "INBOX"), expected, "server");
+    assert_eq!(folder_map(&inbox), expected, "local");
+    assert_names_carry_uids(&sandbox.local());
+    assert_no_changes(&sandbox);
+}

@@ -14,56 +14,50 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use backend_api::{BackendError, ErrorScope, Retry};
-use imap::extensions::idle::SetReadTimeout;
 use openssl::hash::MessageDigest;
 use openssl::ssl::{HandshakeError, SslConnector, SslMethod, SslStream, SslVerifyMode};
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509Ref, X509VerifyResult};
 
+use crate::link::{self, Kind, Link, Literals, SharedStream};
 use crate::options::{ImapOptions, Mechanism, Secret, Security};
 use crate::response;
 use crate::sasl;
 
-/// The byte stream under the `imap` crate.
-pub(crate) enum Transport {
+/// The byte stream of a connection: TCP, or TLS over TCP.
+pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<SslStream<TcpStream>>),
 }
 
-impl Read for Transport {
+impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Transport::Plain(stream) => stream.read(buf),
-            Transport::Tls(stream) => stream.read(buf),
+            Stream::Plain(stream) => stream.read(buf),
+            Stream::Tls(stream) => stream.read(buf),
         }
     }
 }
 
-impl Write for Transport {
+impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Transport::Plain(stream) => stream.write(buf),
-            Transport::Tls(stream) => stream.write(buf),
+            Stream::Plain(stream) => stream.write(buf),
+            Stream::Tls(stream) => stream.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Transport::Plain(stream) => stream.flush(),
-            Transport::Tls(stream) => stream.flush(),
+            Stream::Plain(stream) => stream.flush(),
+            Stream::Tls(stream) => stream.flush(),
         }
     }
 }
 
-impl SetReadTimeout for Transport {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> imap::Result<()> {
-        let socket = match self {
-            Transport::Plain(stream) => stream,
-            Transport::Tls(stream) => stream.get_ref(),
-        };
-        socket.set_read_timeout(timeout).map_err(imap::Error::Io)
-    }
-}
+/// What the `imap` crate runs on during login: a handle on the stream that our [`Link`]
+/// keeps afterwards.
+pub(crate) type Transport = SharedStream<Stream>;
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -105,7 +99,8 @@ impl Credentials {
 
 /// An authenticated connection.
 pub(crate) struct ImapSession {
-    session: imap::Session<Transport>,
+    /// Commands and responses after login (the `imap` crate is done by then).
+    link: Link<Stream>,
     /// A second handle on the socket, to change timeouts and to shut it down.
     socket: TcpStream,
     capabilities: BTreeSet<String>,
@@ -118,6 +113,10 @@ pub(crate) struct ImapSession {
     /// connection, which keeps it for its life.
     pub qresync_enabled: bool,
 }
+
+/// The tagged answer to one of several pipelined commands: its line if OK, the server's
+/// words if NO or BAD.
+pub(crate) type Answer = Result<Vec<u8>, String>;
 
 impl ImapSession {
     /// Connects, protects, logs in and reads the capabilities. Errors are repository-level:
@@ -141,38 +140,33 @@ impl ImapSession {
         let tcp = connect_tcp(options).map_err(|e| network("connection failed", &e))?;
         let socket = tcp.try_clone().map_err(|e| network("socket", &e))?;
 
-        let mut client = match options.security {
-            Security::ImplicitTls => {
-                let tls = tls_handshake(options, tcp)?;
-                let mut client = imap::Client::new(Transport::Tls(Box::new(tls)));
-                let greeting = client
-                    .read_greeting()
-                    .map_err(|e| network("no greeting", &describe(&e, options.timeout)))?;
-                check_greeting(options, &greeting)?;
-                client
-            }
+        let stream = match options.security {
+            Security::ImplicitTls => Stream::Tls(Box::new(tls_handshake(options, tcp)?)),
             Security::StartTls => {
                 let tcp = start_tls(options, tcp)?;
-                let tls = tls_handshake(options, tcp)?;
-                let mut client = imap::Client::new(Transport::Tls(Box::new(tls)));
-                client.greeting_read = true;
-                client
+                Stream::Tls(Box::new(tls_handshake(options, tcp)?))
             }
-            Security::Plaintext => {
-                let mut client = imap::Client::new(Transport::Plain(tcp));
-                let greeting = client
-                    .read_greeting()
-                    .map_err(|e| network("no greeting", &describe(&e, options.timeout)))?;
-                check_greeting(options, &greeting)?;
-                // Asked for explicitly (starttls = no), so not worth a warning each time.
-                log::info!(
-                    "[Repository {}] connects to {server} without TLS (ssl = no, starttls = no): \
-                     the password and all mail cross the network readable",
-                    options.section.name
-                );
-                client
-            }
+            Security::Plaintext => Stream::Plain(tcp),
         };
+        let transport = SharedStream::new(stream);
+        let mut client = imap::Client::new(transport.clone());
+        if options.security == Security::StartTls {
+            // Read in plain text before the handshake.
+            client.greeting_read = true;
+        } else {
+            let greeting = client
+                .read_greeting()
+                .map_err(|e| network("no greeting", &describe(&e, options.timeout)))?;
+            check_greeting(options, &greeting)?;
+        }
+        if options.security == Security::Plaintext {
+            // Asked for explicitly (starttls = no), so not worth a warning each time.
+            log::info!(
+                "[Repository {}] connects to {server} without TLS (ssl = no, starttls = no): \
+                 the password and all mail cross the network readable",
+                options.section.name
+            );
+        }
 
         let capabilities: BTreeSet<String> = client
             .capabilities()
@@ -180,9 +174,12 @@ impl ImapSession {
             .iter()
             .map(response::capability_name)
             .collect();
-        let session = login(options, credentials, client, &capabilities)?;
+        // The crate is done once we are logged in. It reads ahead in a buffer of its own,
+        // which is lost with it; that is safe because after the tagged answer to LOGIN
+        // (or AUTHENTICATE) a server sends nothing until it gets the next command.
+        drop(login(options, credentials, client, &capabilities)?);
         let mut session = ImapSession {
-            session,
+            link: Link::new(transport),
             socket,
             capabilities: BTreeSet::new(),
             server: server.clone(),
@@ -219,87 +216,137 @@ impl ImapSession {
         self.broken
     }
 
-    /// Runs one command and returns every response line up to and including the tagged
-    /// OK.
+    /// Runs one command and returns every response up to and including the tagged OK,
+    /// literals inline.
     pub fn run(&mut self, command: &str) -> Result<Vec<u8>, CommandError> {
-        if self.broken {
-            return Err(CommandError::Broken(
-                "the connection was lost earlier".into(),
-            ));
-        }
-        match self.session.run(command) {
-            Ok((buffer, _)) => Ok(buffer),
-            Err(error) => Err(self.classify(error)),
+        let mut buffer = Vec::new();
+        let answers = self.pipeline(&[command.to_owned()], Literals::Inline, |_, response| {
+            buffer.extend_from_slice(&response.text)
+        })?;
+        match answers.into_iter().next() {
+            Some(Ok(tagged)) => {
+                buffer.extend_from_slice(&tagged);
+                Ok(buffer)
+            }
+            Some(Err(refusal)) => Err(CommandError::Refused(refusal)),
+            None => Err(self.out_of_step("no answer to the command")),
         }
     }
 
-    /// APPEND with flags and date; `mailbox` is already encoded. Returns the APPENDUID
-    /// (UIDVALIDITY, UID) when the server sends one.
-    pub fn append(
+    /// Sends `commands` (each without tag and CRLF, without literals) all at once, then
+    /// reads until each has its tagged answer: one round trip for all of them. The server
+    /// runs them in order; a refusal of one does not stop the others (callers pipeline
+    /// only commands for which that is right). `each` is given every untagged response
+    /// with the index of the oldest command still unanswered, the one it belongs to
+    /// unless the server sent it on its own.
+    pub fn pipeline(
         &mut self,
-        mailbox: &str,
-        content: &[u8],
-        flags: &[String],
-        date: Option<chrono::DateTime<chrono::FixedOffset>>,
-    ) -> Result<Option<(u32, u32)>, CommandError> {
+        commands: &[String],
+        literals: Literals,
+        each: impl FnMut(usize, &mut link::Response),
+    ) -> Result<Vec<Answer>, CommandError> {
+        self.usable()?;
+        let mut tags = Vec::with_capacity(commands.len());
+        for command in commands {
+            let tag = self.link.command(command);
+            tags.push(tag.map_err(|e| self.broke(e))?);
+        }
+        let flushed = self.link.flush();
+        flushed.map_err(|e| self.broke(e))?;
+        self.answers(&tags, literals, each)
+    }
+
+    /// Reads until each of `tags` (commands sent, in order) has its tagged answer; see
+    /// [`ImapSession::pipeline`].
+    pub fn answers(
+        &mut self,
+        tags: &[String],
+        literals: Literals,
+        mut each: impl FnMut(usize, &mut link::Response),
+    ) -> Result<Vec<Answer>, CommandError> {
+        let mut answers: Vec<Option<Answer>> = (0..tags.len()).map(|_| None).collect();
+        let mut response = link::Response::default();
+        let mut waiting = 0;
+        while waiting < answers.len() {
+            self.read(literals, &mut response)?;
+            match response.kind() {
+                Kind::Untagged => each(waiting, &mut response),
+                Kind::Continuation => {
+                    return Err(self.out_of_step("a continuation request we did not ask for"))
+                }
+                Kind::Tagged(tag) => {
+                    let Some(index) = tags.iter().position(|t| *t == tag) else {
+                        return Err(self.out_of_step(&format!("an answer tagged {tag:?}")));
+                    };
+                    answers[index] = Some(self.answer(&response)?);
+                    while answers.get(waiting).is_some_and(Option::is_some) {
+                        waiting += 1;
+                    }
+                }
+            }
+        }
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// The command side of the connection, for protocols of their own (APPEND).
+    pub fn link(&mut self) -> Result<&mut Link<Stream>, CommandError> {
+        self.usable()?;
+        Ok(&mut self.link)
+    }
+
+    /// Reads the next response; an untagged BYE is the end of the connection.
+    pub fn read(
+        &mut self,
+        literals: Literals,
+        response: &mut link::Response,
+    ) -> Result<(), CommandError> {
+        let read = self.link.read(literals, response);
+        read.map_err(|e| self.broke(e))?;
+        if response.kind() == Kind::Untagged && response.status() == "BYE" {
+            let said = response.information();
+            self.broken = true;
+            let _ = self.socket.shutdown(Shutdown::Both);
+            return Err(CommandError::Broken(format!(
+                "the server closed the connection: {said}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A tagged response as an [`Answer`]; anything but OK, NO and BAD breaks the
+    /// connection.
+    pub fn answer(&mut self, tagged: &link::Response) -> Result<Answer, CommandError> {
+        match tagged.status().as_str() {
+            "OK" => Ok(Ok(tagged.text.clone())),
+            "NO" => Ok(Err(tagged.information())),
+            "BAD" => Ok(Err(format!("BAD {}", tagged.information()))),
+            other => Err(self.out_of_step(&format!("a tagged {other:?}"))),
+        }
+    }
+
+    fn usable(&self) -> Result<(), CommandError> {
         if self.broken {
             return Err(CommandError::Broken(
                 "the connection was lost earlier".into(),
             ));
         }
-        // The crate writes `APPEND "<mailbox>"` without escaping: give it the inside of a
-        // quoted string.
-        let quoted_mailbox = crate::wire::quoted_inner(mailbox);
-        let mut command = self.session.append(&quoted_mailbox, content);
-        command.flags(flags.iter().map(|f| imap::types::Flag::from(f.clone())));
-        if let Some(date) = date {
-            command.internal_date(date);
-        }
-        let result = command.finish();
-        // Unsolicited responses the crate queued (EXISTS and the like) are not needed.
-        self.session.take_all_unsolicited().for_each(drop);
-        match result {
-            Ok(appended) => {
-                let uid = appended
-                    .uids
-                    .as_ref()
-                    .and_then(|uids| match uids.as_slice() {
-                        [imap_proto::UidSetMember::Uid(uid)] => Some(*uid),
-                        [imap_proto::UidSetMember::UidRange(range)]
-                            if range.start() == range.end() =>
-                        {
-                            Some(*range.start())
-                        }
-                        _ => None,
-                    });
-                Ok(appended.uid_validity.zip(uid))
-            }
-            Err(imap::Error::Append) => {
-                // The server answered the APPEND line with something other than "+":
-                // a NO (too big, over quota) or an unexpected line. Either way the crate
-                // has lost track of where the response ends.
-                self.broken = true;
-                Err(CommandError::Broken(
-                    "the server did not accept the message (no continuation for APPEND; \
-                     the message may be too large or the mailbox over quota)"
-                        .into(),
-                ))
-            }
-            Err(error) => Err(self.classify(error)),
-        }
+        Ok(())
     }
 
-    fn classify(&mut self, error: imap::Error) -> CommandError {
-        match error {
-            imap::Error::No(no) => CommandError::Refused(no.information),
-            imap::Error::Bad(bad) => CommandError::Refused(format!("BAD {}", bad.information)),
-            imap::Error::Validate(v) => CommandError::Refused(v.to_string()),
-            other => {
-                self.broken = true;
-                let _ = self.socket.shutdown(Shutdown::Both);
-                CommandError::Broken(describe(&other, self.timeout))
-            }
-        }
+    /// Marks the connection broken after an I/O error, and describes it.
+    pub fn broke(&mut self, error: io::Error) -> CommandError {
+        self.broken = true;
+        let _ = self.socket.shutdown(Shutdown::Both);
+        CommandError::Broken(describe_io(&error, self.timeout))
+    }
+
+    /// Marks the connection broken after an answer we did not expect.
+    pub fn out_of_step(&mut self, what: &str) -> CommandError {
+        self.broken = true;
+        let _ = self.socket.shutdown(Shutdown::Both);
+        CommandError::Broken(format!(
+            "the server's responses are out of step with our commands ({what})"
+        ))
     }
 
     /// Logs out politely, waiting at most a few seconds; for connections being closed.
@@ -310,9 +357,21 @@ impl ImapSession {
         let short = Some(Duration::from_secs(3).min(self.timeout));
         let _ = self.socket.set_read_timeout(short);
         let _ = self.socket.set_write_timeout(short);
-        if let Err(error) = self.session.logout() {
+        if let Err(error) = self.run("LOGOUT") {
             log::debug!("LOGOUT from {} failed: {error}", self.server);
         }
+    }
+}
+
+/// A one-line description of an I/O error on a connection.
+fn describe_io(error: &io::Error, timeout: Duration) -> String {
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
+            "the server did not answer within {} s (option 'timeout')",
+            timeout.as_secs_f64()
+        ),
+        io::ErrorKind::UnexpectedEof => "the server closed the connection".into(),
+        _ => format!("connection error: {error}"),
     }
 }
 

@@ -14,7 +14,9 @@ use backend_api::{
     FolderStatus, MessageInfo, NewMessage, Retry, SystemFlag, Uid,
 };
 
+use crate::append::{AppendMode, Outgoing};
 use crate::connection::CommandError;
+use crate::link::{self, Literals};
 use crate::repository::{Pool, PooledSession};
 use crate::response::{self, SelectData};
 use crate::wire::{self, quoted, uid_sets};
@@ -143,6 +145,22 @@ impl ImapFolder {
         result.map_err(|error| self.failed(action, error))
     }
 
+    /// Runs `commands` pipelined (one round trip); the first refusal is the error, once
+    /// every answer is in.
+    fn run_all(&mut self, action: &str, commands: &[String]) -> Result<(), BackendError> {
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let result = self
+            .session()?
+            .pipeline(commands, Literals::Inline, |_, _| {});
+        let answers = result.map_err(|error| self.failed(action, error))?;
+        match answers.into_iter().find_map(Result::err) {
+            Some(text) => Err(self.failed(action, CommandError::Refused(text))),
+            None => Ok(()),
+        }
+    }
+
     /// SELECT (or EXAMINE) the mailbox on the current connection.
     fn select(&mut self) -> Result<SelectData, BackendError> {
         let readonly = self.pool.options.readonly;
@@ -207,22 +225,49 @@ impl ImapFolder {
         Ok(highest.saturating_add(1))
     }
 
-    /// UID FETCH of bodies, retried once after a NOOP if the server refuses because some
-    /// of them were expunged meanwhile (it then answers for the rest).
-    fn fetch_bodies(&mut self, set: &str) -> Result<Vec<u8>, BackendError> {
-        let command = format!("UID FETCH {set} (UID INTERNALDATE BODY.PEEK[])");
-        let first = self.session()?.run(&command);
-        match first {
-            Ok(buffer) => Ok(buffer),
-            Err(CommandError::Refused(text)) => {
-                log::debug!(
-                    "folder {}: UID FETCH refused ({text}); retrying after NOOP",
-                    self.path
-                );
-                self.run("fetch messages", "NOOP")?;
-                self.run("fetch messages", &command)
+    /// The bodies of the messages in `sets` (one pipelined UID FETCH per set) passed to
+    /// `found` as they are read. A set the server refuses because some of its messages
+    /// were expunged meanwhile is asked again after a NOOP (it then answers for the
+    /// rest).
+    fn fetch_bodies(
+        &mut self,
+        sets: &[String],
+        mut found: impl FnMut(u32, Vec<u8>, Option<String>),
+    ) -> Result<(), BackendError> {
+        let commands: Vec<String> = sets
+            .iter()
+            .map(|set| format!("UID FETCH {set} (UID INTERNALDATE BODY.PEEK[])"))
+            .collect();
+        let mut each = |_: usize, response: &mut link::Response| {
+            if let Some((uid, bytes, date)) = response::fetched_body(response) {
+                found(uid, bytes, date)
             }
-            Err(broken) => Err(self.failed("fetch messages", broken)),
+        };
+        let result = self
+            .session()?
+            .pipeline(&commands, Literals::Apart, &mut each);
+        let answers = result.map_err(|error| self.failed("fetch messages", error))?;
+        let refused: Vec<String> = commands
+            .iter()
+            .zip(&answers)
+            .filter(|(_, answer)| answer.is_err())
+            .map(|(command, _)| command.clone())
+            .collect();
+        let Some(Err(text)) = answers.into_iter().find(Result::is_err) else {
+            return Ok(());
+        };
+        log::debug!(
+            "folder {}: UID FETCH refused ({text}); retrying after NOOP",
+            self.path
+        );
+        self.run("fetch messages", "NOOP")?;
+        let result = self
+            .session()?
+            .pipeline(&refused, Literals::Apart, &mut each);
+        let answers = result.map_err(|error| self.failed("fetch messages", error))?;
+        match answers.into_iter().find_map(Result::err) {
+            Some(text) => Err(self.failed("fetch messages", CommandError::Refused(text))),
+            None => Ok(()),
         }
     }
 }
@@ -341,20 +386,14 @@ impl Folder for ImapFolder {
 
     fn fetch_messages(&mut self, uids: &[Uid]) -> Result<Vec<FetchedMessage>, BackendError> {
         let wanted: HashSet<Uid> = uids.iter().copied().filter(|u| *u != 0).collect();
-        let mut found: HashMap<Uid, FetchedMessage> = HashMap::new();
-        for set in uid_sets(uids, FETCH_CHUNK) {
-            let buffer = self.fetch_bodies(&set)?;
-            for record in response::parse_fetch(&buffer) {
-                let (Some(uid), Some(bytes)) = (record.uid, record.body) else {
-                    continue;
-                };
-                if !wanted.contains(&uid) {
-                    continue;
-                }
-                let internal_date = record
-                    .internal_date
-                    .as_deref()
-                    .and_then(wire::parse_internal_date);
+        let mut found: HashMap<Uid, FetchedMessage> = HashMap::with_capacity(wanted.len());
+        // One round trip for the batch: the sets are sent at once (the engine bounds the
+        // batch's bytes, FETCH_CHUNK the length of each command), and each body lands in
+        // the buffer it was read into, which is the one returned.
+        let sets = uid_sets(uids, FETCH_CHUNK);
+        self.fetch_bodies(&sets, |uid, bytes, date| {
+            if wanted.contains(&uid) {
+                let internal_date = date.as_deref().and_then(wire::parse_internal_date);
                 found.insert(
                     uid,
                     FetchedMessage {
@@ -364,7 +403,7 @@ impl Folder for ImapFolder {
                     },
                 );
             }
-        }
+        })?;
         // In the order asked; a UID asked twice is returned twice.
         let mut last_position: HashMap<Uid, usize> = HashMap::new();
         for (position, uid) in uids.iter().enumerate() {
@@ -390,35 +429,53 @@ impl Folder for ImapFolder {
             return Ok(Vec::new());
         }
         self.refuse_write("append messages")?;
-        let mut uids = Vec::with_capacity(messages.len());
-        for message in messages {
-            let flags = wire::flag_atoms(&message.flags);
-            let date = message.internal_date.and_then(|time| {
-                let date = wire::append_date(time);
-                if date.is_none() {
-                    log::warn!(
-                        "folder {}: internal date {time} is out of range; the server sets its own",
-                        self.path
-                    );
+        // What SELECT said at opening is out of date from here on: the next status()
+        // asks again.
+        self.fresh = None;
+        let outgoing: Vec<Outgoing<'_>> = messages
+            .iter()
+            .map(|message| Outgoing {
+                bytes: &message.bytes,
+                flags: wire::flag_atoms(&message.flags),
+                date: message.internal_date.and_then(|time| {
+                    let date = wire::append_date(time);
+                    if date.is_none() {
+                        log::warn!(
+                            "folder {}: internal date {time} is out of range; the server sets its own",
+                            self.path
+                        );
+                    }
+                    date.map(|d| d.format(wire::DATE_TIME_FORMAT).to_string())
+                }),
+            })
+            .collect();
+        let wire = self.wire.clone();
+        let session = self.session()?;
+        let mode = AppendMode::of(session);
+        let result = session.append_batch(&wire, &outgoing, mode);
+        let appended = match result {
+            Ok(appended) => appended,
+            Err(error) => return Err(self.failed("append messages", error)),
+        };
+        let mut mismatch = false;
+        let uids = appended
+            .into_iter()
+            .map(|found| match found {
+                Some((validity, uid)) if validity == self.uid_validity => Some(uid),
+                Some(_) => {
+                    mismatch = true;
+                    None
                 }
-                date
-            });
-            let wire = self.wire.clone();
-            let result = self.session()?.append(&wire, &message.bytes, &flags, date);
-            match result {
-                Ok(Some((validity, uid))) if validity == self.uid_validity => uids.push(Some(uid)),
-                Ok(Some((validity, _))) => {
-                    log::warn!(
-                        "folder {}: APPENDUID names UIDVALIDITY {validity}, but the folder has {}; \
-                         the new UID is looked up instead",
-                        self.path,
-                        self.uid_validity
-                    );
-                    uids.push(None)
-                }
-                Ok(None) => uids.push(None),
-                Err(error) => return Err(self.failed("append a message", error)),
-            }
+                None => None,
+            })
+            .collect();
+        if mismatch {
+            log::warn!(
+                "folder {}: APPENDUID names another UIDVALIDITY than the folder's {}; the new \
+                 UIDs are looked up instead",
+                self.path,
+                self.uid_validity
+            );
         }
         Ok(uids)
     }
@@ -435,18 +492,20 @@ impl Folder for ImapFolder {
             return Ok(());
         }
         self.refuse_write("change flags")?;
+        // Every STORE of the call goes out at once: one round trip, however many sets.
+        let mut commands = Vec::new();
         for (sign, atoms) in [('+', add), ('-', remove)] {
             if atoms.is_empty() {
                 continue;
             }
             for set in uid_sets(uids, usize::MAX) {
-                self.run(
-                    "change flags",
-                    &format!("UID STORE {set} {sign}FLAGS.SILENT ({})", atoms.join(" ")),
-                )?;
+                commands.push(format!(
+                    "UID STORE {set} {sign}FLAGS.SILENT ({})",
+                    atoms.join(" ")
+                ));
             }
         }
-        Ok(())
+        self.run_all("change flags", &commands)
     }
 
     fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
@@ -456,19 +515,22 @@ impl Folder for ImapFolder {
         self.refuse_write("delete messages")?;
         let sets = uid_sets(uids, usize::MAX);
         let deleted = SystemFlag::Deleted.imap_name();
-        for set in &sets {
-            self.run(
-                "delete messages",
-                &format!("UID STORE {set} +FLAGS.SILENT ({deleted})"),
-            )?;
-        }
+        let mut commands: Vec<String> = sets
+            .iter()
+            .map(|set| format!("UID STORE {set} +FLAGS.SILENT ({deleted})"))
+            .collect();
         if self.session()?.has("UIDPLUS") {
-            for set in &sets {
-                self.run("expunge messages", &format!("UID EXPUNGE {set}"))?;
-            }
-        } else if self.pool.options.expunge {
+            // UID EXPUNGE removes only the UIDs it names, and only those marked \Deleted, so
+            // it may follow the STOREs in the same round trip: should a STORE fail, its
+            // messages are not marked and stay.
+            commands.extend(sets.iter().map(|set| format!("UID EXPUNGE {set}")));
+            return self.run_all("delete messages", &commands);
+        }
+        self.run_all("delete messages", &commands)?;
+        if self.pool.options.expunge {
             // Without UIDPLUS, EXPUNGE also removes messages others marked \Deleted;
-            // `expunge = no` keeps them (ours stay marked \Deleted).
+            // `expunge = no` keeps them (ours stay marked \Deleted). Sent only once the
+            // STOREs succeeded.
             self.run("expunge messages", "EXPUNGE")?;
         } else {
             log::info!(

@@ -26,16 +26,24 @@
 //!   `timeout`; a connection that breaks is thrown away and reported as a folder-level
 //!   error to retry later. We parse the server's answers ourselves (`response`), because
 //!   the crate's typed parsers panic on some legal replies.
+//! - **No round trip per message.** The `imap` crate only logs us in; after that, commands
+//!   go over our own `link`, which writes several commands before reading their answers
+//!   and reads each response once, message bodies straight into the buffers handed to the
+//!   engine. A batch of bodies is one round trip, a batch of uploads one (MULTIAPPEND and
+//!   LITERAL+, see `append`), flag changes and deletions one.
 //!
 //! Layout: `options` (the `[Repository]` section), `connection` (TCP, TLS, STARTTLS,
-//! login, commands), `sasl` (client strings), `names` (folder names), `wire` (what we
-//! send: quoting, UID sets, flags, dates), `response` (what we read), `repository` (the
-//! connection pool and folder tree), `folder` (one selected mailbox), `changes` (what
-//! changed since a MODSEQ: QRESYNC, CONDSTORE).
+//! login, pipelined commands), `link` (tagged commands and responses on the raw stream),
+//! `append` (APPEND batches), `sasl` (client strings), `names` (folder names), `wire`
+//! (what we send: quoting, UID sets, flags, dates), `response` (what we read),
+//! `repository` (the connection pool and folder tree), `folder` (one selected mailbox),
+//! `changes` (what changed since a MODSEQ: QRESYNC, CONDSTORE).
 
+mod append;
 mod changes;
 mod connection;
 mod folder;
+mod link;
 mod names;
 mod options;
 mod repository;

@@ -11,6 +11,8 @@ use std::borrow::Cow;
 
 use imap_proto::types::{AttributeValue, Capability, MailboxDatum, Response, ResponseCode, Status};
 
+use crate::link;
+
 /// The responses in `buffer`, one slice each (CRLF included), honouring literals.
 pub(crate) fn split_responses(buffer: &[u8]) -> Vec<&[u8]> {
     let mut responses = Vec::new();
@@ -44,7 +46,7 @@ pub(crate) fn split_responses(buffer: &[u8]) -> Vec<&[u8]> {
 
 /// The length of the literal that `line` (without its CRLF) announces at its end:
 /// `{123}` or `{123+}`.
-fn literal_length(line: &[u8]) -> Option<usize> {
+pub(crate) fn literal_length(line: &[u8]) -> Option<usize> {
     let inner = line.strip_suffix(b"}")?;
     let open = inner.iter().rposition(|b| *b == b'{')?;
     let digits = &inner[open + 1..];
@@ -175,6 +177,57 @@ pub(crate) fn parse_fetch(buffer: &[u8]) -> Vec<FetchRecord> {
         }
     });
     records
+}
+
+/// A FETCH response carrying a message body, as read with [`Literals::Apart`]: its UID,
+/// body and INTERNALDATE. The body's literal is moved out of `response`, not copied: it
+/// is the buffer the bytes were read into from the socket. `None` for other responses
+/// (untagged EXISTS, unsolicited flag changes, ...).
+///
+/// [`Literals::Apart`]: crate::link::Literals::Apart
+pub(crate) fn fetched_body(
+    response: &mut link::Response,
+) -> Option<(u32, Vec<u8>, Option<String>)> {
+    let text = &response.text;
+    let literals = &mut response.literals;
+    let attributes = match imap_proto::parser::parse_response(text) {
+        Ok((_, Response::Fetch(_, attributes))) => attributes,
+        Ok(_) => return None,
+        Err(_) => {
+            log::debug!(
+                "skipped a server response we cannot parse: {}",
+                String::from_utf8_lossy(&text[..text.len().min(200)]).trim_end()
+            );
+            return None;
+        }
+    };
+    let (mut uid, mut body, mut date) = (None, None, None);
+    for attribute in attributes {
+        match attribute {
+            AttributeValue::Uid(u) => uid = Some(u),
+            AttributeValue::InternalDate(d) => date = Some(d.into_owned()),
+            AttributeValue::BodySection {
+                section: None,
+                data: Some(data),
+                ..
+            }
+            | AttributeValue::Rfc822(Some(data)) => {
+                // A literal read apart left `{0}` here: its value is empty and sits just
+                // after that placeholder.
+                let offset = (data.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+                let apart = data
+                    .is_empty()
+                    .then(|| literals.iter_mut().find(|(at, _)| *at == offset))
+                    .flatten();
+                body = Some(match apart {
+                    Some((_, bytes)) => std::mem::take(bytes),
+                    None => string_bytes(text, data),
+                });
+            }
+            _ => {}
+        }
+    }
+    Some((uid?, body?, date))
 }
 
 /// The bytes of an IMAP string value that `imap-proto` returned from `raw`: a literal's
@@ -466,6 +519,44 @@ a4 OK Fetch completed.\r\n";
         );
         assert_eq!(records[2].uid, None);
         assert_eq!(records[3].body.as_deref(), Some(&b"q\"uo\\ted"[..]));
+    }
+
+    #[test]
+    fn fetched_bodies_are_moved_out_of_the_response() {
+        let head = b"* 2 FETCH (UID 7 INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" BODY[] {0}\r\n";
+        let body = b"ab\r\n\x00\xffcd".to_vec();
+        let pointer = body.as_ptr();
+        let mut response = link::Response {
+            text: [&head[..], b")\r\n"].concat(),
+            literals: vec![(head.len(), body)],
+        };
+        let (uid, bytes, date) = fetched_body(&mut response).unwrap();
+        assert_eq!(uid, 7);
+        assert_eq!(bytes, b"ab\r\n\x00\xffcd");
+        assert_eq!(bytes.as_ptr(), pointer, "moved, not copied");
+        assert_eq!(date.as_deref(), Some("17-Jul-1996 02:44:25 -0700"));
+        // Quoted and inline bodies still come out right; other responses are skipped.
+        let mut quoted = link::Response {
+            text: b"* 4 FETCH (UID 8 BODY[] \"q\\\"uo\\\\ted\")\r\n".to_vec(),
+            literals: Vec::new(),
+        };
+        assert_eq!(fetched_body(&mut quoted).unwrap().1, b"q\"uo\\ted");
+        let mut inline = link::Response {
+            text: b"* 4 FETCH (UID 9 BODY[] {3}\r\nabc)\r\n".to_vec(),
+            literals: Vec::new(),
+        };
+        assert_eq!(fetched_body(&mut inline).unwrap().1, b"abc");
+        for other in [
+            &b"* 3 FETCH (UID 4 FLAGS (\\Seen))\r\n"[..],
+            b"* 3 EXISTS\r\n",
+            b"* garbage\r\n",
+        ] {
+            let mut response = link::Response {
+                text: other.to_vec(),
+                literals: Vec::new(),
+            };
+            assert!(fetched_body(&mut response).is_none());
+        }
     }
 
     #[test]

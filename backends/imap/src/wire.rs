@@ -13,8 +13,7 @@ pub(crate) fn quoted(value: &str) -> String {
     format!("\"{}\"", quoted_inner(value))
 }
 
-/// The inside of [`quoted`], for the crate's APPEND, which adds the quotes itself.
-pub(crate) fn quoted_inner(value: &str) -> String {
+fn quoted_inner(value: &str) -> String {
     debug_assert!(
         value.bytes().all(|b| (0x20..=0x7e).contains(&b)),
         "only printable ASCII is quoted: {value:?}"
@@ -148,8 +147,11 @@ pub(crate) fn permanent_flags<S: AsRef<str>>(names: &[S]) -> PermanentFlags {
     }
 }
 
-/// A Unix time as the APPEND date (in UTC), or `None` if chrono cannot represent it.
-/// The `imap` crate writes it as `%d-%h-%Y %T %z`, RFC 3501's `date-time`.
+/// RFC 3501's `date-time` (without the quotes) for chrono: `17-Jul-1996 02:44:25 -0700`.
+pub(crate) const DATE_TIME_FORMAT: &str = "%d-%b-%Y %H:%M:%S %z";
+
+/// A Unix time as the APPEND date (in UTC), or `None` if chrono cannot represent it;
+/// written with [`DATE_TIME_FORMAT`].
 pub(crate) fn append_date(time: UnixTime) -> Option<DateTime<FixedOffset>> {
     let utc = FixedOffset::east_opt(0)?;
     DateTime::from_timestamp(time, 0).map(|date| date.with_timezone(&utc))
@@ -168,8 +170,7 @@ pub(crate) fn parse_internal_date(text: &str) -> Option<UnixTime> {
 mod tests {
     use super::*;
 
-    /// The format the `imap` crate's APPEND writes dates in.
-    const APPEND_DATE_FORMAT: &str = "%d-%h-%Y %T %z";
+    const APPEND_DATE_FORMAT: &str = DATE_TIME_FORMAT;
 
     fn flag_list(flags: &Flags) -> String {
         format!("({})", flag_atoms(flags).join(" "))

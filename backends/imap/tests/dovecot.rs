@@ -525,3 +525,107 @@ fn the_pool_bounds_connections_and_shares_them_between_threads() {
         }
     });
 }
+
+/// Messages for the append tests: odd shapes (8-bit bytes, an empty body, one larger than
+/// the connection's buffers, a 100,000-byte line), flags and dates varied.
+fn upload_batch(count: usize) -> Vec<NewMessage> {
+    (0..count)
+        .map(|i| {
+            let mut bytes = message(&format!("up-{i}"));
+            match i % 50 {
+                7 => bytes.extend_from_slice(b"caf\xc3\xa9 \xe6\x97\xa5 \xff\r\n"),
+                13 => bytes
+                    .extend(std::iter::repeat_n(b"0123456789\r\n".as_slice(), 20_000).flatten()),
+                21 => {
+                    bytes.extend(std::iter::repeat_n(b'x', 100_000));
+                    bytes.extend_from_slice(b"\r\n");
+                }
+                _ => {}
+            }
+            let mut flags = Flags::new();
+            if i % 2 == 0 {
+                flags.insert(SystemFlag::Seen);
+            }
+            if i % 5 == 0 {
+                flags.insert(SystemFlag::Flagged);
+                flags.insert_keyword("$Forwarded");
+            }
+            NewMessage {
+                bytes,
+                flags,
+                internal_date: (i % 3 != 0).then_some(1_500_000_000 + i as i64 * 61),
+            }
+        })
+        .collect()
+}
+
+/// Every way of sending a batch (MULTIAPPEND and LITERAL+, each, neither) stores every
+/// message byte for byte with its flags and date, and returns the new UIDs in order.
+#[test]
+fn appends_are_pipelined_or_not_and_give_the_uids_in_order() {
+    let base = "IMAP4rev1 SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN UNSELECT UIDPLUS CONDSTORE";
+    // 520 messages: more than one MULTIAPPEND command's worth.
+    let batch = upload_batch(520);
+    for extra in ["MULTIAPPEND LITERAL+", "MULTIAPPEND", "LITERAL+", ""] {
+        let dovecot = Dovecot::start(DovecotOptions {
+            imap_capability: Some(format!("{base} {extra}")),
+            tls: false,
+            ..DovecotOptions::default()
+        });
+        let repository = open(&plain_config(&dovecot, "alice", dovecot.imap_port()));
+        let mut inbox = repository.open_folder(&FolderPath::inbox()).unwrap();
+        // Something there already, so the new UIDs do not start at 1.
+        inbox.append_messages(upload_batch(1)).unwrap();
+        let uids = inbox.append_messages(batch.clone()).unwrap();
+        let uids: Vec<u32> = uids
+            .iter()
+            .map(|uid| uid.unwrap_or_else(|| panic!("[{extra}] UIDPLUS gives every UID")))
+            .collect();
+        assert!(uids.windows(2).all(|w| w[0] < w[1]), "[{extra}] in order");
+        assert_eq!(inbox.status().unwrap().uid_next, uids[519] + 1, "[{extra}]");
+        let fetched = inbox.fetch_messages(&uids).unwrap();
+        assert_eq!(fetched.len(), 520, "[{extra}]");
+        for ((sent, got), uid) in batch.iter().zip(&fetched).zip(&uids) {
+            assert_eq!(got.uid, *uid, "[{extra}]");
+            assert!(got.bytes == sent.bytes, "[{extra}] UID {uid}: bytes differ");
+            if let Some(date) = sent.internal_date {
+                assert_eq!(got.internal_date, Some(date), "[{extra}] UID {uid}");
+            }
+        }
+        let listing = inbox.list_messages().unwrap();
+        for (sent, uid) in batch.iter().zip(&uids) {
+            let listed = listing.iter().find(|m| m.uid == *uid).expect("listed");
+            assert_eq!(listed.flags, sent.flags, "[{extra}] UID {uid}");
+        }
+        assert_eq!(listing.len(), 521, "[{extra}] nothing more, nothing less");
+    }
+}
+
+#[test]
+fn a_connection_cut_in_a_pipelined_append_fails_the_folder_and_the_next_call_reconnects() {
+    let dovecot = Dovecot::start_default();
+    let proxy = dovecot.proxy(ProxyOptions {
+        cut_after_append_bytes: Some(60_000),
+        ..Default::default()
+    });
+    let repository = open(&plain_config(&dovecot, "alice", proxy.port()));
+    let mut inbox = repository.open_folder(&FolderPath::inbox()).unwrap();
+    let batch = upload_batch(300);
+    let error = inbox.append_messages(batch.clone()).unwrap_err();
+    assert_eq!(
+        (error.scope, error.retry),
+        (ErrorScope::Folder, Retry::Later),
+        "{error}"
+    );
+    assert!(proxy.cuts() >= 1);
+    // One MULTIAPPEND is all or nothing: the cut one left nothing behind.
+    assert!(dovecot.fetch_all("alice", "INBOX").is_empty());
+    proxy.set_cut_after_append_bytes(None);
+    let uids = inbox.append_messages(batch.clone()).expect("reconnected");
+    assert!(uids.iter().all(Option::is_some));
+    let stored = dovecot.fetch_all("alice", "INBOX");
+    assert_eq!(stored.len(), 300);
+    for (sent, got) in batch.iter().zip(&stored) {
+        assert!(sent.bytes == got.body, "UID {}: bytes differ", got.uid);
+    }
+}

@@ -25,6 +25,10 @@ pub struct ProxyOptions {
     /// asked for message contents (`BODY[`, `BODY.PEEK[`, `RFC822`); changeable later with
     /// [`Proxy::set_cut_after_fetch_bytes`].
     pub cut_after_fetch_bytes: Option<usize>,
+    /// Cut every connection once the client has sent this many bytes since it asked to
+    /// APPEND (in the middle of an upload); changeable later with
+    /// [`Proxy::set_cut_after_append_bytes`].
+    pub cut_after_append_bytes: Option<usize>,
     /// Remove the `[APPENDUID ...]` and `[COPYUID ...]` response codes, so the client cannot
     /// learn new UIDs from them (pair with [`MINIMAL_CAPABILITY`](super::MINIMAL_CAPABILITY)).
     pub strip_uidplus: bool,
@@ -48,6 +52,8 @@ struct ProxyShared {
     stop: AtomicBool,
     /// `usize::MAX`: never cut.
     cut_after: AtomicUsize,
+    /// `usize::MAX`: never cut.
+    cut_after_append: AtomicUsize,
     strip_uidplus: bool,
     strip_rfc822_size: StripSize,
     /// How many `RFC822.SIZE` items were left out.
@@ -72,6 +78,9 @@ impl Proxy {
         let shared = Arc::new(ProxyShared {
             stop: AtomicBool::new(false),
             cut_after: AtomicUsize::new(options.cut_after_fetch_bytes.unwrap_or(usize::MAX)),
+            cut_after_append: AtomicUsize::new(
+                options.cut_after_append_bytes.unwrap_or(usize::MAX),
+            ),
             strip_uidplus: options.strip_uidplus,
             strip_rfc822_size: options.strip_rfc822_size,
             sizes_stripped: AtomicUsize::new(0),
@@ -111,6 +120,14 @@ impl Proxy {
     pub fn set_cut_after_fetch_bytes(&self, bytes: Option<usize>) {
         self.shared
             .cut_after
+            .store(bytes.unwrap_or(usize::MAX), Ordering::SeqCst);
+    }
+
+    /// Arms (`Some`) or disarms (`None`) the cut during uploads, like
+    /// [`Proxy::set_cut_after_fetch_bytes`].
+    pub fn set_cut_after_append_bytes(&self, bytes: Option<usize>) {
+        self.shared
+            .cut_after_append
             .store(bytes.unwrap_or(usize::MAX), Ordering::SeqCst);
     }
 
@@ -168,13 +185,16 @@ fn relay(shared: Arc<ProxyShared>, client: TcpStream, server: TcpStream) {
         let _ = b.shutdown(Shutdown::Both);
     };
 
-    // Client -> server: watch for a request of message bodies.
+    // Client -> server: watch for a request of message bodies, and for uploads.
     {
         let fetching = Arc::clone(&fetching);
+        let shared = Arc::clone(&shared);
         let (mut from, mut to) = (client, server_out);
         std::thread::spawn(move || {
             let mut window: Vec<u8> = Vec::new();
             let mut buf = [0u8; 16 * 1024];
+            // Bytes sent since the first APPEND, once one was seen.
+            let mut appending: Option<usize> = None;
             loop {
                 let n = match from.read(&mut buf) {
                     Ok(0) | Err(_) => break,
@@ -182,15 +202,37 @@ fn relay(shared: Arc<ProxyShared>, client: TcpStream, server: TcpStream) {
                 };
                 window.extend_from_slice(&buf[..n]);
                 let upper = window.to_ascii_uppercase();
-                if [&b"BODY["[..], b"BODY.PEEK[", b"RFC822 ", b"RFC822)"]
-                    .iter()
-                    .any(|needle| upper.windows(needle.len()).any(|w| w == *needle))
-                {
+                let seen = |needles: &[&[u8]]| {
+                    needles
+                        .iter()
+                        .any(|needle| upper.windows(needle.len()).any(|w| w == *needle))
+                };
+                if seen(&[b"BODY[", b"BODY.PEEK[", b"RFC822 ", b"RFC822)"]) {
                     fetching.store(true, Ordering::SeqCst);
+                }
+                // Counted from the start of this chunk: close enough for a cut "somewhere in
+                // the middle".
+                if appending.is_none() && seen(&[b" APPEND "]) {
+                    appending = Some(0);
                 }
                 let keep = window.len().saturating_sub(16);
                 window.drain(..keep);
-                if to.write_all(&buf[..n]).is_err() {
+                let mut out = &buf[..n];
+                let mut cut = false;
+                if let Some(sent) = appending.as_mut() {
+                    let limit = shared.cut_after_append.load(Ordering::SeqCst);
+                    if sent.saturating_add(n) >= limit {
+                        out = &buf[..limit.saturating_sub(*sent).min(n)];
+                        cut = true;
+                    }
+                    *sent += out.len();
+                }
+                if to.write_all(out).is_err() {
+                    break;
+                }
+                if cut {
+                    let _ = to.flush();
+                    shared.cuts.fetch_add(1, Ordering::SeqCst);
                     break;
                 }
             }
