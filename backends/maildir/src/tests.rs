@@ -1097,3 +1097,70 @@ fn a_bad_utf8foldernames_value_names_the_account_section() {
         error.message
     );
 }
+
+#[test]
+fn a_batch_larger_than_one_sync_group_is_delivered_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path(), None);
+    repository.create_folder(&path("INBOX")).unwrap();
+    let inbox = root.path().join("INBOX");
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    let count = 300;
+    let bodies: Vec<Vec<u8>> = (0..count).map(|n| format!("m{n}\n").into_bytes()).collect();
+    let appended = folder
+        .append_messages(
+            bodies
+                .iter()
+                .enumerate()
+                .map(|(n, body)| {
+                    let flags: &[SystemFlag] = if n % 3 == 0 { &[SystemFlag::Seen] } else { &[] };
+                    message(body, flags, Some(1_000_000_000 + n as i64))
+                })
+                .collect(),
+        )
+        .unwrap();
+    folder.flush().unwrap();
+    assert_eq!(appended, (1..=count as Uid).map(Some).collect::<Vec<_>>());
+    assert!(names(&inbox, "tmp").is_empty());
+    assert_eq!(
+        names(&inbox, "new").len() + names(&inbox, "cur").len(),
+        count
+    );
+    let fetched = folder.fetch_messages(&[1, 150, 300]).unwrap();
+    for (message, n) in fetched.iter().zip([0, 149, 299]) {
+        assert_eq!(message.bytes, bodies[n]);
+        assert_eq!(message.internal_date, Some(1_000_000_000 + n as i64));
+    }
+}
+
+#[test]
+fn a_batch_that_fails_midway_leaves_nothing_in_tmp() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path(), None);
+    repository.create_folder(&path("INBOX")).unwrap();
+    let inbox = root.path().join("INBOX");
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    folder.status().unwrap();
+    // cur/ replaced by a file: the seen message, third of four, cannot be moved there.
+    fs::remove_dir(inbox.join("cur")).unwrap();
+    fs::write(inbox.join("cur"), b"").unwrap();
+    let error = folder
+        .append_messages(vec![
+            message(b"a\n", &[], None),
+            message(b"b\n", &[], None),
+            message(b"c\n", &[SystemFlag::Seen], None),
+            message(b"d\n", &[], None),
+        ])
+        .unwrap_err();
+    assert_eq!(error.scope, ErrorScope::Folder);
+    assert!(names(&inbox, "tmp").is_empty());
+    // What was delivered before the failure is complete.
+    let delivered = names(&inbox, "new");
+    assert_eq!(delivered.len(), 2);
+    let mut bodies: Vec<Vec<u8>> = delivered
+        .iter()
+        .map(|name| fs::read(inbox.join("new").join(name)).unwrap())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, vec![b"a\n".to_vec(), b"b\n".to_vec()]);
+}

@@ -38,7 +38,7 @@ use backend_api::{
     NewMessage, PermanentFlags, Retry, Uid,
 };
 use backend_kit::durable::{
-    create_dir_durably, rename_noreplace, sync_dir, unix_time, write_synced,
+    create_dir_durably, rename_noreplace, sync_dir, sync_files, unix_time, write_dated,
 };
 use backend_kit::store::check_writable;
 
@@ -103,13 +103,16 @@ struct FoundFile {
 struct Unsynced {
     new: bool,
     cur: bool,
+    /// `tmp/`, which new files were renamed out of: synced so that a crash cannot bring
+    /// back their names there (the file system may need it to make a rename whole).
+    tmp: bool,
     /// The folder directory itself (the state file was replaced).
     folder: bool,
 }
 
 impl Unsynced {
     fn is_empty(&self) -> bool {
-        !(self.new || self.cur || self.folder)
+        !(self.new || self.cur || self.tmp || self.folder)
     }
 
     fn mark(&mut self, subdir: Subdir) {
