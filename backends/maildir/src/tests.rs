@@ -266,7 +266,7 @@ fn a_file_moved_from_another_folder_gets_a_new_uid() {
     let unique = moved.split(',').next().unwrap();
     assert_eq!(
         renamed,
-        format!("{unique},U=2,FMD5={}:2,S", folder_md5("Archive"))
+        format!("{unique},S=2,U=2,FMD5={}:2,S", folder_md5("Archive"))
     );
     assert_eq!(archive.fetch_messages(&[2]).unwrap()[0].bytes, b"a\n");
 }
@@ -1163,4 +1163,38 @@ fn a_batch_that_fails_midway_leaves_nothing_in_tmp() {
         .collect();
     bodies.sort();
     assert_eq!(bodies, vec![b"a\n".to_vec(), b"b\n".to_vec()]);
+}
+
+#[test]
+fn sizes_come_from_names_that_state_them_and_links_are_still_followed() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path(), None);
+    repository.create_folder(&path("INBOX")).unwrap();
+    let inbox = root.path().join("INBOX");
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    folder
+        .append_messages(vec![message(b"twelve bytes", &[], None)])
+        .unwrap();
+    folder.flush().unwrap();
+    let ours = names(&inbox, "new").remove(0);
+    assert!(ours.contains(",S=12,"), "{ours}");
+    // Dovecot's names state the size too; a name without one is measured.
+    fs::write(
+        inbox.join("cur/1700000000.M1P1.host,S=5,W=6:2,S"),
+        b"five\n",
+    )
+    .unwrap();
+    fs::write(inbox.join("new/1700000001.M2P2.host"), b"seven\n\n").unwrap();
+    // A dangling link is unreadable whatever its name says.
+    let link = inbox.join("new/1700000002.M3P3.host,S=40");
+    std::os::unix::fs::symlink(root.path().join("nowhere"), &link).unwrap();
+
+    let listing = folder.list_messages().unwrap();
+    let sizes: Vec<u64> = listing.iter().map(|m| m.size).collect();
+    assert_eq!(sizes, vec![12, 5, 7, 0]);
+    assert!(folder.fetch_messages(&[listing[3].uid]).is_err());
+    assert!(
+        link.symlink_metadata().is_ok(),
+        "an unreadable file is not renamed"
+    );
 }

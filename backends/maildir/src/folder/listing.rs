@@ -44,6 +44,18 @@ impl MaildirFolder {
                 if !(kind.is_file() || kind.is_symlink()) {
                     continue;
                 }
+                // A regular file that states its size in its name (ours and Dovecot's
+                // do) needs no stat: the name says all a listing reports. Symbolic links
+                // are still followed, as they may dangle.
+                if let Some(size) = size_in_name(&file_name).filter(|_| kind.is_file()) {
+                    found.push(FoundFile {
+                        subdir,
+                        file_name,
+                        size,
+                        problem: None,
+                    });
+                    continue;
+                }
                 let (size, problem) = match fs::metadata(entry.path()) {
                     Ok(metadata) if metadata.is_file() => (metadata.len(), None),
                     Ok(_) => (0, Some("it is not a regular file".to_owned())),

@@ -43,7 +43,7 @@ use backend_kit::durable::{
 use backend_kit::store::check_writable;
 
 use crate::leftovers;
-use crate::names::{tmp_file_name, unique_part, MessageName, FORWARDED};
+use crate::names::{size_in_name, tmp_file_name, unique_part, MessageName, FORWARDED};
 use crate::uidstate::{self, UidState};
 
 mod flags;

@@ -33,7 +33,7 @@ impl MaildirFolder {
             let mut attempts = 0;
             loop {
                 let unique = unique_part();
-                let name = MessageName::for_new_message(&unique, uid, &self.fmd5, &flags);
+                let name = MessageName::for_new_message(&unique, size, uid, &self.fmd5, &flags);
                 let tmp_path = tmp_dir.join(tmp_file_name(&unique));
                 let created = OpenOptions::new()
                     .write(true)
