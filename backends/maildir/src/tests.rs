@@ -1198,3 +1198,127 @@ fn sizes_come_from_names_that_state_them_and_links_are_still_followed() {
         "an unreadable file is not renamed"
     );
 }
+
+/// Waits until what was just done to a folder is older than the unit tests' settling
+/// time (`SETTLED_AFTER`), so that the next scan is kept while the directories stay as
+/// they are.
+fn let_settle() {
+    std::thread::sleep(Duration::from_millis(150));
+}
+
+#[test]
+fn a_cached_scan_is_used_until_a_file_is_delivered() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path(), None);
+    repository.create_folder(&path("INBOX")).unwrap();
+    let inbox = root.path().join("INBOX");
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    folder
+        .append_messages(vec![message(b"ours\n", &[], None)])
+        .unwrap();
+    folder.flush().unwrap();
+    // Its name states no size, so a scan measures it.
+    let theirs = inbox.join("new/1700000000.M1P1.host");
+    fs::write(&theirs, b"12345").unwrap();
+    assert_eq!(folder.status().unwrap().message_count, 2);
+    let_settle();
+    let sizes = |folder: &mut dyn backend_api::Folder| {
+        let listed = folder.list_messages().unwrap();
+        listed.iter().map(|m| (m.uid, m.size)).collect::<Vec<_>>()
+    };
+    assert_eq!(sizes(folder.as_mut()), vec![(1, 5), (2, 5)]);
+
+    // A file that grows keeps its name and its directory: the scan is not repeated (a
+    // Maildir file never changes; this only shows that the cached scan is used).
+    let renamed = names(&inbox, "new")
+        .into_iter()
+        .find(|name| name.starts_with("1700000000."))
+        .unwrap();
+    fs::write(inbox.join("new").join(&renamed), b"1234567").unwrap();
+    assert_eq!(sizes(folder.as_mut()), vec![(1, 5), (2, 5)]);
+    assert_eq!(folder.status().unwrap().message_count, 2);
+
+    // A delivery between two status calls is seen by the second, at once.
+    fs::write(inbox.join("new/1700000001.M2P2.host"), b"new\n").unwrap();
+    let status = folder.status().unwrap();
+    assert_eq!((status.message_count, status.uid_next), (3, 4));
+    assert_eq!(sizes(folder.as_mut()), vec![(1, 5), (2, 7), (3, 4)]);
+
+    // And one right after a scan, before the folder settled.
+    fs::write(inbox.join("cur/1700000002.M3P3.host:2,S"), b"x\n").unwrap();
+    assert_eq!(folder.status().unwrap().message_count, 4);
+    let_settle();
+    assert_eq!(folder.status().unwrap().message_count, 4);
+    fs::write(inbox.join("cur/1700000003.M4P4.host:2,S"), b"y\n").unwrap();
+    assert_eq!(folder.status().unwrap().message_count, 5);
+}
+
+#[test]
+fn a_cached_scan_is_dropped_when_a_client_renames_or_deletes() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path(), None);
+    repository.create_folder(&path("INBOX")).unwrap();
+    let inbox = root.path().join("INBOX");
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    folder
+        .append_messages(vec![
+            message(b"one\n", &[], None),
+            message(b"two\n", &[], None),
+        ])
+        .unwrap();
+    folder.flush().unwrap();
+    let flags = |folder: &mut dyn backend_api::Folder| {
+        let listed = folder.list_messages().unwrap();
+        listed
+            .into_iter()
+            .map(|m| (m.uid, m.flags))
+            .collect::<Vec<_>>()
+    };
+    let seen = Flags::from_system(&[SystemFlag::Seen]);
+    let_settle();
+    assert_eq!(
+        flags(folder.as_mut()),
+        vec![(1, Flags::new()), (2, Flags::new())]
+    );
+
+    // neomutt leaves the folder: new/ -> cur/ with the seen flag.
+    let first = names(&inbox, "new")
+        .into_iter()
+        .find(|name| name.contains(",U=1,"))
+        .unwrap();
+    fs::rename(
+        inbox.join("new").join(&first),
+        inbox.join("cur").join(format!("{first}:2,S")),
+    )
+    .unwrap();
+    assert_eq!(
+        flags(folder.as_mut()),
+        vec![(1, seen.clone()), (2, Flags::new())]
+    );
+
+    // notmuch tags it replied: a rename within cur/.
+    let_settle();
+    assert_eq!(flags(folder.as_mut())[0], (1, seen.clone()));
+    fs::rename(
+        inbox.join("cur").join(format!("{first}:2,S")),
+        inbox.join("cur").join(format!("{first}:2,RS")),
+    )
+    .unwrap();
+    let replied = Flags::from_system(&[SystemFlag::Answered, SystemFlag::Seen]);
+    assert_eq!(flags(folder.as_mut())[0], (1, replied));
+
+    // The user deletes the other one.
+    let_settle();
+    assert_eq!(folder.status().unwrap().message_count, 2);
+    let second = names(&inbox, "new").remove(0);
+    fs::remove_file(inbox.join("new").join(second)).unwrap();
+    assert_eq!(folder.status().unwrap().message_count, 1);
+    assert_eq!(uids(folder.as_mut()), vec![1]);
+
+    // Our own changes are listed too, settled or not.
+    let_settle();
+    assert_eq!(folder.status().unwrap().message_count, 1);
+    folder.update_flags(&[1], &Flags::new(), &seen).unwrap();
+    folder.delete_messages(&[1]).unwrap();
+    assert_eq!(folder.status().unwrap().message_count, 0);
+}

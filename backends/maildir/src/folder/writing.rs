@@ -108,6 +108,7 @@ impl MaildirFolder {
                     &error,
                 ));
             }
+            self.scanned = None;
             self.unsynced.mark(file.subdir);
             self.unsynced.tmp = true;
             if let Some(index) = self.index.as_mut() {
@@ -186,6 +187,7 @@ impl MaildirFolder {
                     Ok(file.subdir)
                 })?;
             if let Some(subdir) = deleted {
+                self.scanned = None;
                 self.unsynced.mark(subdir);
                 if let Some(index) = self.index.as_mut() {
                     index.remove(&uid);
