@@ -105,6 +105,10 @@ impl MaildirFolder {
     /// or changing its flags. They are not trusted when our own changes came after the
     /// scan (the stamps are dropped then), and not when the scan could not settle every
     /// file (an unreadable one may become readable without its directory changing).
+    ///
+    /// On NFS the stamps come from the client's attribute cache (up to `acdirmax`, 60 s
+    /// by default), so a delivery made on another machine can be seen that much later;
+    /// as with a delivery just after a listing, the next sync copies it.
     pub(super) fn current_index(&mut self) -> Result<&BTreeMap<Uid, MessageFile>, BackendError> {
         let fresh = match self.scanned {
             Some(scanned) if self.index.is_some() => self.scan_stamps()? == scanned,
