@@ -65,8 +65,16 @@ pub fn replace_file(path: &Path, tmp: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Writes `bytes` to the new file `file`, sets its mtime to `internal_date` and fsyncs
 /// it (the mtime before the fsync, so that it is durable too).
-pub fn write_synced(
-    mut file: File,
+pub fn write_synced(file: File, bytes: &[u8], internal_date: Option<UnixTime>) -> io::Result<()> {
+    write_dated(&file, bytes, internal_date)?;
+    file.sync_all()
+}
+
+/// Writes `bytes` to the new file `file` and sets its mtime to `internal_date`, without
+/// syncing: the caller makes a whole batch durable at once with [`sync_files`] before
+/// any of its names becomes visible.
+pub fn write_dated(
+    mut file: &File,
     bytes: &[u8],
     internal_date: Option<UnixTime>,
 ) -> io::Result<()> {
@@ -74,7 +82,68 @@ pub fn write_synced(
     if let Some(date) = internal_date.and_then(system_time) {
         file.set_modified(date)?;
     }
-    file.sync_all()
+    Ok(())
+}
+
+/// How many fsyncs [`sync_files`] keeps in flight. Measured on ext4 in a shared VM
+/// (2,000 files of 70 KB, medians of three runs on three occasions;
+/// `backend-kit/examples/durability-variants.rs`): one fsync after another waits for a
+/// journal commit each (9.3, 2.5 and 4.5 s); 16 at once share commits (0.75, 1.8 and
+/// 1.7 s), as fast as writing with no fsync at all when the disk is busy (1.9, 2.1 s);
+/// 4 to 32 differ by less than the noise, and each waiter is a thread.
+pub const PARALLEL_SYNCS: usize = 16;
+
+/// Makes the content and metadata (the mtime) of every file in `files` durable, as
+/// `sync_all` on each would, with up to [`PARALLEL_SYNCS`] fsyncs in flight at once: the
+/// file system then commits them together (ext4 and XFS join concurrent fsyncs into one
+/// journal commit) instead of one commit per file.
+///
+/// Every file is synced even if one fails, and the first error is returned: a batch is
+/// durable only if this returns `Ok`. The names of the files are not made durable (sync
+/// their directories for that, after renaming them into place).
+///
+/// Why fsyncs in parallel rather than `syncfs(2)`, which measured about as fast: syncfs
+/// writes back the whole file system, other programs' dirty data included, so its cost
+/// is not ours to bound; and it reports a write error without saying which file lost
+/// data (before Linux 5.8, not at all). An fsync's error belongs to its file.
+pub fn sync_files(files: &[File]) -> io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    if files.len() <= 1 {
+        return files.iter().try_for_each(File::sync_all);
+    }
+    // Threads take the next file from a shared counter, so one slow fsync does not hold
+    // up a whole share of the batch.
+    let next = AtomicUsize::new(0);
+    let first_error = Mutex::new(None);
+    let work = || loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(file) = files.get(index) else {
+            break;
+        };
+        if let Err(error) = file.sync_all() {
+            let mut first = first_error.lock().unwrap_or_else(|e| e.into_inner());
+            first.get_or_insert(error);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..PARALLEL_SYNCS.min(files.len()) {
+            // A thread that cannot be started only means fewer fsyncs in flight.
+            if std::thread::Builder::new()
+                .spawn_scoped(scope, work)
+                .is_err()
+            {
+                break;
+            }
+        }
+        // This thread works too, so the batch is synced even if no thread started.
+        work();
+    });
+    match first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
 
 /// Renames `from` to `to` unless `to` exists (then fails with `AlreadyExists`): a message
@@ -144,6 +213,7 @@ pub fn system_time(time: UnixTime) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn times_round_trip_and_round_down() {
@@ -197,6 +267,49 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"m");
         let mtime = fs::metadata(&path).unwrap().modified().unwrap();
         assert_eq!(unix_time(mtime), 1_500_000_000);
+    }
+
+    #[test]
+    fn sync_files_syncs_every_file_of_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        for count in [0, 1, 2, PARALLEL_SYNCS + 3] {
+            let files: Vec<(PathBuf, File)> = (0..count)
+                .map(|n| {
+                    let path = dir.path().join(format!("{count}-{n}"));
+                    let file = File::create(&path).unwrap();
+                    write_dated(
+                        &file,
+                        format!("m{n}").as_bytes(),
+                        Some(1_500_000_000 + n as i64),
+                    )
+                    .unwrap();
+                    (path, file)
+                })
+                .collect();
+            let handles: Vec<File> = files.iter().map(|(_, f)| f.try_clone().unwrap()).collect();
+            sync_files(&handles).unwrap();
+            for (n, (path, _)) in files.iter().enumerate() {
+                assert_eq!(fs::read(path).unwrap(), format!("m{n}").as_bytes());
+                let mtime = fs::metadata(path).unwrap().modified().unwrap();
+                assert_eq!(unix_time(mtime), 1_500_000_000 + n as i64);
+            }
+        }
+    }
+
+    #[test]
+    fn sync_files_reports_a_failure() {
+        // fsync of a pipe fails (EINVAL): one bad file in a batch fails the batch.
+        let dir = tempfile::tempdir().unwrap();
+        let good = File::create(dir.path().join("good")).unwrap();
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe(2) returns.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both descriptors are new and owned by nothing else.
+        let (read, write) = unsafe {
+            use std::os::unix::io::FromRawFd;
+            (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))
+        };
+        assert!(sync_files(&[good, read, write]).is_err());
     }
 
     #[test]

@@ -17,7 +17,10 @@
 //! found again by rescanning. A message's bytes are never touched, only its name.
 //!
 //! Durability follows the interface: effects are batched and made durable at `flush`
-//! (one fsync per directory touched), except where a crash would make a UID lie. New
+//! (one fsync per directory touched), except where a crash would make a UID lie. The
+//! files of an append are written to `tmp/` and made durable together (fsyncs in
+//! parallel, which the file system commits at once) before any is renamed into place,
+//! so a crash leaves each message absent or complete, never torn. New
 //! UIDs are recorded durably before any file carries them, and the next UID can never
 //! fall behind the names on disk because every scan raises it above the highest it sees.
 //!

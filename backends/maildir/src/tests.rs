@@ -266,7 +266,7 @@ fn a_file_moved_from_another_folder_gets_a_new_uid() {
     let unique = moved.split(',').next().unwrap();
     assert_eq!(
         renamed,
-        format!("{unique},U=2,FMD5={}:2,S", folder_md5("Archive"))
+        format!("{unique},S=2,U=2,FMD5={}:2,S", folder_md5("Archive"))
     );
     assert_eq!(archive.fetch_messages(&[2]).unwrap()[0].bytes, b"a\n");
 }
@@ -1096,4 +1096,229 @@ fn a_bad_utf8foldernames_value_names_the_account_section() {
         "{}",
         error.message
     );
+}
+
+#[test]
+fn a_batch_larger_than_one_sync_group_is_delivered_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path(), None);
+    repository.create_folder(&path("INBOX")).unwrap();
+    let inbox = root.path().join("INBOX");
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    let count = 300;
+    let bodies: Vec<Vec<u8>> = (0..count).map(|n| format!("m{n}\n").into_bytes()).collect();
+    let appended = folder
+        .append_messages(
+            bodies
+                .iter()
+                .enumerate()
+                .map(|(n, body)| {
+                    let flags: &[SystemFlag] = if n % 3 == 0 { &[SystemFlag::Seen] } else { &[] };
+                    message(body, flags, Some(1_000_000_000 + n as i64))
+                })
+                .collect(),
+        )
+        .unwrap();
+    folder.flush().unwrap();
+    assert_eq!(appended, (1..=count as Uid).map(Some).collect::<Vec<_>>());
+    assert!(names(&inbox, "tmp").is_empty());
+    assert_eq!(
+        names(&inbox, "new").len() + names(&inbox, "cur").len(),
+        count
+    );
+    let fetched = folder.fetch_messages(&[1, 150, 300]).unwrap();
+    for (message, n) in fetched.iter().zip([0, 149, 299]) {
+        assert_eq!(message.bytes, bodies[n]);
+        assert_eq!(message.internal_date, Some(1_000_000_000 + n as i64));
+    }
+}
+
+#[test]
+fn a_batch_that_fails_midway_leaves_nothing_in_tmp() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path(), None);
+    repository.create_folder(&path("INBOX")).unwrap();
+    let inbox = root.path().join("INBOX");
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    folder.status().unwrap();
+    // cur/ replaced by a file: the seen message, third of four, cannot be moved there.
+    fs::remove_dir(inbox.join("cur")).unwrap();
+    fs::write(inbox.join("cur"), b"").unwrap();
+    let error = folder
+        .append_messages(vec![
+            message(b"a\n", &[], None),
+            message(b"b\n", &[], None),
+            message(b"c\n", &[SystemFlag::Seen], None),
+            message(b"d\n", &[], None),
+        ])
+        .unwrap_err();
+    assert_eq!(error.scope, ErrorScope::Folder);
+    assert!(names(&inbox, "tmp").is_empty());
+    // What was delivered before the failure is complete.
+    let delivered = names(&inbox, "new");
+    assert_eq!(delivered.len(), 2);
+    let mut bodies: Vec<Vec<u8>> = delivered
+        .iter()
+        .map(|name| fs::read(inbox.join("new").join(name)).unwrap())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, vec![b"a\n".to_vec(), b"b\n".to_vec()]);
+}
+
+#[test]
+fn sizes_come_from_names_that_state_them_and_links_are_still_followed() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path(), None);
+    repository.create_folder(&path("INBOX")).unwrap();
+    let inbox = root.path().join("INBOX");
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    folder
+        .append_messages(vec![message(b"twelve bytes", &[], None)])
+        .unwrap();
+    folder.flush().unwrap();
+    let ours = names(&inbox, "new").remove(0);
+    assert!(ours.contains(",S=12,"), "{ours}");
+    // Dovecot's names state the size too; a name without one is measured.
+    fs::write(
+        inbox.join("cur/1700000000.M1P1.host,S=5,W=6:2,S"),
+        b"five\n",
+    )
+    .unwrap();
+    fs::write(inbox.join("new/1700000001.M2P2.host"), b"seven\n\n").unwrap();
+    // A dangling link is unreadable whatever its name says.
+    let link = inbox.join("new/1700000002.M3P3.host,S=40");
+    std::os::unix::fs::symlink(root.path().join("nowhere"), &link).unwrap();
+
+    let listing = folder.list_messages().unwrap();
+    let sizes: Vec<u64> = listing.iter().map(|m| m.size).collect();
+    assert_eq!(sizes, vec![12, 5, 7, 0]);
+    assert!(folder.fetch_messages(&[listing[3].uid]).is_err());
+    assert!(
+        link.symlink_metadata().is_ok(),
+        "an unreadable file is not renamed"
+    );
+}
+
+/// Waits until what was just done to a folder is older than the unit tests' settling
+/// time (`SETTLED_AFTER`), so that the next scan is kept while the directories stay as
+/// they are.
+fn let_settle() {
+    std::thread::sleep(Duration::from_millis(150));
+}
+
+#[test]
+fn a_cached_scan_is_used_until_a_file_is_delivered() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path(), None);
+    repository.create_folder(&path("INBOX")).unwrap();
+    let inbox = root.path().join("INBOX");
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    folder
+        .append_messages(vec![message(b"ours\n", &[], None)])
+        .unwrap();
+    folder.flush().unwrap();
+    // Its name states no size, so a scan measures it.
+    let theirs = inbox.join("new/1700000000.M1P1.host");
+    fs::write(&theirs, b"12345").unwrap();
+    assert_eq!(folder.status().unwrap().message_count, 2);
+    let_settle();
+    let sizes = |folder: &mut dyn backend_api::Folder| {
+        let listed = folder.list_messages().unwrap();
+        listed.iter().map(|m| (m.uid, m.size)).collect::<Vec<_>>()
+    };
+    assert_eq!(sizes(folder.as_mut()), vec![(1, 5), (2, 5)]);
+
+    // A file that grows keeps its name and its directory: the scan is not repeated (a
+    // Maildir file never changes; this only shows that the cached scan is used).
+    let renamed = names(&inbox, "new")
+        .into_iter()
+        .find(|name| name.starts_with("1700000000."))
+        .unwrap();
+    fs::write(inbox.join("new").join(&renamed), b"1234567").unwrap();
+    assert_eq!(sizes(folder.as_mut()), vec![(1, 5), (2, 5)]);
+    assert_eq!(folder.status().unwrap().message_count, 2);
+
+    // A delivery between two status calls is seen by the second, at once.
+    fs::write(inbox.join("new/1700000001.M2P2.host"), b"new\n").unwrap();
+    let status = folder.status().unwrap();
+    assert_eq!((status.message_count, status.uid_next), (3, 4));
+    assert_eq!(sizes(folder.as_mut()), vec![(1, 5), (2, 7), (3, 4)]);
+
+    // And one right after a scan, before the folder settled.
+    fs::write(inbox.join("cur/1700000002.M3P3.host:2,S"), b"x\n").unwrap();
+    assert_eq!(folder.status().unwrap().message_count, 4);
+    let_settle();
+    assert_eq!(folder.status().unwrap().message_count, 4);
+    fs::write(inbox.join("cur/1700000003.M4P4.host:2,S"), b"y\n").unwrap();
+    assert_eq!(folder.status().unwrap().message_count, 5);
+}
+
+#[test]
+fn a_cached_scan_is_dropped_when_a_client_renames_or_deletes() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path(), None);
+    repository.create_folder(&path("INBOX")).unwrap();
+    let inbox = root.path().join("INBOX");
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    folder
+        .append_messages(vec![
+            message(b"one\n", &[], None),
+            message(b"two\n", &[], None),
+        ])
+        .unwrap();
+    folder.flush().unwrap();
+    let flags = |folder: &mut dyn backend_api::Folder| {
+        let listed = folder.list_messages().unwrap();
+        listed
+            .into_iter()
+            .map(|m| (m.uid, m.flags))
+            .collect::<Vec<_>>()
+    };
+    let seen = Flags::from_system(&[SystemFlag::Seen]);
+    let_settle();
+    assert_eq!(
+        flags(folder.as_mut()),
+        vec![(1, Flags::new()), (2, Flags::new())]
+    );
+
+    // neomutt leaves the folder: new/ -> cur/ with the seen flag.
+    let first = names(&inbox, "new")
+        .into_iter()
+        .find(|name| name.contains(",U=1,"))
+        .unwrap();
+    fs::rename(
+        inbox.join("new").join(&first),
+        inbox.join("cur").join(format!("{first}:2,S")),
+    )
+    .unwrap();
+    assert_eq!(
+        flags(folder.as_mut()),
+        vec![(1, seen.clone()), (2, Flags::new())]
+    );
+
+    // notmuch tags it replied: a rename within cur/.
+    let_settle();
+    assert_eq!(flags(folder.as_mut())[0], (1, seen.clone()));
+    fs::rename(
+        inbox.join("cur").join(format!("{first}:2,S")),
+        inbox.join("cur").join(format!("{first}:2,RS")),
+    )
+    .unwrap();
+    let replied = Flags::from_system(&[SystemFlag::Answered, SystemFlag::Seen]);
+    assert_eq!(flags(folder.as_mut())[0], (1, replied));
+
+    // The user deletes the other one.
+    let_settle();
+    assert_eq!(folder.status().unwrap().message_count, 2);
+    let second = names(&inbox, "new").remove(0);
+    fs::remove_file(inbox.join("new").join(second)).unwrap();
+    assert_eq!(folder.status().unwrap().message_count, 1);
+    assert_eq!(uids(folder.as_mut()), vec![1]);
+
+    // Our own changes are listed too, settled or not.
+    let_settle();
+    assert_eq!(folder.status().unwrap().message_count, 1);
+    folder.update_flags(&[1], &Flags::new(), &seen).unwrap();
+    folder.delete_messages(&[1]).unwrap();
+    assert_eq!(folder.status().unwrap().message_count, 0);
 }

@@ -514,3 +514,48 @@ for name in ["inbox", "work/projects"]:
     .collect();
     assert_eq!(sequences, expected);
 }
+
+#[test]
+fn a_batch_larger_than_one_sync_group_is_numbered_in_order() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = repository(root.path());
+    repository.create_folder(&path("INBOX")).unwrap();
+    let dir = root.path().join("inbox");
+    let mut folder = repository.open_folder(&path("INBOX")).unwrap();
+    folder.status().unwrap();
+    // inc delivered number 2 before the batch: it is listed first, the batch above it.
+    write_old(&dir.join("2"), &mail(0));
+    let count = 300;
+    let appended = folder
+        .append_messages(
+            (1..=count)
+                .map(|n| {
+                    message(
+                        &mail(n),
+                        &[SystemFlag::Seen],
+                        Some(1_000_000_000 + i64::from(n)),
+                    )
+                })
+                .collect(),
+        )
+        .unwrap();
+    folder.flush().unwrap();
+    let expected: Vec<Option<Uid>> = (3..=count + 2).map(Some).collect();
+    assert_eq!(appended, expected);
+    for (n, number) in (1..=count).zip(expected.iter().flatten()) {
+        let path = dir.join(number.to_string());
+        assert_eq!(fs::read(&path).unwrap(), mail(n));
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        let seconds = mtime
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(seconds, 1_000_000_000 + u64::from(n));
+    }
+    let leftovers: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -31,6 +31,7 @@ impl MaildirFolder {
                 Ok(Some((file.subdir, renamed)))
             })?;
             if let Some(Some((from, renamed))) = moved {
+                self.scanned = None;
                 self.unsynced.mark(from);
                 self.unsynced.mark(Subdir::Cur);
                 if let Some(file) = self.index.as_mut().and_then(|index| index.get_mut(&uid)) {

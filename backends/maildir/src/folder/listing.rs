@@ -44,6 +44,18 @@ impl MaildirFolder {
                 if !(kind.is_file() || kind.is_symlink()) {
                     continue;
                 }
+                // A regular file that states its size in its name (ours and Dovecot's
+                // do) needs no stat: the name says all a listing reports. Symbolic links
+                // are still followed, as they may dangle.
+                if let Some(size) = size_in_name(&file_name).filter(|_| kind.is_file()) {
+                    found.push(FoundFile {
+                        subdir,
+                        file_name,
+                        size,
+                        problem: None,
+                    });
+                    continue;
+                }
                 let (size, problem) = match fs::metadata(entry.path()) {
                     Ok(metadata) if metadata.is_file() => (metadata.len(), None),
                     Ok(_) => (0, Some("it is not a regular file".to_owned())),
@@ -66,9 +78,56 @@ impl MaildirFolder {
         Ok(found)
     }
 
+    /// The stamps of `new/` and `cur/` as they are now.
+    fn scan_stamps(&self) -> Result<ScanStamps, BackendError> {
+        let stamp = |subdir: Subdir| -> Result<DirStamp, BackendError> {
+            let directory = self.dir.join(subdir.name());
+            let metadata = fs::metadata(&directory)
+                .map_err(|e| self.io(ErrorScope::Folder, "cannot list", &directory, &e))?;
+            Ok(DirStamp {
+                dev: metadata.dev(),
+                ino: metadata.ino(),
+                mtime: (metadata.mtime(), metadata.mtime_nsec()),
+                ctime: (metadata.ctime(), metadata.ctime_nsec()),
+            })
+        };
+        Ok(ScanStamps {
+            new: stamp(Subdir::New)?,
+            cur: stamp(Subdir::Cur)?,
+        })
+    }
+
+    /// The index, rescanned only if `new/` or `cur/` may have changed since the scan
+    /// that built it: two `stat`s when nothing changed, instead of a readdir.
+    ///
+    /// A directory's mtime and ctime change with every name created, renamed or removed
+    /// in it, by anyone: a delivery, a client marking a message seen (`new/` -> `cur/`)
+    /// or changing its flags. They are not trusted when our own changes came after the
+    /// scan (the stamps are dropped then), and not when the scan could not settle every
+    /// file (an unreadable one may become readable without its directory changing).
+    ///
+    /// On NFS the stamps come from the client's attribute cache (up to `acdirmax`, 60 s
+    /// by default), so a delivery made on another machine can be seen that much later;
+    /// as with a delivery just after a listing, the next sync copies it.
+    pub(super) fn current_index(&mut self) -> Result<&BTreeMap<Uid, MessageFile>, BackendError> {
+        let fresh = match self.scanned {
+            Some(scanned) if self.index.is_some() => self.scan_stamps()? == scanned,
+            _ => false,
+        };
+        if fresh {
+            // The index is there (checked above): nothing is inserted.
+            return Ok(self.index.get_or_insert_with(BTreeMap::new));
+        }
+        self.rescan()
+    }
+
     /// Rebuilds the index from disk, giving a UID to every file that lacks a valid one
     /// (a provisional one when it cannot be renamed: see the module documentation).
     pub(super) fn rescan(&mut self) -> Result<&BTreeMap<Uid, MessageFile>, BackendError> {
+        self.scanned = None;
+        // Taken before the readdir, so that a change during the scan makes them stale.
+        let started = SystemTime::now();
+        let stamps = self.scan_stamps()?;
         let mut found = self.read_files()?;
         // "First by name keeps the UID" when a user copied a file within the folder; and
         // provisional UIDs follow name order.
@@ -111,6 +170,7 @@ impl MaildirFolder {
 
         // Which of the others get a UID in their names now, and which one for this
         // listing only.
+        let mut settled = stamps.settled_before(started);
         let mut to_name = Vec::new();
         let mut provisional = Vec::new();
         let mut unreadable = Vec::new();
@@ -173,10 +233,17 @@ impl MaildirFolder {
                 }
             }
             self.sync_subdirs(&renamed)?;
+            // Our renames changed the stamps just taken.
+            if !renamed.is_empty() {
+                settled = false;
+            }
         }
 
         // Provisional UIDs: above every UID in use or handed out, in name order, the
         // unreadable files last; the numbers a real scan gives are then the same.
+        if !unreadable.is_empty() {
+            settled = false;
+        }
         provisional.append(&mut unreadable);
         let highest = index.keys().next_back().copied().unwrap_or(0);
         let first = self.state.uid_next.max(self.next_after(highest)?);
@@ -194,6 +261,9 @@ impl MaildirFolder {
                     origin,
                 },
             );
+        }
+        if settled {
+            self.scanned = Some(stamps);
         }
         Ok(&*self.index.insert(index))
     }

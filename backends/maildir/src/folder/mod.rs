@@ -3,7 +3,10 @@
 //! The folder keeps an index from UID to file, built by a scan of `new/` and `cur/`.
 //! Mail clients rename files under our feet (they mark messages seen, move them from
 //! `new/` to `cur/`), so an operation that finds its file gone rescans once and retries
-//! before concluding that the message no longer exists.
+//! before concluding that the message no longer exists. `status` and `list_messages`
+//! scan again only when `new/` or `cur/` may have changed since the last scan (their
+//! stamps, see [`MaildirFolder::current_index`]): the engine asks for the status before
+//! every batch it copies, and a folder of 100,000 messages must not be read each time.
 //!
 //! Renames and unlinks are made durable at [`Folder::flush`] by syncing the directories
 //! they touched, one fsync per directory per batch rather than one per message. The one
@@ -29,21 +32,21 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use backend_api::{
     BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
     NewMessage, PermanentFlags, Retry, Uid,
 };
 use backend_kit::durable::{
-    create_dir_durably, rename_noreplace, sync_dir, unix_time, write_synced,
+    create_dir_durably, rename_noreplace, sync_dir, sync_files, unix_time, write_dated,
 };
 use backend_kit::store::check_writable;
 
 use crate::leftovers;
-use crate::names::{tmp_file_name, unique_part, MessageName, FORWARDED};
+use crate::names::{size_in_name, tmp_file_name, unique_part, MessageName, FORWARDED};
 use crate::uidstate::{self, UidState};
 
 mod flags;
@@ -103,13 +106,16 @@ struct FoundFile {
 struct Unsynced {
     new: bool,
     cur: bool,
+    /// `tmp/`, which new files were renamed out of: synced so that a crash cannot bring
+    /// back their names there (the file system may need it to make a rename whole).
+    tmp: bool,
     /// The folder directory itself (the state file was replaced).
     folder: bool,
 }
 
 impl Unsynced {
     fn is_empty(&self) -> bool {
-        !(self.new || self.cur || self.folder)
+        !(self.new || self.cur || self.tmp || self.folder)
     }
 
     fn mark(&mut self, subdir: Subdir) {
@@ -117,6 +123,59 @@ impl Unsynced {
             Subdir::New => self.new = true,
             Subdir::Cur => self.cur = true,
         }
+    }
+}
+
+/// One directory as `stat` saw it: what changes whenever a name is created, renamed or
+/// removed in it (or the directory itself is replaced).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DirStamp {
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// `new/` and `cur/` as they were just before the scan that built the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ScanStamps {
+    new: DirStamp,
+    cur: DirStamp,
+}
+
+/// How long before a scan `new/` and `cur/` must have last changed for the scan to be
+/// trusted while they keep their stamps (see [`ScanStamps::settled_before`]). Longer than
+/// the coarsest time step of the file systems Maildirs live on (FAT: 2 s). The unit tests
+/// use less, as they wait for it; Linux file systems step by a kernel tick or less.
+#[cfg(not(test))]
+const SETTLED_AFTER: Duration = Duration::from_secs(2);
+#[cfg(test)]
+const SETTLED_AFTER: Duration = Duration::from_millis(50);
+
+impl ScanStamps {
+    /// Whether no change after `started` can leave these stamps as they are.
+    ///
+    /// File systems keep times in steps (a kernel tick on ext4, up to 2 s elsewhere): a
+    /// change in the same step as the one that set a directory's mtime leaves it as it
+    /// was, so a stamp taken just after a change could hide the next. When every time in
+    /// the stamps lies more than [`SETTLED_AFTER`] before the scan started, any later
+    /// change gives a later time. A folder that changed just before (during a sync, by
+    /// our own appends) is scanned again at the next look: a readdir, no worse than
+    /// without the stamps.
+    fn settled_before(&self, started: SystemTime) -> bool {
+        let Some(limit) = started
+            .checked_sub(SETTLED_AFTER)
+            .and_then(|limit| limit.duration_since(SystemTime::UNIX_EPOCH).ok())
+        else {
+            return false;
+        };
+        let Ok(seconds) = i64::try_from(limit.as_secs()) else {
+            return false;
+        };
+        let limit = (seconds, i64::from(limit.subsec_nanos()));
+        [self.new, self.cur]
+            .iter()
+            .all(|dir| dir.mtime < limit && dir.ctime < limit)
     }
 }
 
@@ -140,6 +199,10 @@ pub(crate) struct MaildirFolder {
     state: UidState,
     /// UID -> file; `None` until the first scan.
     index: Option<BTreeMap<Uid, MessageFile>>,
+    /// When the index is exactly what a scan found (no change of ours since) and that
+    /// scan can be trusted to be current for as long as `new/` and `cur/` keep these
+    /// stamps: see [`MaildirFolder::current_index`].
+    scanned: Option<ScanStamps>,
     unsynced: Unsynced,
     /// A dry run: nothing is renamed, created, removed or written.
     read_only: bool,
@@ -170,6 +233,7 @@ impl MaildirFolder {
                 uid_next: 1,
             },
             index: None,
+            scanned: None,
             unsynced: Unsynced::default(),
             read_only,
             warned: HashSet::new(),
@@ -250,7 +314,7 @@ impl MaildirFolder {
 
 impl Folder for MaildirFolder {
     fn status(&mut self) -> Result<FolderStatus, BackendError> {
-        let message_count = u32::try_from(self.rescan()?.len()).unwrap_or(u32::MAX);
+        let message_count = u32::try_from(self.current_index()?.len()).unwrap_or(u32::MAX);
         Ok(FolderStatus {
             uid_validity: self.state.uid_validity,
             uid_next: self.listed_uid_next(),
@@ -262,7 +326,7 @@ impl Folder for MaildirFolder {
 
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>, BackendError> {
         Ok(self
-            .rescan()?
+            .current_index()?
             .iter()
             .map(|(uid, file)| MessageInfo {
                 uid: *uid,

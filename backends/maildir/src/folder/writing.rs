@@ -2,26 +2,38 @@
 
 use super::*;
 
+/// How many files of a batch are written before they are made durable together and
+/// renamed into place. Each is an open descriptor until then, and several folders may be
+/// appended to at once: 128 stays well below the usual limit of 1,024 while giving
+/// [`sync_files`] enough to share its journal commits.
+const FILES_PER_SYNC: usize = 128;
+
+/// A message written to `tmp/` and not yet durable nor in place.
+struct Staged {
+    uid: Uid,
+    file: MessageFile,
+    tmp_path: PathBuf,
+    handle: File,
+}
+
 impl MaildirFolder {
     /// Writes one message to `tmp/` (under a name that says who wrote it, see
-    /// [`leftovers`]), then moves it into `new/` or `cur/`.
-    pub(super) fn deliver(
-        &self,
-        uid: Uid,
-        message: &NewMessage,
-    ) -> Result<MessageFile, BackendError> {
+    /// [`leftovers`]) without syncing it: [`MaildirFolder::deliver_staged`] makes it
+    /// durable with the rest of its batch, then moves it into `new/` or `cur/`.
+    fn stage(&self, uid: Uid, message: &NewMessage) -> Result<Staged, BackendError> {
         let flags = permanent_flags().storable(&message.flags);
         let subdir = if flags.is_empty() {
             Subdir::New
         } else {
             Subdir::Cur
         };
+        let size = message.bytes.len() as u64;
         let tmp_dir = self.dir.join("tmp");
-        let (name, tmp_path, file) = {
+        let (name, tmp_path, handle) = {
             let mut attempts = 0;
             loop {
                 let unique = unique_part();
-                let name = MessageName::for_new_message(&unique, uid, &self.fmd5, &flags);
+                let name = MessageName::for_new_message(&unique, size, uid, &self.fmd5, &flags);
                 let tmp_path = tmp_dir.join(tmp_file_name(&unique));
                 let created = OpenOptions::new()
                     .write(true)
@@ -39,30 +51,77 @@ impl MaildirFolder {
                 }
             }
         };
-        let target = self.file_path(subdir, &name);
-        let written = write_synced(file, &message.bytes, message.internal_date)
-            .and_then(|()| rename_noreplace(&tmp_path, &target));
-        if let Err(error) = written {
+        if let Err(error) = write_dated(&handle, &message.bytes, message.internal_date) {
             let _ = fs::remove_file(&tmp_path);
-            return Err(self.io(
-                ErrorScope::Folder,
-                "cannot store a message as",
-                &target,
-                &error,
-            ));
+            return Err(self.io(ErrorScope::Folder, "cannot write", &tmp_path, &error));
         }
-        Ok(MessageFile {
-            subdir,
-            name,
-            size: message.bytes.len() as u64,
-            origin: UidOrigin::Name,
+        Ok(Staged {
+            uid,
+            file: MessageFile {
+                subdir,
+                name,
+                size,
+                origin: UidOrigin::Name,
+            },
+            tmp_path,
+            handle,
         })
     }
 
+    /// Makes the staged files durable together, then renames each into place and enters
+    /// it in the index.
+    ///
+    /// The order is what keeps a crash harmless: a name in `new/` or `cur/` appears only
+    /// once its file's content is durable, so whatever a crash leaves there is complete;
+    /// what it leaves in `tmp/` is removed by the next open (see [`leftovers`]). The
+    /// renames themselves are made durable at the next flush.
+    fn deliver_staged(&mut self, staged: Vec<Staged>) -> Result<(), BackendError> {
+        let (handles, staged): (Vec<File>, Vec<_>) = staged
+            .into_iter()
+            .map(|file| (file.handle, (file.uid, file.file, file.tmp_path)))
+            .unzip();
+        if let Err(error) = sync_files(&handles) {
+            for (_, _, tmp_path) in &staged {
+                let _ = fs::remove_file(tmp_path);
+            }
+            let tmp_dir = self.dir.join("tmp");
+            return Err(self.io(
+                ErrorScope::Folder,
+                "cannot sync the new files in",
+                &tmp_dir,
+                &error,
+            ));
+        }
+        drop(handles);
+        let mut staged = staged.into_iter();
+        while let Some((uid, file, tmp_path)) = staged.next() {
+            let target = self.file_path(file.subdir, &file.name);
+            if let Err(error) = rename_noreplace(&tmp_path, &target) {
+                let _ = fs::remove_file(&tmp_path);
+                for (_, _, rest) in staged {
+                    let _ = fs::remove_file(rest);
+                }
+                return Err(self.io(
+                    ErrorScope::Folder,
+                    "cannot store a message as",
+                    &target,
+                    &error,
+                ));
+            }
+            self.scanned = None;
+            self.unsynced.mark(file.subdir);
+            self.unsynced.tmp = true;
+            if let Some(index) = self.index.as_mut() {
+                index.insert(uid, file);
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn sync_subdirs(&self, which: &Unsynced) -> Result<(), BackendError> {
-        for (flag, subdir) in [(which.new, Subdir::New), (which.cur, Subdir::Cur)] {
+        for (flag, subdir) in [(which.new, "new"), (which.cur, "cur"), (which.tmp, "tmp")] {
             if flag {
-                let directory = self.dir.join(subdir.name());
+                let directory = self.dir.join(subdir);
                 sync_dir(&directory)
                     .map_err(|e| self.io(ErrorScope::Folder, "cannot sync", &directory, &e))?;
             }
@@ -92,16 +151,26 @@ impl MaildirFolder {
         {
             self.unsynced.folder = true;
         }
-        let mut uids = Vec::with_capacity(messages.len());
+        // Written FILES_PER_SYNC at a time, each group made durable at once (see
+        // `deliver_staged`); a failure leaves the groups before it delivered, as a
+        // failure between two single deliveries would.
+        let mut staged = Vec::with_capacity(FILES_PER_SYNC.min(messages.len()));
         for (uid, message) in (first..).zip(&messages) {
-            let file = self.deliver(uid, message)?;
-            self.unsynced.mark(file.subdir);
-            if let Some(index) = self.index.as_mut() {
-                index.insert(uid, file);
+            match self.stage(uid, message) {
+                Ok(file) => staged.push(file),
+                Err(error) => {
+                    for file in staged {
+                        let _ = fs::remove_file(&file.tmp_path);
+                    }
+                    return Err(error);
+                }
             }
-            uids.push(Some(uid));
+            if staged.len() == FILES_PER_SYNC {
+                self.deliver_staged(std::mem::take(&mut staged))?;
+            }
         }
-        Ok(uids)
+        self.deliver_staged(staged)?;
+        Ok((first..).take(messages.len()).map(Some).collect())
     }
 
     pub(super) fn delete(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
@@ -118,6 +187,7 @@ impl MaildirFolder {
                     Ok(file.subdir)
                 })?;
             if let Some(subdir) = deleted {
+                self.scanned = None;
                 self.unsynced.mark(subdir);
                 if let Some(index) = self.index.as_mut() {
                     index.remove(&uid);

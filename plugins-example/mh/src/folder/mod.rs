@@ -10,8 +10,8 @@
 //! that changed hands since the listing is left alone.
 //!
 //! Writes follow the interface's durability rule: a new message is written to a
-//! temporary dot-file in the folder, fsynced, and given its number with a rename that
-//! never replaces a file; `.mh_sequences` and the state file are replaced atomically; the
+//! temporary dot-file in the folder, fsynced (with the rest of its batch, in parallel),
+//! and given its number with a rename that never replaces a file; `.mh_sequences` and the state file are replaced atomically; the
 //! folder directory is fsynced at [`Folder::flush`], once per batch. Renumbering and a new
 //! UIDVALIDITY are made durable before the listing that reports them returns.
 //!
@@ -35,7 +35,7 @@ use backend_api::{
     BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderPath, FolderStatus, MessageInfo,
     NewMessage, PermanentFlags, Retry, SystemFlag, Uid, UidValidity,
 };
-use backend_kit::durable::{rename_noreplace, sync_dir, unix_time, write_synced};
+use backend_kit::durable::{rename_noreplace, sync_dir, sync_files, unix_time, write_dated};
 use backend_kit::store::check_writable;
 
 use crate::identity::identity;

@@ -3,6 +3,11 @@
 use super::flags::set_flags;
 use super::*;
 
+/// How many new messages are written before they are made durable together (fsyncs in
+/// parallel, [`sync_files`]) and numbered: each is an open descriptor until then, and
+/// several folders may be appended to at once.
+const FILES_PER_SYNC: usize = 128;
+
 impl MhFolder {
     pub(super) fn sync(&mut self) -> Result<(), BackendError> {
         sync_dir(&self.dir)
@@ -11,13 +16,9 @@ impl MhFolder {
         Ok(())
     }
 
-    /// Writes one message to a temporary file and gives it the first free number from
-    /// `next` on (advancing `next` past it).
-    pub(super) fn deliver(
-        &self,
-        message: &NewMessage,
-        next: &mut Uid,
-    ) -> Result<(Uid, Fingerprint), BackendError> {
+    /// Writes one message to a temporary file, not yet synced: [`MhFolder::append`] makes
+    /// a group of them durable at once (see [`FILES_PER_SYNC`]) before any gets a number.
+    fn stage(&self, message: &NewMessage) -> Result<(PathBuf, File), BackendError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let (tmp, file) = loop {
             let tmp = self.dir.join(format!(
@@ -38,18 +39,31 @@ impl MhFolder {
                 }
             }
         };
-        let give_up = |error: BackendError| {
+        if let Err(error) = write_dated(&file, &message.bytes, message.internal_date) {
             let _ = fs::remove_file(&tmp);
+            return Err(self.io(ErrorScope::Folder, "cannot write", &tmp, &error));
+        }
+        Ok((tmp, file))
+    }
+
+    /// Gives the durable temporary file `tmp` holding `message` the first free number
+    /// from `next` on (advancing `next` past it).
+    fn place(
+        &self,
+        tmp: &Path,
+        message: &NewMessage,
+        next: &mut Uid,
+    ) -> Result<(Uid, Fingerprint), BackendError> {
+        let give_up = |error: BackendError| {
+            let _ = fs::remove_file(tmp);
             error
         };
-        write_synced(file, &message.bytes, message.internal_date)
-            .map_err(|e| give_up(self.io(ErrorScope::Folder, "cannot write", &tmp, &e)))?;
         let number = loop {
             let target = *next;
             *next = target
                 .checked_add(1)
                 .ok_or_else(|| give_up(self.exhausted()))?;
-            match rename_noreplace(&tmp, &self.message_path(target)) {
+            match rename_noreplace(tmp, &self.message_path(target)) {
                 Ok(()) => break target,
                 // nmh delivered there meanwhile: the next number.
                 Err(error) if error.kind() == ErrorKind::AlreadyExists => {}
@@ -73,6 +87,56 @@ impl MhFolder {
                 identity: identity(&message.bytes),
             },
         ))
+    }
+
+    /// Stores `messages` in order, [`FILES_PER_SYNC`] at a time: each group is written to
+    /// temporary files, made durable together, then numbered. A number thus only ever
+    /// names a complete message, and a crash leaves at most temporary files, which the
+    /// next open removes. Returns what was stored, and the error that stopped it early.
+    fn deliver_all(
+        &self,
+        messages: &[NewMessage],
+        next: &mut Uid,
+    ) -> (Vec<(Uid, Fingerprint)>, Option<BackendError>) {
+        let mut added = Vec::with_capacity(messages.len());
+        for group in messages.chunks(FILES_PER_SYNC) {
+            let mut failure = None;
+            let mut staged = Vec::with_capacity(group.len());
+            for message in group {
+                match self.stage(message) {
+                    Ok(file) => staged.push(file),
+                    Err(error) => {
+                        failure = Some(error);
+                        break;
+                    }
+                }
+            }
+            // What was written before a failure is still stored, as before it.
+            let (tmps, handles): (Vec<PathBuf>, Vec<File>) = staged.into_iter().unzip();
+            if let Err(error) = sync_files(&handles) {
+                for tmp in &tmps {
+                    let _ = fs::remove_file(tmp);
+                }
+                let error = self.io(ErrorScope::Folder, "cannot sync", &self.dir, &error);
+                return (added, Some(failure.unwrap_or(error)));
+            }
+            drop(handles);
+            for (placed, (tmp, message)) in tmps.iter().zip(group).enumerate() {
+                match self.place(tmp, message, next) {
+                    Ok(delivered) => added.push(delivered),
+                    Err(error) => {
+                        for rest in &tmps[placed + 1..] {
+                            let _ = fs::remove_file(rest);
+                        }
+                        return (added, Some(error));
+                    }
+                }
+            }
+            if failure.is_some() {
+                return (added, failure);
+            }
+        }
+        (added, None)
     }
 
     /// Records messages added or removed by us in the state file.
@@ -122,17 +186,7 @@ impl MhFolder {
             .checked_add(1)
             .ok_or_else(|| self.exhausted())?;
 
-        let mut added = Vec::new();
-        let mut failure = None;
-        for message in &messages {
-            match self.deliver(message, &mut next) {
-                Ok(delivered) => added.push(delivered),
-                Err(error) => {
-                    failure = Some(error);
-                    break;
-                }
-            }
-        }
+        let (added, failure) = self.deliver_all(&messages, &mut next);
         if !added.is_empty() {
             self.unsynced = true;
             for &(number, fingerprint) in &added {
