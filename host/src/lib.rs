@@ -3,11 +3,13 @@
 //! The binary (`main.rs`) is a thin shell over this library: `config` reads the
 //! OfflineIMAP-style configuration, `plugins` finds and loads backend plugins, `side` names
 //! an account's two repositories and holds data per side, `state` keeps what the last sync
-//! saw, and `engine` decides and applies what to do.
+//! saw, `engine` decides and applies what to do, and `mbnames` writes the mailbox list for
+//! mutt after a sync.
 
 pub mod accounts;
 pub mod config;
 pub mod engine;
+pub mod mbnames;
 pub mod plugins;
 pub mod side;
 pub mod state;

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use twinbox::accounts::{self, Request};
 use twinbox::config::{self, Config};
 use twinbox::engine::{Repair, SyncEvent, SyncObserver};
+use twinbox::mbnames::Mbnames;
 use twinbox::plugins::{self, PluginCatalog};
 use twinbox::summary;
 
@@ -203,29 +204,49 @@ fn sync(cli: &Cli, request: Request) -> Result<ExitCode, Failure> {
         &config.general.pluginpath,
     ));
     let prepared = accounts::prepare(&config, &catalog, &request)?;
+    // A dry run writes no mailbox list, as in OfflineIMAP.
+    let mbnames = match &config.mbnames {
+        Some(mbnames) if !request.dry_run => {
+            Some(Mbnames::new(mbnames, &config.general.metadata_dir()?))
+        }
+        _ => None,
+    };
     let observer = LogObserver;
+    // Each account, then its part of the mailbox list (written at once with
+    // `incremental`), as one unit of work.
+    let sync_one = |account: &accounts::PreparedAccount<'_>| {
+        let report = accounts::sync(account, &observer);
+        let listed = match &mbnames {
+            Some(mbnames) => mbnames.account_synced(account, &report),
+            None => Ok(()),
+        };
+        (report, listed)
+    };
     // Accounts are independent (their own repositories and state files): up to
     // `maxsyncaccounts` at once, as in OfflineIMAP. Summaries print in config order.
-    let reports: Vec<_> = match rayon::ThreadPoolBuilder::new()
+    let results: Vec<_> = match rayon::ThreadPoolBuilder::new()
         .num_threads(config.general.maxsyncaccounts.max(1))
         .build()
     {
         Ok(pool) => pool.install(|| {
             use rayon::prelude::*;
-            prepared
-                .par_iter()
-                .map(|account| accounts::sync(account, &observer))
-                .collect()
+            prepared.par_iter().map(sync_one).collect()
         }),
-        Err(_) => prepared
-            .iter()
-            .map(|a| accounts::sync(a, &observer))
-            .collect(),
+        Err(_) => prepared.iter().map(sync_one).collect(),
     };
     let mut failed = false;
-    for report in &reports {
+    let mut problems = Vec::new();
+    for (report, listed) in results {
         failed |= report.failed();
-        print!("{}", summary::render(report));
+        print!("{}", summary::render(&report));
+        problems.extend(listed.err());
+    }
+    if let Some(mbnames) = &mbnames {
+        problems.extend(mbnames.finish().err());
+    }
+    for problem in &problems {
+        eprintln!("twinbox: {problem}");
+        failed = true;
     }
     Ok(if failed {
         ExitCode::from(EXIT_FAILED)

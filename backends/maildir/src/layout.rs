@@ -1,4 +1,5 @@
-//! Where a folder lives under the Maildir root, as OfflineIMAP lays it out.
+//! Where a folder lives under the Maildir root: as OfflineIMAP lays it out, or as
+//! Dovecot and Courier do (Maildir++).
 //!
 //! With `sep = .` (the default) every folder is a direct subdirectory of the root and the
 //! path's components are joined with dots: `Work/Projects` is `Work.Projects`. With
@@ -15,6 +16,15 @@
 //! OfflineIMAP keep their names. The rules about separators and reserved names apply to
 //! the decoded component (what the user calls the folder); encoding never adds a `.` or a
 //! `/`, so they hold for the directory name too.
+//!
+//! With `layout = maildir++` (Dovecot's default `maildir:~/Maildir`, Courier, mbsync's
+//! `SubFolders Maildir++`) the root itself is `INBOX` (its `cur/`, `new/`, `tmp/` are at
+//! the root) and every other folder is a directory at the root named `.` plus its
+//! components joined with dots: `Work/Projects` is `.Work.Projects`, `INBOX/Sub` is
+//! `.INBOX.Sub`. Names are encoded as above, which is what Dovecot writes unless its
+//! `mail_location` says `UTF-8`. OfflineIMAP has no such layout, so nothing constrains
+//! the FMD5 names: they are the IMAP-style names (`INBOX`, `Work.Projects`), the same as
+//! with `sep = .`, so that moving a `sep = .` tree into this layout keeps every UID.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -61,6 +71,27 @@ impl Separator {
     }
 }
 
+/// Where folders go: the `layout` option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Style {
+    /// `layout = offlineimap` (the default): `INBOX` is a directory like any folder, and
+    /// `sep` decides how paths become directories.
+    OfflineImap,
+    /// `layout = maildir++`: `INBOX` is the root, other folders `.A.B` at the root.
+    MaildirPlusPlus,
+}
+
+impl Style {
+    /// The option's value (already trimmed), or `None` if it is no layout we know.
+    pub fn from_option(value: &str) -> Option<Style> {
+        match value.to_ascii_lowercase().as_str() {
+            "offlineimap" => Some(Style::OfflineImap),
+            "maildir++" => Some(Style::MaildirPlusPlus),
+            _ => None,
+        }
+    }
+}
+
 /// How a folder path component is spelled as a directory name: the account's
 /// `utf8foldernames` option.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,14 +119,27 @@ impl NameEncoding {
     }
 }
 
-/// Where folders live: the `sep` option and the `utf8foldernames` option.
+/// Where folders live: the `layout`, `sep` and `utf8foldernames` options. With
+/// [`Style::MaildirPlusPlus`], `sep` is always [`Separator::Dot`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Layout {
+    pub style: Style,
     pub sep: Separator,
     pub encoding: NameEncoding,
 }
 
 impl Layout {
+    /// The name FMD5 hashes for the folder in the directory `relative` (as [`resolve`]
+    /// returns it): that directory name, except under Maildir++, where it is the
+    /// IMAP-style name (`INBOX` for the root, `Work.Projects` for `.Work.Projects`).
+    pub fn fmd5_name(self, relative: &str) -> String {
+        match self.style {
+            Style::OfflineImap => relative.to_owned(),
+            Style::MaildirPlusPlus if relative.is_empty() => "INBOX".to_owned(),
+            Style::MaildirPlusPlus => relative.strip_prefix('.').unwrap_or(relative).to_owned(),
+        }
+    }
+
     /// Decodes the on-disk `relative` name (components joined by the separator) into a
     /// folder path, or says (in a warning) why the directory is skipped.
     fn folder_path(self, directory: &Path, relative: &str) -> Option<FolderPath> {
@@ -142,7 +186,8 @@ pub(crate) struct FoundFolder {
 }
 
 /// The path's components, or a folder-level error if this layout cannot store it.
-fn components(path: &FolderPath, sep: Separator) -> Result<Vec<&str>, BackendError> {
+fn components(path: &FolderPath, layout: Layout) -> Result<Vec<&str>, BackendError> {
+    let sep = layout.sep;
     let components: Vec<&str> = path.components().collect();
     let refuse = |component: &str, why: &str| {
         Err(BackendError::folder(format!(
@@ -154,9 +199,18 @@ fn components(path: &FolderPath, sep: Separator) -> Result<Vec<&str>, BackendErr
             Separator::Dot if component.contains('.') => {
                 return refuse(
                     component,
-                    "contains '.', the separator (sep = .); set sep = / for nested \
-                     directories, or rename the folder",
-                )
+                    match layout.style {
+                        Style::OfflineImap => {
+                            "contains '.', the separator (sep = .); set sep = / for nested \
+                             directories, or rename the folder"
+                        }
+                        // Dovecot's and Courier's separator: no other is possible.
+                        Style::MaildirPlusPlus => {
+                            "contains '.', the separator of the Maildir++ layout; rename \
+                             the folder"
+                        }
+                    },
+                );
             }
             Separator::Slash if MAILDIR_SUBDIRS.contains(component) => {
                 return refuse(component, "is a Maildir subdirectory name")
@@ -202,12 +256,21 @@ pub(crate) fn resolve(
     path: &FolderPath,
 ) -> Result<String, BackendError> {
     let sep = layout.sep;
-    let encoded: Vec<Cow<'_, str>> = components(path, sep)?
+    let encoded: Vec<Cow<'_, str>> = components(path, layout)?
         .into_iter()
         .map(|component| layout.encoding.encode(component))
         .collect();
     let components: Vec<&str> = encoded.iter().map(|c| c.as_ref()).collect();
     let canonical = components.join(sep.as_str());
+    if layout.style == Style::MaildirPlusPlus {
+        // The root is INBOX, so no other spelling of it can be on disk; its subfolders
+        // are `.INBOX.Sub`, as Dovecot names them.
+        return Ok(if path.is_inbox() {
+            String::new()
+        } else {
+            format!(".{canonical}")
+        });
+    }
     if components.first() != Some(&"INBOX") || root.join(&canonical).is_dir() {
         return Ok(canonical);
     }
@@ -244,6 +307,10 @@ fn read_root(root: &Path) -> Result<fs::ReadDir, BackendError> {
 /// Every folder under `root`, each path once.
 pub(crate) fn scan(root: &Path, layout: Layout) -> Result<Vec<FoundFolder>, BackendError> {
     let mut found = Vec::new();
+    if layout.style == Style::MaildirPlusPlus {
+        scan_plus_plus(root, layout, &mut found)?;
+        return Ok(deduplicate(found));
+    }
     match layout.sep {
         Separator::Dot => scan_flat(root, layout, &mut found)?,
         Separator::Slash => {
@@ -288,6 +355,64 @@ fn scan_flat(
                 selectable: true,
             });
         }
+    }
+    Ok(())
+}
+
+/// Maildir++: the root is INBOX when it is a Maildir; every `.name` directory at the
+/// root that is a Maildir is the folder `name` with dots as separators.
+fn scan_plus_plus(
+    root: &Path,
+    layout: Layout,
+    found: &mut Vec<FoundFolder>,
+) -> Result<(), BackendError> {
+    if is_maildir(root) {
+        found.push(FoundFolder {
+            path: FolderPath::inbox(),
+            relative: String::new(),
+            selectable: true,
+        });
+    }
+    for entry in read_root(root)? {
+        let entry = entry.map_err(|error| {
+            BackendError::io(
+                ErrorScope::Repository,
+                format!("cannot list the Maildir root {}", root.display()),
+                &error,
+            )
+        })?;
+        let directory = entry.path();
+        let name = entry.file_name();
+        // `.` and `..` never come from read_dir; other names without the dot are the
+        // root's own (cur, new, tmp) or not folders in this layout.
+        let Some(dotted) = name.to_str().and_then(|name| name.strip_prefix('.')) else {
+            if name.to_str().is_none() && name.as_encoded_bytes().starts_with(b".") {
+                log::warn!(
+                    "skipping Maildir folder {}: its name is not UTF-8",
+                    directory.display()
+                );
+            }
+            continue;
+        };
+        if !is_maildir(&directory) {
+            continue;
+        }
+        let Some(path) = layout.folder_path(&directory, dotted) else {
+            continue;
+        };
+        if path.is_inbox() {
+            log::warn!(
+                "skipping Maildir folder {}: with layout = maildir++ the INBOX is the root \
+                 directory itself",
+                directory.display()
+            );
+            continue;
+        }
+        found.push(FoundFolder {
+            path,
+            relative: format!(".{dotted}"),
+            selectable: true,
+        });
     }
     Ok(())
 }
@@ -403,11 +528,18 @@ mod tests {
     use super::*;
 
     const DOT: Layout = Layout {
+        style: Style::OfflineImap,
         sep: Separator::Dot,
         encoding: NameEncoding::ModifiedUtf7,
     };
     const SLASH: Layout = Layout {
+        style: Style::OfflineImap,
         sep: Separator::Slash,
+        encoding: NameEncoding::ModifiedUtf7,
+    };
+    const PLUS_PLUS: Layout = Layout {
+        style: Style::MaildirPlusPlus,
+        sep: Separator::Dot,
         encoding: NameEncoding::ModifiedUtf7,
     };
 
@@ -523,5 +655,69 @@ mod tests {
         let inboxes: Vec<_> = found.iter().filter(|f| f.path.is_inbox()).collect();
         assert_eq!(inboxes.len(), 1);
         assert_eq!(inboxes[0].relative, "INBOX");
+    }
+
+    #[test]
+    fn maildir_plus_plus_has_inbox_at_the_root_and_dotted_folders() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        assert_eq!(resolve(root, PLUS_PLUS, &path("INBOX")).unwrap(), "");
+        assert_eq!(
+            resolve(root, PLUS_PLUS, &path("Work/Projects")).unwrap(),
+            ".Work.Projects"
+        );
+        assert_eq!(
+            resolve(root, PLUS_PLUS, &path("INBOX/Sub")).unwrap(),
+            ".INBOX.Sub"
+        );
+        assert_eq!(
+            resolve(root, PLUS_PLUS, &path("Ärger/Büro")).unwrap(),
+            ".&AMQ-rger.B&APw-ro"
+        );
+        let error = resolve(root, PLUS_PLUS, &path("Work/v1.2")).unwrap_err();
+        assert_eq!(error.scope, ErrorScope::Folder);
+        assert!(error.message.contains("Maildir++"), "{}", error.message);
+        assert!(!error.message.contains("sep = /"), "{}", error.message);
+
+        // Before the root is a Maildir, there is no INBOX.
+        maildir(root, ".Sent");
+        assert_eq!(listed(root, PLUS_PLUS), vec![("Sent".into(), true)]);
+
+        maildir(root, "");
+        maildir(root, ".Work.Projects");
+        maildir(root, ".INBOX.Sub");
+        maildir(root, ".&AMQ-rger");
+        maildir(root, ".INBOX"); // would be a second INBOX: skipped
+        maildir(root, "Plain"); // not a folder in this layout
+        maildir(root, ".a..b"); // an empty component: no folder path
+        fs::create_dir(root.join(".notmuch")).unwrap(); // not a Maildir
+        fs::write(root.join("dovecot-uidlist"), "3 V1 N1\n").unwrap();
+        assert_eq!(
+            listed(root, PLUS_PLUS),
+            vec![
+                ("INBOX".into(), true),
+                ("INBOX/Sub".into(), true),
+                ("Sent".into(), true),
+                ("Work/Projects".into(), true),
+                ("Ärger".into(), true),
+            ]
+        );
+        let found = scan(root, PLUS_PLUS).unwrap();
+        let relative = |name: &str| {
+            found
+                .iter()
+                .find(|f| f.path.as_str() == name)
+                .map(|f| f.relative.clone())
+        };
+        assert_eq!(relative("INBOX").as_deref(), Some(""));
+        assert_eq!(relative("Work/Projects").as_deref(), Some(".Work.Projects"));
+    }
+
+    #[test]
+    fn maildir_plus_plus_fmd5_names_are_those_of_sep_dot() {
+        assert_eq!(PLUS_PLUS.fmd5_name(""), "INBOX");
+        assert_eq!(PLUS_PLUS.fmd5_name(".Work.Projects"), "Work.Projects");
+        assert_eq!(DOT.fmd5_name("Work.Projects"), "Work.Projects");
+        assert_eq!(SLASH.fmd5_name("Work/Projects"), "Work/Projects");
     }
 }

@@ -40,7 +40,7 @@
 //! gone, and anyone's older than 36 hours (the Maildir convention).
 //!
 //! Layout: `names` (the file name scheme), `layout` (folder paths to directories, the
-//! `sep` option, name encoding), `options` (account options), `uidstate` (the state
+//! `layout` and `sep` options, name encoding), `options` (account options), `uidstate` (the state
 //! file), `leftovers` (abandoned `tmp/` files), `folder` and `repository` (the interface
 //! traits); the durable file steps come from `backend_kit`. Unix only, like Maildir itself.
 
@@ -59,7 +59,9 @@ pub use repository::MaildirRepository;
 /// The plugin: opens a [`MaildirRepository`] from a `[Repository]` section.
 ///
 /// Options: `localfolders` (required; the Maildir root, `~` expanded, created if
-/// missing) and `sep` (`.` by default, or `/` for nested directories); from the account,
+/// missing), `layout` (`offlineimap` by default; `maildir++` for Dovecot's and Courier's
+/// layout, INBOX at the root and `.Work.Projects` beside it) and `sep` (`.` by default,
+/// or `/` for nested directories; only `.` with `maildir++`); from the account,
 /// `utf8foldernames` (`no` by default: directory names in modified UTF-7, as OfflineIMAP
 /// writes them; `yes`: in UTF-8).
 pub struct MaildirBackend;

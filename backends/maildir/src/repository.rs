@@ -13,7 +13,7 @@ use backend_kit::store::{folder_io_error, FileRoot};
 use backend_kit::tree::is_maildir;
 
 use crate::folder::MaildirFolder;
-use crate::layout::{self, Layout, NameEncoding, Separator};
+use crate::layout::{self, Layout, NameEncoding, Separator, Style};
 use crate::names::folder_md5;
 use crate::options::account_bool;
 
@@ -28,16 +28,40 @@ pub struct MaildirRepository {
 }
 
 impl MaildirRepository {
-    /// Reads `localfolders`, `sep` and the account's `utf8foldernames`, and makes sure the
-    /// root directory exists (unless read-only: a missing root is then an empty tree).
+    /// Reads `localfolders`, `layout`, `sep` and the account's `utf8foldernames`, and makes
+    /// sure the root directory exists (unless read-only: a missing root is then an empty
+    /// tree).
     pub fn open(config: &RepositoryConfig) -> Result<Self, BackendError> {
         let root = FileRoot::open(
             config,
             "Maildir",
             "the directory that holds your Maildir folders, e.g. ~/Mail",
         )?;
+        let style = match config.get("layout").map(str::trim) {
+            None => Style::OfflineImap,
+            Some(value) => Style::from_option(value).ok_or_else(|| {
+                config.error(
+                    "layout",
+                    &format!(
+                        "is {value:?}; set it to offlineimap (the default: INBOX is a folder \
+                         directory like the others, see sep) or maildir++ (Dovecot's and \
+                         Courier's layout: INBOX is the root, Work/Projects is .Work.Projects)"
+                    ),
+                )
+            })?,
+        };
         let sep = match config.get("sep").map(str::trim) {
             None => Separator::Dot,
+            // Maildir++ has one separator; a different one would be silently ignored.
+            Some(value) if style == Style::MaildirPlusPlus && value != "." => {
+                return Err(config.error(
+                    "sep",
+                    &format!(
+                        "is {value:?}, but layout = maildir++ always separates with '.'; \
+                         remove sep"
+                    ),
+                ))
+            }
             Some(value) => Separator::from_option(value).ok_or_else(|| {
                 config.error(
                     "sep",
@@ -55,7 +79,11 @@ impl MaildirRepository {
         };
         Ok(MaildirRepository {
             root,
-            layout: Layout { sep, encoding },
+            layout: Layout {
+                style,
+                sep,
+                encoding,
+            },
         })
     }
 
@@ -106,6 +134,14 @@ impl Repository for MaildirRepository {
                 }
             }
         }
+        if created && self.layout.style == Style::MaildirPlusPlus && !relative.is_empty() {
+            // Maildir++ marks each subfolder so that a delivery agent (Courier's maildrop)
+            // knows it is not a mailbox root; Dovecot writes the same empty file.
+            let marker = directory.join("maildirfolder");
+            std::fs::File::create(&marker).map_err(|error| {
+                folder_io_error(path, "cannot create the file", &marker, &error)
+            })?;
+        }
         if created {
             sync_dir(&directory)
                 .map_err(|e| folder_io_error(path, "cannot sync the directory", &directory, &e))?;
@@ -124,7 +160,7 @@ impl Repository for MaildirRepository {
                 directory.display()
             )));
         }
-        let fmd5 = folder_md5(&relative);
+        let fmd5 = folder_md5(&self.layout.fmd5_name(&relative));
         Ok(Box::new(MaildirFolder::open(
             path.clone(),
             directory,

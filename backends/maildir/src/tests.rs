@@ -138,6 +138,81 @@ fn folders_with_slash_separator_nest() {
     assert!(repository.create_folder(&path("Work/cur")).is_err());
 }
 
+fn plus_plus(root: &Path) -> MaildirRepository {
+    MaildirRepository::open(&config(root, None).with("layout", "maildir++")).unwrap()
+}
+
+#[test]
+fn maildir_plus_plus_passes_the_conformance_suite() {
+    let root = tempfile::tempdir().unwrap();
+    let config = config(root.path(), None).with("layout", "Maildir++");
+    backend_kit::conformance::check_repository(&|| MaildirBackend::open(config.clone()).unwrap());
+}
+
+#[test]
+fn maildir_plus_plus_keeps_inbox_at_the_root_and_folders_dotted() {
+    let root = tempfile::tempdir().unwrap();
+    let repository = plus_plus(root.path());
+    repository.create_folder(&path("INBOX")).unwrap();
+    repository.create_folder(&path("Work/Projects")).unwrap();
+    assert!(root.path().join("cur").is_dir() && root.path().join("tmp").is_dir());
+    assert!(root.path().join(".Work.Projects/new").is_dir());
+    // The Maildir++ subfolder marker, as Dovecot and Courier write it; not at the root.
+    assert!(root.path().join(".Work.Projects/maildirfolder").is_file());
+    assert!(!root.path().join("maildirfolder").exists());
+    assert!(!root.path().join("INBOX").exists());
+
+    let mut inbox = repository.open_folder(&path("INBOX")).unwrap();
+    inbox
+        .append_messages(vec![message(b"in\n", &[SystemFlag::Seen], None)])
+        .unwrap();
+    let file = &names(root.path(), "cur")[0];
+    assert!(
+        file.contains(&format!(",U=1,FMD5={}:2,S", folder_md5("INBOX"))),
+        "{file}"
+    );
+    let mut work = repository.open_folder(&path("Work/Projects")).unwrap();
+    work.append_messages(vec![message(b"w\n", &[], None)])
+        .unwrap();
+    let file = &names(&root.path().join(".Work.Projects"), "new")[0];
+    assert!(
+        file.contains(&format!(",U=1,FMD5={}", folder_md5("Work.Projects"))),
+        "{file}"
+    );
+    let mut listed: Vec<_> = repository
+        .list_folders()
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path.to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["INBOX", "Work/Projects"]);
+}
+
+#[test]
+fn maildir_plus_plus_option_errors_name_the_option() {
+    let root = tempfile::tempdir().unwrap();
+    let error = MaildirBackend::open(config(root.path(), None).with("layout", "courier"))
+        .err()
+        .unwrap();
+    assert!(
+        error.message.contains("option 'layout'") && error.message.contains("maildir++"),
+        "{}",
+        error.message
+    );
+    let error = MaildirBackend::open(config(root.path(), Some("/")).with("layout", "maildir++"))
+        .err()
+        .unwrap();
+    assert!(
+        error.message.contains("option 'sep'") && error.message.contains("remove sep"),
+        "{}",
+        error.message
+    );
+    // sep = . says what Maildir++ does anyway.
+    MaildirBackend::open(config(root.path(), Some(".")).with("layout", "maildir++")).unwrap();
+    MaildirBackend::open(config(root.path(), None).with("layout", " offlineimap ")).unwrap();
+}
+
 #[test]
 fn offlineimap_maildirs_are_read_as_they_are() {
     let root = tempfile::tempdir().unwrap();

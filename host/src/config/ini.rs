@@ -94,13 +94,46 @@ impl Ini {
         self.sections.iter().find(|section| section.name == name)
     }
 
-    /// Every option visible in `section` — its own and those of `[DEFAULT]` it does not
-    /// override — with `%(name)s` references resolved, by name.
-    pub fn resolve(&self, section: &Section) -> Result<BTreeMap<String, Value>, ConfigError> {
+    /// The options visible in `section` as written: its own and those of `[DEFAULT]` it
+    /// does not override.
+    fn visible<'a>(&'a self, section: &'a Section) -> BTreeMap<&'a str, &'a RawOption> {
         let mut raw: BTreeMap<&str, &RawOption> = BTreeMap::new();
         for option in self.defaults.options.iter().chain(&section.options) {
             raw.insert(&option.name, option);
         }
+        raw
+    }
+
+    /// The option `name` (lowercase) visible in `section`, as written: Python's
+    /// `get(section, name, raw=True)`, for values whose `%` are not configparser's.
+    pub fn raw_option<'a>(&'a self, section: &'a Section, name: &str) -> Option<&'a RawOption> {
+        self.visible(section).get(name).copied()
+    }
+
+    /// The option `name` (lowercase) visible in `section`, with `%(name)s` references
+    /// resolved; only this option is interpolated, so another option of the section may
+    /// hold `%` that are not configparser's.
+    pub fn resolve_option(
+        &self,
+        section: &Section,
+        name: &str,
+    ) -> Result<Option<Value>, ConfigError> {
+        let raw = self.visible(section);
+        let Some(option) = raw.get(name) else {
+            return Ok(None);
+        };
+        let mut out = String::new();
+        self.interpolate(section, option, &option.value, &raw, 1, &mut out)?;
+        Ok(Some(Value {
+            value: out,
+            line: option.line,
+        }))
+    }
+
+    /// Every option visible in `section` — its own and those of `[DEFAULT]` it does not
+    /// override — with `%(name)s` references resolved, by name.
+    pub fn resolve(&self, section: &Section) -> Result<BTreeMap<String, Value>, ConfigError> {
+        let raw = self.visible(section);
         let mut resolved = BTreeMap::new();
         for (name, option) in &raw {
             let mut out = String::new();
@@ -553,6 +586,23 @@ mod tests {
         assert_eq!(get(&ini, "s", "o10"), format!("end{}", "%".repeat(10)));
         let message = resolve_error(&chain(11), "s");
         assert!(message.contains("option 'o11'"), "{message}");
+    }
+
+    #[test]
+    fn one_option_resolved_or_raw_leaves_the_others_alone() {
+        let ini = parse("[DEFAULT]\nd = D\n[s]\nx = %(d)s!\nperitem = %(accountname)s\n");
+        let section = ini.section("s").unwrap();
+        assert_eq!(
+            ini.resolve_option(section, "x").unwrap().unwrap().value,
+            "D!"
+        );
+        assert_eq!(
+            ini.raw_option(section, "peritem").unwrap().value,
+            "%(accountname)s"
+        );
+        assert_eq!(ini.raw_option(section, "d").unwrap().value, "D");
+        assert!(ini.resolve_option(section, "nope").unwrap().is_none());
+        assert!(ini.resolve_option(section, "peritem").is_err());
     }
 
     #[test]

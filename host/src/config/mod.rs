@@ -14,8 +14,9 @@
 //! - `[Repository NAME]`: handed to the backend as a [`RepositoryConfig`]; its options are
 //!   the backend's business, so an option we do not know is kept, never an error.
 //!
-//! Other sections (OfflineIMAP's `[mbnames]`, `[ui.*]`, ...) are listed in
-//! [`Config::other_sections`] so the caller can say they are ignored.
+//! `[mbnames]` is read by [`crate::mbnames`] (checked here, when the file is loaded).
+//! Other sections (OfflineIMAP's `[ui.*]`, ...) are listed in [`Config::other_sections`]
+//! so the caller can say they are ignored.
 //!
 //! Values are checked when the file is loaded wherever we know their type (booleans,
 //! counts), so a typo is reported with its line before any mail moves.
@@ -32,6 +33,7 @@ pub use error::ConfigError;
 
 use ini::{Ini, Value};
 
+use crate::mbnames::{self, MbnamesConfig};
 use crate::side::{PerSide, Side};
 
 /// The section holding global options.
@@ -55,8 +57,10 @@ pub struct Config {
     /// The `[Repository NAME]` sections, by `NAME`, with `account_options` empty
     /// ([`Config::repository_for`] fills them).
     pub repositories: BTreeMap<String, RepositoryConfig>,
-    /// Sections that are neither `[general]`, `[DEFAULT]`, `[Account ...]` nor
-    /// `[Repository ...]`: ignored, in file order.
+    /// `[mbnames]`, when it is there with `enabled = yes`.
+    pub mbnames: Option<MbnamesConfig>,
+    /// Sections that are neither `[general]`, `[DEFAULT]`, `[Account ...]`,
+    /// `[Repository ...]` nor `[mbnames]`: ignored, in file order.
     pub other_sections: Vec<String>,
     /// `path` as shown in messages (`~` for the home directory).
     file: String,
@@ -167,8 +171,13 @@ impl Config {
         let mut accounts = BTreeMap::new();
         let mut repositories = BTreeMap::new();
         let mut other_sections = Vec::new();
+        let mut mbnames = None;
         for section in &ini.sections {
             if section.name == GENERAL_SECTION {
+                continue;
+            }
+            if section.name == mbnames::SECTION {
+                mbnames = MbnamesConfig::from_section(&ini, section, &file, &base)?;
                 continue;
             }
             if let Some(name) = section.name.strip_prefix(ACCOUNT_PREFIX) {
@@ -187,6 +196,7 @@ impl Config {
             general,
             accounts,
             repositories,
+            mbnames,
             other_sections,
             file,
         })
@@ -512,7 +522,7 @@ fn split_list<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
 }
 
 /// OfflineIMAP's boolean spellings, the same as [`RepositoryConfig::get_bool`] accepts.
-fn parse_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "yes" | "true" | "on" | "1" => Some(true),
         "no" | "false" | "off" | "0" => Some(false),

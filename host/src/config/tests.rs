@@ -67,7 +67,9 @@ fn general_section() {
     assert_eq!(config.general.metadata, None);
     assert!(config.general.pluginpath.is_empty());
     assert_eq!(config.general.options["ui"], "ttyui");
-    assert_eq!(config.other_sections, ["mbnames"]);
+    // [mbnames] with enabled = no: read, and nothing to do.
+    assert!(config.other_sections.is_empty());
+    assert_eq!(config.mbnames, None);
 }
 
 #[test]
@@ -310,9 +312,15 @@ fn parse_errors_pass_through_with_the_file() {
 
 #[test]
 fn unused_sections_are_not_interpolated() {
-    // OfflineIMAP's own sections may use '%' freely; we never read them.
-    let config = Config::parse("[general]\naccounts = A\n[mbnames]\nheader = 50%\n", "c").unwrap();
-    assert_eq!(config.other_sections, ["mbnames"]);
+    // OfflineIMAP's own sections may use '%' freely; we never read them, nor a disabled
+    // [mbnames] beyond its 'enabled'.
+    let config = Config::parse(
+        "[general]\naccounts = A\n[mbnames]\nheader = 50%\n[ui.Curses.Blinkenlights]\nx = 1%\n",
+        "c",
+    )
+    .unwrap();
+    assert_eq!(config.other_sections, ["ui.Curses.Blinkenlights"]);
+    assert_eq!(config.mbnames, None);
 }
 
 #[test]
