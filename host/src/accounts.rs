@@ -90,6 +90,7 @@ pub fn prepare<'c>(
             dry_run: request.dry_run,
             read_only: PerSide::try_from_fn(|side| repositories[side].0.readonly())?,
             create_folders: PerSide::try_from_fn(|side| repositories[side].0.createfolders())?,
+            sync_deletes: PerSide::try_from_fn(|side| repositories[side].0.sync_deletes())?,
             folders: folders.clone(),
             threads,
             near_duplicates: if account.pairbymessageid {
