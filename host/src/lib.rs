@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod config;
 pub mod engine;
+pub mod folder_names;
 pub mod plugins;
 pub mod side;
 pub mod state;
