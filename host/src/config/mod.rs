@@ -196,14 +196,16 @@ impl Config {
             } else if let Some(name) = section.name.strip_prefix(REPOSITORY_PREFIX) {
                 let options = ini.resolve(section)?;
                 let repository = read_repository(&file, name, options)?;
-                repository_lines.insert(
-                    name.to_owned(),
-                    section
-                        .options
-                        .iter()
-                        .map(|option| (option.name.clone(), option.line))
-                        .collect(),
-                );
+                let lines: BTreeMap<String, usize> = section
+                    .options
+                    .iter()
+                    .map(|option| (option.name.clone(), option.line))
+                    .collect();
+                // The Python options are read now, so that one we cannot read stops the
+                // load with its line; they are read again, with the account's options,
+                // when the account is prepared.
+                crate::folder_names::NameRules::read(&repository, Some(&lines))?;
+                repository_lines.insert(name.to_owned(), lines);
                 repositories.insert(name.to_owned(), repository);
                 None
             } else {
@@ -652,7 +654,7 @@ fn split_list<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
 }
 
 /// OfflineIMAP's boolean spellings, the same as [`RepositoryConfig::get_bool`] accepts.
-fn parse_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "yes" | "true" | "on" | "1" => Some(true),
         "no" | "false" | "off" | "0" => Some(false),

@@ -574,3 +574,21 @@ fn sync_deletes_is_a_boolean_defaulting_to_yes() {
     let message = error(&OFFLINEIMAPRC.replace("sep = .", "sep = .\nsync_deletes = maybe"));
     assert!(message.contains("option 'sync_deletes'"), "{message}");
 }
+
+#[test]
+fn python_we_cannot_read_is_refused_at_load_with_its_line() {
+    let text = "[general]\naccounts = A\n[Repository R]\ntype = IMAP\n\
+                nametrans = lambda f: os.path.basename(f)\n";
+    let message = error(text);
+    assert!(
+        message.starts_with(
+            "/home/u/.twinboxrc:5: [Repository R] option 'nametrans' refers to \"os\""
+        ),
+        "{message}"
+    );
+    assert!(message.contains("twinbox reads lambdas"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+    let text = "[general]\naccounts = A\n[Repository R]\ntype = Maildir\n\
+                folderincludes = lambda f: True\n";
+    assert!(error(text).contains(":5: [Repository R] option 'folderincludes'"));
+}
