@@ -5,11 +5,13 @@
 //! anything is opened ([`prepare`]), so a typo never leaves a sync half done.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use backend_api::{FolderPath, Repository, RepositoryConfig};
 
 use crate::config::{Config, ConfigError, RepositoryConfigExt};
 use crate::engine::{self, AccountReport, NearDuplicates, Repair, SyncObserver, SyncOptions};
+use crate::folder_names::{AccountNames, NameRules, NamedRepository};
 use crate::plugins::{LoadedPlugin, PluginCatalog};
 use crate::side::{PerSide, Side};
 use crate::state::SyncState;
@@ -25,6 +27,9 @@ pub struct PreparedAccount<'c> {
     pub repositories: PerSide<(RepositoryConfig, &'c LoadedPlugin)>,
     pub state_path: PathBuf,
     pub options: SyncOptions,
+    /// The repositories' `folderfilter`, `nametrans` and `folderincludes`, when either
+    /// sets one: the repositories are then seen through them.
+    pub names: Option<Arc<AccountNames>>,
 }
 
 /// A configuration problem found before syncing: one line, exit code 2.
@@ -78,6 +83,12 @@ pub fn prepare<'c>(
             Ok((repository, plugin))
         };
         let repositories = PerSide::try_from_fn(resolve)?;
+        let names = AccountNames {
+            rules: PerSide::try_from_fn(|side| {
+                let repository = &repositories[side].0;
+                NameRules::read(repository, config.repository_lines.get(&repository.name))
+            })?,
+        };
         let limits = PerSide::try_from_fn(|side| repositories[side].0.maxconnections())?;
         let threads = limits
             .iter()
@@ -90,6 +101,7 @@ pub fn prepare<'c>(
             dry_run: request.dry_run,
             read_only: PerSide::try_from_fn(|side| repositories[side].0.readonly())?,
             create_folders: PerSide::try_from_fn(|side| repositories[side].0.createfolders())?,
+            sync_deletes: PerSide::try_from_fn(|side| repositories[side].0.sync_deletes())?,
             folders: folders.clone(),
             threads,
             near_duplicates: if account.pairbymessageid {
@@ -106,6 +118,7 @@ pub fn prepare<'c>(
             name: account.name.clone(),
             repositories,
             options,
+            names: names.is_set().then(|| Arc::new(names)),
         });
     }
     Ok(prepared)
@@ -177,6 +190,13 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
         Ok(repositories) => repositories,
         Err(error) => return failed(error),
     };
+    let repositories = match &account.names {
+        None => repositories,
+        Some(names) => match named(repositories, names, &account.options) {
+            Ok(named) => named,
+            Err(error) => return failed(error),
+        },
+    };
     let state = match open_state(&account.state_path, account.options.dry_run) {
         Ok(state) => state,
         Err(error) => return failed(error),
@@ -192,6 +212,33 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
         options: account.options.clone(),
     };
     engine::sync_account(&engine_account, observer)
+}
+
+/// Wraps both repositories in their folder-name rules and checks, before anything is
+/// synced, that the rules give each folder one name and that the two `nametrans` undo
+/// each other on the folders present (see [`AccountNames::check`]). A failure fails the
+/// account, as a repository that cannot be listed does: the other accounts still sync.
+fn named(
+    repositories: PerSide<Box<dyn Repository>>,
+    names: &Arc<AccountNames>,
+    options: &SyncOptions,
+) -> Result<PerSide<Box<dyn Repository>>, String> {
+    let mut slots = repositories.map(Some);
+    let wrapped = PerSide::try_from_fn(|side| {
+        slots[side]
+            .take()
+            .map(|repository| NamedRepository::new(repository, side, Arc::clone(names)))
+            .ok_or_else(|| "internal error: a repository wrapped twice".to_owned())
+    })?;
+    let listed = PerSide::try_from_fn(|side| {
+        wrapped[side]
+            .synced_folders()
+            .map_err(|e| format!("{side} repository: cannot list folders: {e}"))
+    })?;
+    let remote = Side::Remote;
+    let creates_on_remote = options.create_folders[remote] && !options.read_only[remote];
+    names.check(&listed, creates_on_remote)?;
+    Ok(wrapped.map(|repository| Box::new(repository) as Box<dyn Repository>))
 }
 
 #[cfg(test)]

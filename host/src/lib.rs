@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod config;
 pub mod engine;
+pub mod folder_names;
 pub mod mbnames;
 pub mod plugins;
 pub mod side;

@@ -262,8 +262,14 @@ fn config_path(cli: &Cli) -> Result<PathBuf, Failure> {
     }
 }
 
+/// Loads the configuration and prints its warnings (options that have no effect), so
+/// that nothing in it is ignored silently.
 fn load_config(cli: &Cli) -> Result<Config, Failure> {
-    Ok(Config::load(config_path(cli)?)?)
+    let config = Config::load(config_path(cli)?)?;
+    for warning in &config.warnings {
+        eprintln!("twinbox: warning: {warning}");
+    }
+    Ok(config)
 }
 
 /// `twinbox plugins` works without a config file, but reads `pluginpath` from one.

@@ -114,6 +114,29 @@ pub enum ConfigError {
         repository: String,
     },
 
+    /// An option twinbox refuses (it runs Python, or honouring it is impossible), with
+    /// what to use instead.
+    #[error("{at}: [{section}] option '{option}' is not supported: {instead}")]
+    Refused {
+        /// `file:line`.
+        at: String,
+        section: String,
+        option: String,
+        instead: String,
+    },
+
+    /// A Python expression (`folderfilter`, `nametrans`, `folderincludes`) outside the
+    /// forms twinbox reads.
+    #[error("{at}: [{section}] option '{option}' {problem}")]
+    Python {
+        /// `file:line`.
+        at: String,
+        section: String,
+        option: String,
+        /// What is wrong and what is supported, starting with a verb.
+        problem: String,
+    },
+
     /// A default location depends on a home directory we cannot find.
     #[error(
         "cannot find {what}: $HOME is not set; set HOME, or give the location explicitly ({how})"

@@ -15,12 +15,16 @@
 //!   the backend's business, so an option we do not know is kept, never an error.
 //!
 //! `[mbnames]` is read by [`crate::mbnames`] (checked here, when the file is loaded).
-//! Other sections (OfflineIMAP's `[ui.*]`, ...) are listed in [`Config::other_sections`]
-//! so the caller can say they are ignored.
+//! Other sections (OfflineIMAP's `[ui.*]`, ...) are listed in [`Config::other_sections`].
+//!
+//! Every option written is looked up in the [`catalog`]: one that runs Python or cannot be
+//! honoured is refused when the file is loaded, and one that has no effect (unknown, or
+//! not in effect yet) gets a line in [`Config::warnings`] — never silence.
 //!
 //! Values are checked when the file is loaded wherever we know their type (booleans,
 //! counts), so a typo is reported with its line before any mail moves.
 
+pub mod catalog;
 mod error;
 pub mod ini;
 
@@ -31,6 +35,7 @@ use std::path::{Path, PathBuf};
 pub use backend_api::RepositoryConfig;
 pub use error::ConfigError;
 
+use catalog::{SectionKind, Support};
 use ini::{Ini, Value};
 
 use crate::mbnames::{self, MbnamesConfig};
@@ -38,6 +43,8 @@ use crate::side::{PerSide, Side};
 
 /// The section holding global options.
 pub const GENERAL_SECTION: &str = "general";
+/// OfflineIMAP's section for the mailbox list written for mutt.
+pub const MBNAMES_SECTION: &str = "mbnames";
 /// The prefix of account section names: `[Account NAME]`.
 pub const ACCOUNT_PREFIX: &str = "Account ";
 /// The prefix of repository section names: `[Repository NAME]`.
@@ -62,6 +69,12 @@ pub struct Config {
     /// Sections that are neither `[general]`, `[DEFAULT]`, `[Account ...]`,
     /// `[Repository ...]` nor `[mbnames]`: ignored, in file order.
     pub other_sections: Vec<String>,
+    /// For each `[Repository NAME]`, the line each of its own options was written on, for
+    /// messages about options read after loading (`folderfilter`, `nametrans`).
+    pub repository_lines: BTreeMap<String, BTreeMap<String, usize>>,
+    /// One line for each option that has no effect (unknown, or not yet in effect), in
+    /// file order: the caller prints them, so that nothing is ignored silently.
+    pub warnings: Vec<String>,
     /// `path` as shown in messages (`~` for the home directory).
     file: String,
 }
@@ -79,6 +92,9 @@ pub struct General {
     pub pluginpath: Vec<PathBuf>,
     /// How many accounts are synced at once (default 1).
     pub maxsyncaccounts: usize,
+    /// `socktimeout`: seconds before a silent server is given up on, checked to be a
+    /// positive number; IMAP repositories get it as their `timeout` unless they set one.
+    pub socktimeout: Option<String>,
     /// Every option of the section (with those of `[DEFAULT]`), interpolated.
     pub options: BTreeMap<String, String>,
 }
@@ -170,24 +186,59 @@ impl Config {
 
         let mut accounts = BTreeMap::new();
         let mut repositories = BTreeMap::new();
+        let mut repository_lines = BTreeMap::new();
         let mut other_sections = Vec::new();
         let mut mbnames = None;
+        let mut warnings = Vec::new();
         for section in &ini.sections {
-            if section.name == GENERAL_SECTION {
-                continue;
-            }
-            if section.name == mbnames::SECTION {
+            let kind = if section.name == GENERAL_SECTION {
+                Some(SectionKind::General)
+            } else if section.name == mbnames::SECTION {
                 mbnames = MbnamesConfig::from_section(&ini, section, &file, &base)?;
-                continue;
-            }
-            if let Some(name) = section.name.strip_prefix(ACCOUNT_PREFIX) {
+                Some(SectionKind::Mbnames)
+            } else if let Some(name) = section.name.strip_prefix(ACCOUNT_PREFIX) {
                 let options = ini.resolve(section)?;
                 accounts.insert(name.to_owned(), read_account(&file, name, options)?);
+                Some(SectionKind::Account)
             } else if let Some(name) = section.name.strip_prefix(REPOSITORY_PREFIX) {
                 let options = ini.resolve(section)?;
-                repositories.insert(name.to_owned(), read_repository(&file, name, options)?);
+                let repository = read_repository(&file, name, options)?;
+                let lines: BTreeMap<String, usize> = section
+                    .options
+                    .iter()
+                    .map(|option| (option.name.clone(), option.line))
+                    .collect();
+                // The Python options are read now, so that one we cannot read stops the
+                // load with its line; they are read again, with the account's options,
+                // when the account is prepared.
+                crate::folder_names::NameRules::read(&repository, Some(&lines))?;
+                repository_lines.insert(name.to_owned(), lines);
+                repositories.insert(name.to_owned(), repository);
+                None
             } else {
                 other_sections.push(section.name.clone());
+                None
+            };
+            match (kind, section.name.strip_prefix(REPOSITORY_PREFIX)) {
+                (Some(kind), _) => check_options(&file, section, kind, &mut warnings)?,
+                (None, Some(name)) => {
+                    let kind = repositories
+                        .get(name)
+                        .and_then(|r: &RepositoryConfig| r.get("type"))
+                        .unwrap_or("");
+                    check_options(&file, section, SectionKind::Repository(kind), &mut warnings)?
+                }
+                (None, None) => warnings.push(format!(
+                    "{}: section [{}] {}",
+                    at(&file, section.line),
+                    section.name,
+                    if section.name.starts_with("ui.") {
+                        "is ignored: twinbox has one user interface (a summary per account, \
+                         -v for progress)"
+                    } else {
+                        "is not used by twinbox and is ignored; check its name or remove it"
+                    }
+                )),
             }
         }
 
@@ -198,6 +249,8 @@ impl Config {
             repositories,
             mbnames,
             other_sections,
+            repository_lines,
+            warnings,
             file,
         })
     }
@@ -265,6 +318,18 @@ impl Config {
         };
         let mut repository = repository.clone();
         repository.account_options = account.options.clone();
+        // OfflineIMAP's global socket timeout is the IMAP plugin's `timeout`; the
+        // repository's own setting wins.
+        if let Some(seconds) = &self.general.socktimeout {
+            let imap = repository
+                .get("type")
+                .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("imap"));
+            if imap && repository.get("timeout").is_none() {
+                repository
+                    .options
+                    .insert("timeout".to_owned(), seconds.clone());
+            }
+        }
         Ok(repository)
     }
 }
@@ -283,6 +348,10 @@ pub trait RepositoryConfigExt {
 
     /// `readonly`: twinbox never writes to this repository (default no).
     fn readonly(&self) -> Result<bool, ConfigError>;
+
+    /// `sync_deletes`: whether messages deleted in this repository are deleted on the
+    /// other side too (default yes, as in OfflineIMAP).
+    fn sync_deletes(&self) -> Result<bool, ConfigError>;
 }
 
 impl RepositoryConfigExt for RepositoryConfig {
@@ -329,13 +398,27 @@ impl RepositoryConfigExt for RepositoryConfig {
     }
 
     fn readonly(&self) -> Result<bool, ConfigError> {
-        match self.get("readonly") {
-            None => Ok(false),
+        self.bool_option("readonly", false)
+    }
+
+    fn sync_deletes(&self) -> Result<bool, ConfigError> {
+        self.bool_option("sync_deletes", true)
+    }
+}
+
+trait BoolOption {
+    fn bool_option(&self, option: &str, default: bool) -> Result<bool, ConfigError>;
+}
+
+impl BoolOption for RepositoryConfig {
+    fn bool_option(&self, option: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(option) {
+            None => Ok(default),
             Some(value) => parse_bool(value).ok_or_else(|| {
                 bool_error(
                     &self.config_file,
                     format!("{REPOSITORY_PREFIX}{}", self.name),
-                    "readonly",
+                    option,
                     value,
                 )
             }),
@@ -389,11 +472,31 @@ fn read_general(
             )
         })?,
     };
+    let socktimeout = match options.get("socktimeout") {
+        None => None,
+        Some(v) => {
+            let seconds = v.value.trim();
+            match seconds.parse::<f64>() {
+                Ok(n) if n.is_finite() && n > 0.0 && n <= 86_400.0 => Some(seconds.to_owned()),
+                _ => {
+                    return Err(ConfigError::InvalidValue {
+                        at: at(file, v.line),
+                        section: GENERAL_SECTION.to_owned(),
+                        option: "socktimeout".to_owned(),
+                        value: v.value.clone(),
+                        expected: "write how many seconds to wait for a silent server, e.g. 60"
+                            .to_owned(),
+                    })
+                }
+            }
+        }
+    };
     Ok(General {
         accounts,
         metadata,
         pluginpath,
         maxsyncaccounts,
+        socktimeout,
         options: plain(options),
     })
 }
@@ -470,14 +573,11 @@ fn read_repository(
     options: BTreeMap<String, Value>,
 ) -> Result<RepositoryConfig, ConfigError> {
     let section = format!("{REPOSITORY_PREFIX}{name}");
-    if let Some(v) = options.get("createfolders") {
-        if parse_bool(&v.value).is_none() {
-            return Err(bool_error(
-                &at(file, v.line),
-                section,
-                "createfolders",
-                &v.value,
-            ));
+    for option in ["createfolders", "readonly", "sync_deletes"] {
+        if let Some(v) = options.get(option) {
+            if parse_bool(&v.value).is_none() {
+                return Err(bool_error(&at(file, v.line), section, option, &v.value));
+            }
         }
     }
     if let Some(v) = options.get("maxconnections") {
@@ -497,6 +597,46 @@ fn read_repository(
         account_options: BTreeMap::new(),
         read_only: false,
     })
+}
+
+/// Looks up each option written in `section` (not those it inherits from `[DEFAULT]`,
+/// which hold shared values for `%(name)s` more often than options) in the catalog:
+/// refused ones fail the load, the others that have no effect get a warning.
+fn check_options(
+    file: &str,
+    section: &ini::Section,
+    kind: SectionKind<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    for option in &section.options {
+        let here = at(file, option.line);
+        let name = &option.name;
+        let header = &section.name;
+        match catalog::lookup(kind, name) {
+            Some(Support::Works) => {}
+            Some(Support::NotYet(why)) => warnings.push(format!(
+                "{here}: [{header}] option '{name}' has no effect yet: {why}"
+            )),
+            Some(Support::Ignored(why)) => warnings.push(format!(
+                "{here}: [{header}] option '{name}' is ignored: {why}"
+            )),
+            Some(Support::Refused(instead)) => {
+                return Err(ConfigError::Refused {
+                    at: here,
+                    section: header.clone(),
+                    option: name.clone(),
+                    instead: instead.to_owned(),
+                })
+            }
+            None if catalog::knows_every_option_of(kind) => warnings.push(format!(
+                "{here}: [{header}] option '{name}' is unknown to twinbox and has no effect; \
+                 check its spelling, or remove it"
+            )),
+            // A third-party plugin's repository: the plugin reads what it knows.
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 fn plain(options: BTreeMap<String, Value>) -> BTreeMap<String, String> {

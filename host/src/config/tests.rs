@@ -467,3 +467,136 @@ fn the_safety_options_of_an_account() {
         "{message}"
     );
 }
+
+#[test]
+fn options_without_effect_are_warned_about_with_their_line() {
+    let config = config();
+    let warnings = config.warnings.join("\n");
+    // Line 5: `ui = ttyui`; line 13: `autorefresh = 5`.
+    assert!(
+        warnings.contains("/home/u/.twinboxrc:5: [general] option 'ui' is ignored"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains(
+            "/home/u/.twinboxrc:13: [Account Personal] option 'autorefresh' has no effect yet"
+        ),
+        "{warnings}"
+    );
+    // Known options, [DEFAULT] variables and the options of an unknown type are not.
+    for quiet in [
+        "maildirs",
+        "localfolders",
+        "folderfilter",
+        "'type'",
+        "Gmail",
+    ] {
+        assert!(!warnings.contains(quiet), "{quiet}: {warnings}");
+    }
+    assert_eq!(config.warnings.len(), 2, "{warnings}");
+}
+
+#[test]
+fn unknown_options_and_sections_are_named() {
+    let text = "[general]\naccounts = A\nfrobnicate = 1\n[Account A]\nmaxsize = 100\n\
+                [Repository R]\ntype = Maildir\nlocalfolders = /m\nremotehost = x\n\
+                idlefolders = ['INBOX']\n[ui.Curses.Blinkenlights]\nstatuschar = .\n[extra]\n";
+    let config = Config::parse(text, "/home/u/.twinboxrc").unwrap();
+    let warnings = config.warnings;
+    assert_eq!(warnings.len(), 6, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with("/home/u/.twinboxrc:3: [general] option 'frobnicate' is unknown")
+    );
+    assert!(warnings[1]
+        .starts_with("/home/u/.twinboxrc:5: [Account A] option 'maxsize' has no effect yet"));
+    assert!(warnings[2]
+        .starts_with("/home/u/.twinboxrc:9: [Repository R] option 'remotehost' is unknown"));
+    assert!(warnings[3].starts_with(
+        "/home/u/.twinboxrc:10: [Repository R] option 'idlefolders' has no effect yet"
+    ));
+    assert!(warnings[4]
+        .starts_with("/home/u/.twinboxrc:11: section [ui.Curses.Blinkenlights] is ignored"));
+    assert!(warnings[5].starts_with("/home/u/.twinboxrc:13: section [extra] is not used"));
+    assert!(warnings.iter().all(|w| !w.contains('\n')));
+}
+
+#[test]
+fn python_options_are_refused_with_one_line() {
+    for (section, option, instead) in [
+        ("general", "pythonfile", "remotepasscommand"),
+        ("Repository R", "remotepasseval", "remotepasscommand"),
+        ("Repository R", "remoteusereval", "remoteuser"),
+        ("Repository R", "localpasseval", "remove it"),
+        ("Repository R", "preauthtunnel", "remotehost"),
+    ] {
+        let text = if section == "general" {
+            format!("[general]\naccounts = A\n{option} = x.py\n")
+        } else {
+            format!("[general]\naccounts = A\n[Repository R]\ntype = IMAP\n{option} = get()\n")
+        };
+        let message = error(&text);
+        assert!(
+            message.contains(&format!("[{section}] option '{option}' is not supported")),
+            "{message}"
+        );
+        assert!(message.contains(instead), "{message}");
+        assert!(message.starts_with("/home/u/.twinboxrc:"), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+    }
+}
+
+#[test]
+fn socktimeout_is_the_imap_timeout_unless_the_repository_sets_one() {
+    let text = "[general]\naccounts = A\nsocktimeout = 30\n[Account A]\nlocalrepository = L\n\
+                remoterepository = R\n[Repository L]\ntype = Maildir\nlocalfolders = /m\n\
+                [Repository R]\ntype = IMAP\nremotehost = h\n";
+    let config = Config::parse(text, "/home/u/.twinboxrc").unwrap();
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let remote = config.repository_for("A", Side::Remote).unwrap();
+    assert_eq!(remote.get("timeout"), Some("30"));
+    let local = config.repository_for("A", Side::Local).unwrap();
+    assert_eq!(local.get("timeout"), None);
+    let own = Config::parse(&format!("{text}timeout = 5\n"), "/home/u/.twinboxrc").unwrap();
+    assert_eq!(
+        own.repository_for("A", Side::Remote)
+            .unwrap()
+            .get("timeout"),
+        Some("5")
+    );
+    let message = error(&text.replace("= 30", "= soon"));
+    assert!(
+        message.starts_with("/home/u/.twinboxrc:3: [general] option 'socktimeout'"),
+        "{message}"
+    );
+}
+
+#[test]
+fn sync_deletes_is_a_boolean_defaulting_to_yes() {
+    let config = config();
+    let local = config.repository_for("Personal", Side::Local).unwrap();
+    assert!(local.sync_deletes().unwrap());
+    let text = OFFLINEIMAPRC.replace("sep = .", "sep = .\nsync_deletes = no");
+    let config = Config::parse(&text, "/home/u/.twinboxrc").unwrap();
+    let local = config.repository_for("Personal", Side::Local).unwrap();
+    assert!(!local.sync_deletes().unwrap());
+    let message = error(&OFFLINEIMAPRC.replace("sep = .", "sep = .\nsync_deletes = maybe"));
+    assert!(message.contains("option 'sync_deletes'"), "{message}");
+}
+
+#[test]
+fn python_we_cannot_read_is_refused_at_load_with_its_line() {
+    let text = "[general]\naccounts = A\n[Repository R]\ntype = IMAP\n\
+                nametrans = lambda f: os.path.basename(f)\n";
+    let message = error(text);
+    assert!(
+        message.starts_with(
+            "/home/u/.twinboxrc:5: [Repository R] option 'nametrans' refers to \"os\""
+        ),
+        "{message}"
+    );
+    assert!(message.contains("twinbox reads lambdas"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+    let text = "[general]\naccounts = A\n[Repository R]\ntype = Maildir\n\
+                folderincludes = lambda f: True\n";
+    assert!(error(text).contains(":5: [Repository R] option 'folderincludes'"));
+}

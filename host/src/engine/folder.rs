@@ -53,6 +53,8 @@ pub struct FolderSync<'a> {
     pub dry_run: bool,
     /// Per side: configured `readonly`, so never changed.
     pub read_only: PerSide<bool>,
+    /// Per side: whether deletions made there are propagated (`sync_deletes`).
+    pub sync_deletes: PerSide<bool>,
     /// What to do with messages that share a Message-ID but not their bytes.
     pub near_duplicates: NearDuplicates,
     /// The mass-deletion guard's limit in percent; 0 turns the guard off.
@@ -121,6 +123,9 @@ impl FolderSync<'_> {
         for side in Side::BOTH {
             if self.read_only[side] {
                 plan = plan.without_changes_to(side);
+            }
+            if !self.sync_deletes[side] {
+                plan = plan.without_deletions_on(side.other());
             }
         }
         let cleanliness = Cleanliness::of(&listings, &pairs, &unrestricted, &plan);

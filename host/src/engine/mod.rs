@@ -47,6 +47,10 @@ pub struct SyncOptions {
     /// Per side: whether its repository is `readonly`, so that nothing is ever written
     /// there (no folder created, no message copied, no flag or deletion applied).
     pub read_only: PerSide<bool>,
+    /// Per side: whether messages deleted in its repository are deleted on the other side
+    /// too (`sync_deletes`, OfflineIMAP's meaning). When not, the twin stays and stays
+    /// paired, so it is neither deleted nor copied back.
+    pub sync_deletes: PerSide<bool>,
     /// Only these folders (all when `None`).
     pub folders: Option<Vec<FolderPath>>,
     /// How many folders to sync at once (at least 1).
@@ -83,6 +87,7 @@ impl Default for SyncOptions {
             dry_run: false,
             create_folders: PerSide::new(true, true),
             read_only: PerSide::new(false, false),
+            sync_deletes: PerSide::new(true, true),
             folders: None,
             threads: 1,
             near_duplicates: NearDuplicates::Count,
@@ -262,6 +267,7 @@ fn sync_folder(
         state: account.state,
         dry_run,
         read_only: account.options.read_only,
+        sync_deletes: account.options.sync_deletes,
         near_duplicates: account.options.near_duplicates,
         deletion_guard_percent: account.options.deletion_guard_percent,
         allow_deletions: account.options.allow_deletions,

@@ -75,6 +75,14 @@ impl FolderPlan {
         self
     }
 
+    /// The plan without deletions on `side`, for messages deleted on the other side whose
+    /// repository has `sync_deletes = no`: the pairs stay recorded, so the twin is kept
+    /// and never copied back.
+    pub fn without_deletions_on(mut self, side: Side) -> FolderPlan {
+        self.deletions[side].clear();
+        self
+    }
+
     /// Merges the flags of a pair present on both sides, planning the changes each side
     /// needs and the pair's new record.
     fn merge(&mut self, pair: &Pair, messages: PerSide<&MessageInfo>, common: &CommonFlags) {

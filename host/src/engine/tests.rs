@@ -430,3 +430,40 @@ fn a_read_only_side_is_never_written() {
     assert!(!report.changed_anything(), "{report:?}");
     assert!(remote.messages("INBOX")[0].1.flags.is_empty());
 }
+
+#[test]
+fn sync_deletes_off_keeps_that_sides_deletions_to_itself() {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new();
+    for n in 0..3 {
+        remote.deliver("INBOX", &message(n), Flags::new());
+    }
+    let state = SyncState::in_memory().unwrap();
+    // `sync_deletes = no` on the local repository.
+    let options = SyncOptions {
+        sync_deletes: PerSide::new(false, true),
+        ..Default::default()
+    };
+    sync_with(&local, &remote, &state, options.clone());
+    let local_uid = local.messages("INBOX")[0].0;
+    local.expunge("INBOX", local_uid);
+    let remote_uid = remote.messages("INBOX")[2].0;
+    remote.expunge("INBOX", remote_uid);
+    let report = sync_with(&local, &remote, &state, options.clone());
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(report.folders[0].deleted_on, PerSide::new(1, 0));
+    assert_eq!(
+        remote.messages("INBOX").len(),
+        2,
+        "the local deletion stays local"
+    );
+    assert_eq!(
+        local.messages("INBOX").len(),
+        1,
+        "the remote deletion travels"
+    );
+    // The kept twin is neither deleted later nor copied back.
+    let report = sync_with(&local, &remote, &state, options);
+    assert!(!report.changed_anything(), "{report:?}");
+    assert_eq!(local.messages("INBOX").len(), 1);
+}
