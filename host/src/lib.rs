@@ -3,11 +3,13 @@
 //! The binary (`main.rs`) is a thin shell over this library: `config` reads the
 //! OfflineIMAP-style configuration, `plugins` finds and loads backend plugins, `side` names
 //! an account's two repositories and holds data per side, `state` keeps what the last sync
-//! saw, and `engine` decides and applies what to do.
+//! saw, and `engine` decides and applies what to do. `offlineimap_import` turns
+//! OfflineIMAP's sync state into ours.
 
 pub mod accounts;
 pub mod config;
 pub mod engine;
+pub mod offlineimap_import;
 pub mod plugins;
 pub mod side;
 pub mod state;
