@@ -291,9 +291,6 @@ fn import_offlineimap(
     for account in &prepared {
         let report = offlineimap_import::run(account, request);
         print!("{}", offlineimap_import::render(&report));
-        for line in offlineimap_import::error_lines(&report) {
-            eprintln!("twinbox: {line}");
-        }
         failed |= report.failed();
     }
     Ok(if failed {

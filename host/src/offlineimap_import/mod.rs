@@ -587,98 +587,98 @@ impl Importer<'_> {
     }
 }
 
-/// The lines an account's import prints on stdout (its errors go to stderr, see
-/// [`error_lines`]).
+/// "1 pair", "2 pairs".
+fn pairs(count: usize) -> String {
+    if count == 1 {
+        "1 pair".to_owned()
+    } else {
+        format!("{count} pairs")
+    }
+}
+
+/// What an account's import prints, in the form of a sync's summary: a line per folder
+/// (`  INBOX  imported 5 pairs from ...`, `  Sent  ERROR: ...`), then the account's line.
 pub fn render(report: &AccountImport) -> String {
     let account = &report.account;
+    if let Some(error) = &report.error {
+        return format!("Account {account}: FAILED: {error}\n");
+    }
     let verb = if report.dry_run {
         "would import"
     } else {
         "imported"
     };
+    let width = report
+        .folders
+        .iter()
+        .map(|folder| folder.folder.as_str().chars().count())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
-    let (mut imported, mut pairs, mut kept, mut without, mut failed) = (0, 0, 0, 0, 0);
+    let (mut imported, mut paired, mut kept, mut without, mut failed) = (0, 0, 0, 0, 0);
     for folder in &report.folders {
-        let name = &folder.folder;
-        match &folder.result {
+        let line = match &folder.result {
             Ok(FolderOutcome::Imported(done)) => {
                 imported += 1;
-                pairs += done.pairs;
-                out.push_str(&format!(
-                    "Account {account}: {name}: {verb} {} pairs from {} (UIDVALIDITY local {}, remote {})",
-                    done.pairs,
+                paired += done.pairs;
+                let mut line = format!(
+                    "{verb} {} from {} (UIDVALIDITY local {}, remote {})",
+                    pairs(done.pairs),
                     display_path(&done.status_file),
                     done.uid_validity[Side::Local],
                     done.uid_validity[Side::Remote],
-                ));
+                );
                 if done.gone_locally > 0 {
-                    out.push_str(&format!(
-                        "; {} of them were deleted locally since OfflineIMAP's last sync: the \
-                         next sync deletes them on the remote side",
+                    line.push_str(&format!(
+                        "; {} deleted locally since OfflineIMAP's last sync: the next sync \
+                         deletes them on the remote side",
                         done.gone_locally
                     ));
                 }
                 if done.unmapped > 0 {
-                    out.push_str(&format!(
-                        "; {} messages without a UIDMapping entry are left to the first sync \
-                         to pair by content",
+                    line.push_str(&format!(
+                        "; {} without a UIDMapping entry are left to the first sync to pair \
+                         by content",
                         done.unmapped
                     ));
                 }
-                out.push('\n');
+                line
             }
             Ok(FolderOutcome::AlreadyInState) => {
                 kept += 1;
-                out.push_str(&format!(
-                    "Account {account}: {name}: twinbox has a sync state for it already: left \
-                     as it is (--force replaces it)\n"
-                ));
+                "twinbox has a sync state for it already: left as it is (--force replaces it)"
+                    .to_owned()
             }
             Ok(FolderOutcome::NoOfflineImapState) => {
                 without += 1;
-                out.push_str(&format!(
-                    "Account {account}: {name}: OfflineIMAP has no state for it: the first \
-                     sync pairs its messages by content\n"
-                ));
+                "OfflineIMAP has no state for it: the first sync pairs its messages by content"
+                    .to_owned()
             }
             Ok(FolderOutcome::NoLocalFolder) => {
                 without += 1;
-                out.push_str(&format!(
-                    "Account {account}: {name}: not in the local repository: not imported \
-                     (the first sync creates it and copies its messages)\n"
-                ));
+                "not in the local repository: not imported (the first sync creates it and \
+                 copies its messages)"
+                    .to_owned()
             }
-            Err(_) => failed += 1,
-        }
+            Err(error) => {
+                failed += 1;
+                format!("ERROR: {error}")
+            }
+        };
+        out.push_str(&format!("  {:<width$}  {line}\n", folder.folder.as_str()));
     }
     for file in &report.unmatched {
         out.push_str(&format!(
-            "Account {account}: {}: no remote folder has this name: not imported\n",
+            "  {}: no remote folder has this name: not imported\n",
             display_path(file)
         ));
     }
-    if report.error.is_none() {
-        out.push_str(&format!(
-            "Account {account}: {verb} {imported} folders ({pairs} pairs), {kept} left as they \
-             were, {without} without OfflineIMAP state, {failed} failed\n"
-        ));
-    }
+    out.push_str(&format!(
+        "Account {account}: {verb} {imported} folders ({}), {kept} left as they were, \
+         {without} without OfflineIMAP state, {failed} failed\n",
+        pairs(paired)
+    ));
     out
-}
-
-/// The one-line errors of an account's import, for stderr.
-pub fn error_lines(report: &AccountImport) -> Vec<String> {
-    let account = &report.account;
-    let mut lines = Vec::new();
-    if let Some(error) = &report.error {
-        lines.push(format!("Account {account}: {error}"));
-    }
-    for folder in &report.folders {
-        if let Err(error) = &folder.result {
-            lines.push(format!("Account {account}: {}: {error}", folder.folder));
-        }
-    }
-    lines
 }
 
 #[cfg(test)]

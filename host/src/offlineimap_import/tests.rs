@@ -364,3 +364,43 @@ fn a_local_imap_side_pairs_through_uid_mapping() {
     assert!(error.contains("local UIDs (40)"), "{error}");
     assert!(error.contains("run offlineimap once more"), "{error}");
 }
+
+#[test]
+fn the_report_reads_like_a_sync_summary() {
+    let folder = |name: &str, result| FolderImport {
+        folder: FolderPath::new(name).unwrap(),
+        result,
+    };
+    let report = AccountImport {
+        account: "Test".into(),
+        dry_run: false,
+        error: None,
+        folders: vec![
+            folder(
+                "INBOX",
+                Ok(FolderOutcome::Imported(Imported {
+                    pairs: 1,
+                    gone_locally: 1,
+                    unmapped: 0,
+                    status_file: PathBuf::from("/m/Account-Test/LocalStatus-sqlite/INBOX"),
+                    uid_validity: PerSide::new(7, 9),
+                })),
+            ),
+            folder("Sent", Ok(FolderOutcome::AlreadyInState)),
+            folder("Work/Projects", Err(ImportError::Refused("no".into()))),
+        ],
+        unmatched: vec![],
+    };
+    assert_eq!(
+        render(&report),
+        "  INBOX          imported 1 pair from /m/Account-Test/LocalStatus-sqlite/INBOX \
+         (UIDVALIDITY local 7, remote 9); 1 deleted locally since OfflineIMAP's last sync: \
+         the next sync deletes them on the remote side\n\
+         \x20 Sent           twinbox has a sync state for it already: left as it is (--force \
+         replaces it)\n\
+         \x20 Work/Projects  ERROR: no\n\
+         Account Test: imported 1 folders (1 pair), 1 left as they were, 0 without \
+         OfflineIMAP state, 1 failed\n"
+    );
+    assert!(report.failed());
+}
