@@ -421,3 +421,58 @@ fn missing_or_damaged_offlineimap_state_is_named_with_the_fix() {
     );
     everything.assert_unchanged();
 }
+
+#[test]
+fn messages_deleted_locally_after_offlineimaps_last_run() {
+    let switch = Switch::new('.', false);
+    // In INBOX a message below the newest: its pair is imported, and the first sync
+    // deletes it on the server, as OfflineIMAP's next run would have.
+    fs::remove_file(find_message(
+        &switch.folder_dir("INBOX"),
+        &message("inbox-seen"),
+    ))
+    .expect("delete a message locally");
+    // In Work/Projects the newest: the Maildir could give its UID to a new message, so
+    // the folder is refused with what to do.
+    fs::remove_file(find_message(
+        &switch.folder_dir("Work/Projects"),
+        &message("projects-unread"),
+    ))
+    .expect("delete a message locally");
+
+    let metadata = switch.offlineimap.display().to_string();
+    let outcome = run_twinbox(
+        &switch.sandbox,
+        &["import-offlineimap", "--metadata", metadata.as_str()],
+    );
+    outcome.assert_code(1);
+    assert!(
+        outcome
+            .folder_line("INBOX")
+            .contains("imported 5 pairs from ")
+            && outcome.folder_line("INBOX").contains(
+                "; 1 deleted locally since OfflineIMAP's last sync: the next sync deletes \
+                 them on the remote side"
+            ),
+        "{outcome}"
+    );
+    let refused = outcome.folder_errors("Work/Projects");
+    assert_eq!(refused.len(), 1, "{outcome}");
+    assert!(
+        refused[0].contains("LocalStatus-sqlite/Work.Projects pairs local UIDs (2)")
+            && refused[0].contains("run offlineimap once more"),
+        "{outcome}"
+    );
+
+    let sync = sync_ok(&switch.sandbox, &["-f", "INBOX"]);
+    assert_eq!(
+        sync.account_line(ACCOUNT),
+        format!(
+            "Account {ACCOUNT}: synced 1 folders: 0 messages copied (0 to local, 0 to remote), \
+             0 flag updates, 1 deletions, 0 folders created"
+        ),
+        "{sync}"
+    );
+    assert!(!switch.server_view()["INBOX"].contains_key(&message("inbox-seen")));
+    assert_eq!(switch.local_view()["INBOX"], switch.server_view()["INBOX"]);
+}
