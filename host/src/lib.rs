@@ -3,14 +3,15 @@
 //! The binary (`main.rs`) is a thin shell over this library: `config` reads the
 //! OfflineIMAP-style configuration, `plugins` finds and loads backend plugins, `side` names
 //! an account's two repositories and holds data per side, `state` keeps what the last sync
-//! saw, `engine` decides and applies what to do, and `mbnames` writes the mailbox list for
-//! mutt after a sync.
+//! saw, `engine` decides and applies what to do, `mbnames` writes the mailbox list for
+//! mutt after a sync, and `offlineimap_import` turns OfflineIMAP's sync state into ours.
 
 pub mod accounts;
 pub mod config;
 pub mod engine;
 pub mod folder_names;
 pub mod mbnames;
+pub mod offlineimap_import;
 pub mod plugins;
 pub mod side;
 pub mod state;

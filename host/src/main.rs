@@ -11,6 +11,7 @@ use twinbox::accounts::{self, Request};
 use twinbox::config::{self, Config};
 use twinbox::engine::{Repair, SyncEvent, SyncObserver};
 use twinbox::mbnames::Mbnames;
+use twinbox::offlineimap_import;
 use twinbox::plugins::{self, PluginCatalog};
 use twinbox::summary;
 
@@ -57,6 +58,14 @@ enum Command {
     /// Use it after a folder's UIDVALIDITY changed or a folder vanished, as the sync's
     /// error message says. Nothing in the repositories is changed.
     Forget(ForgetArgs),
+    /// Import OfflineIMAP's sync state, so that the first sync of the mail OfflineIMAP
+    /// kept transfers nothing and keeps its flag history.
+    ///
+    /// Reads Account-<A>/LocalStatus-sqlite (or LocalStatus) and Repository-<R>/FolderValidity
+    /// (and UIDMapping for a local IMAP repository) under OfflineIMAP's metadata directory;
+    /// writes twinbox's state for each folder OfflineIMAP synced. Nothing of OfflineIMAP's
+    /// is changed, and no message is renamed or rewritten.
+    ImportOfflineimap(ImportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +112,23 @@ struct ForgetArgs {
         required = true
     )]
     folders: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// Only these accounts (comma-separated, or repeat -a); default: every account.
+    #[arg(short = 'a', long = "accounts", value_name = "ACCOUNT[,...]")]
+    accounts: Vec<String>,
+    /// OfflineIMAP's metadata directory (default: [general] metadata of the config, else
+    /// ~/.offlineimap).
+    #[arg(long = "metadata", value_name = "DIR")]
+    metadata: Option<PathBuf>,
+    /// Print what would be imported; change nothing.
+    #[arg(short = 'n', long = "dry-run")]
+    dry_run: bool,
+    /// Replace the sync state twinbox already has for a folder (it is kept otherwise).
+    #[arg(long = "force")]
+    force: bool,
 }
 
 fn main() -> ExitCode {
@@ -163,6 +189,22 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 } else {
                     Repair::Every
                 }),
+            },
+        ),
+        Command::ImportOfflineimap(args) => import_offlineimap(
+            &cli,
+            &offlineimap_import::ImportRequest {
+                accounts: args
+                    .accounts
+                    .iter()
+                    .flat_map(|a| a.split(','))
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                metadata: args.metadata.clone(),
+                dry_run: args.dry_run,
+                force: args.force,
             },
         ),
         Command::Forget(args) => {
@@ -247,6 +289,30 @@ fn sync(cli: &Cli, request: Request) -> Result<ExitCode, Failure> {
     for problem in &problems {
         eprintln!("twinbox: {problem}");
         failed = true;
+    }
+    Ok(if failed {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `import-offlineimap`: imports each account's OfflineIMAP state and prints what it did.
+fn import_offlineimap(
+    cli: &Cli,
+    request: &offlineimap_import::ImportRequest,
+) -> Result<ExitCode, Failure> {
+    let config = load_config(cli)?;
+    let catalog = PluginCatalog::discover(plugins::search_path(
+        &cli.plugin_dirs,
+        &config.general.pluginpath,
+    ));
+    let prepared = offlineimap_import::prepare(&config, &catalog, request)?;
+    let mut failed = false;
+    for account in &prepared {
+        let report = offlineimap_import::run(account, request);
+        print!("{}", offlineimap_import::render(&report));
+        failed |= report.failed();
     }
     Ok(if failed {
         ExitCode::from(EXIT_FAILED)

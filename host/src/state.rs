@@ -529,71 +529,93 @@ impl SyncState {
         if changes.is_empty() {
             return Ok(());
         }
-        let name = folder.as_str();
         let txn = self
             .writable()?
             .begin_write()
             .map_err(|e| self.storage(e))?;
-        {
-            let mut folders = txn.open_table(FOLDERS).map_err(|e| self.storage(e))?;
-            let mut pairs = txn.open_table(PAIRS).map_err(|e| self.storage(e))?;
-            let mut pending = txn.open_table(PENDING).map_err(|e| self.storage(e))?;
-            for change in changes {
-                match change {
-                    StateChange::SetFolder(record) => {
-                        let json = serde_json::to_vec(record).map_err(|e| self.storage(e))?;
-                        folders
-                            .insert(name, json.as_slice())
-                            .map_err(|e| self.storage(e))?;
-                    }
-                    StateChange::PutPair(pair) => {
-                        let json = serde_json::to_vec(&PairValue {
-                            local: pair.uids[Side::Local],
-                            flags: pair.flags.clone(),
-                        })
+        self.apply(&txn, folder.as_str(), changes)?;
+        txn.commit().map_err(|e| self.storage(e))
+    }
+
+    /// Replaces everything the state knows of `folder` by `changes`, in one durable
+    /// transaction: a crash leaves either the old state of the folder or the new one,
+    /// never a mix (an import of another tool's state relies on it).
+    pub fn replace_folder(
+        &self,
+        folder: &FolderPath,
+        changes: &[StateChange],
+    ) -> Result<(), StateError> {
+        let txn = self
+            .writable()?
+            .begin_write()
+            .map_err(|e| self.storage(e))?;
+        self.clear(&txn, folder.as_str())?;
+        self.apply(&txn, folder.as_str(), changes)?;
+        txn.commit().map_err(|e| self.storage(e))
+    }
+
+    fn apply(
+        &self,
+        txn: &redb::WriteTransaction,
+        name: &str,
+        changes: &[StateChange],
+    ) -> Result<(), StateError> {
+        let mut folders = txn.open_table(FOLDERS).map_err(|e| self.storage(e))?;
+        let mut pairs = txn.open_table(PAIRS).map_err(|e| self.storage(e))?;
+        let mut pending = txn.open_table(PENDING).map_err(|e| self.storage(e))?;
+        for change in changes {
+            match change {
+                StateChange::SetFolder(record) => {
+                    let json = serde_json::to_vec(record).map_err(|e| self.storage(e))?;
+                    folders
+                        .insert(name, json.as_slice())
                         .map_err(|e| self.storage(e))?;
-                        pairs
-                            .insert((name, pair.uids[Side::Remote]), json.as_slice())
-                            .map_err(|e| self.storage(e))?;
-                    }
-                    StateChange::RemovePair(PairKey(remote)) => {
-                        pairs.remove((name, *remote)).map_err(|e| self.storage(e))?;
-                    }
-                    StateChange::AddPending { id, copy } => {
-                        let json = serde_json::to_vec(copy).map_err(|e| self.storage(e))?;
-                        pending
-                            .insert((name, *id), json.as_slice())
-                            .map_err(|e| self.storage(e))?;
-                    }
-                    StateChange::RemovePending { id } => {
-                        pending.remove((name, *id)).map_err(|e| self.storage(e))?;
-                    }
+                }
+                StateChange::PutPair(pair) => {
+                    let json = serde_json::to_vec(&PairValue {
+                        local: pair.uids[Side::Local],
+                        flags: pair.flags.clone(),
+                    })
+                    .map_err(|e| self.storage(e))?;
+                    pairs
+                        .insert((name, pair.uids[Side::Remote]), json.as_slice())
+                        .map_err(|e| self.storage(e))?;
+                }
+                StateChange::RemovePair(PairKey(remote)) => {
+                    pairs.remove((name, *remote)).map_err(|e| self.storage(e))?;
+                }
+                StateChange::AddPending { id, copy } => {
+                    let json = serde_json::to_vec(copy).map_err(|e| self.storage(e))?;
+                    pending
+                        .insert((name, *id), json.as_slice())
+                        .map_err(|e| self.storage(e))?;
+                }
+                StateChange::RemovePending { id } => {
+                    pending.remove((name, *id)).map_err(|e| self.storage(e))?;
                 }
             }
         }
-        txn.commit().map_err(|e| self.storage(e))
+        Ok(())
+    }
+
+    /// Removes the folder's record, pairs and pending copies within `txn`.
+    fn clear(&self, txn: &redb::WriteTransaction, name: &str) -> Result<(), StateError> {
+        let mut folders = txn.open_table(FOLDERS).map_err(|e| self.storage(e))?;
+        folders.remove(name).map_err(|e| self.storage(e))?;
+        let mut pairs = txn.open_table(PAIRS).map_err(|e| self.storage(e))?;
+        pairs
+            .retain_in((name, 0u32)..=(name, u32::MAX), |_, _| false)
+            .map_err(|e| self.storage(e))?;
+        let mut pending = txn.open_table(PENDING).map_err(|e| self.storage(e))?;
+        pending
+            .retain_in((name, 0u64)..=(name, u64::MAX), |_, _| false)
+            .map_err(|e| self.storage(e))?;
+        Ok(())
     }
 
     /// Forgets everything about `folder` (its record, pairs and pending copies).
     pub fn forget_folder(&self, folder: &FolderPath) -> Result<(), StateError> {
-        let name = folder.as_str();
-        let txn = self
-            .writable()?
-            .begin_write()
-            .map_err(|e| self.storage(e))?;
-        {
-            let mut folders = txn.open_table(FOLDERS).map_err(|e| self.storage(e))?;
-            folders.remove(name).map_err(|e| self.storage(e))?;
-            let mut pairs = txn.open_table(PAIRS).map_err(|e| self.storage(e))?;
-            pairs
-                .retain_in((name, 0u32)..=(name, u32::MAX), |_, _| false)
-                .map_err(|e| self.storage(e))?;
-            let mut pending = txn.open_table(PENDING).map_err(|e| self.storage(e))?;
-            pending
-                .retain_in((name, 0u64)..=(name, u64::MAX), |_, _| false)
-                .map_err(|e| self.storage(e))?;
-        }
-        txn.commit().map_err(|e| self.storage(e))
+        self.replace_folder(folder, &[])
     }
 
     /// An id for a new pending copy of `folder`: one above the highest id pending there
@@ -734,6 +756,51 @@ mod tests {
         assert_eq!(state.pending(&other).unwrap().len(), 1);
         state.forget_folder(&other).unwrap();
         assert!(state.pending(&other).unwrap().is_empty());
+    }
+
+    #[test]
+    fn replacing_a_folder_drops_all_it_held_and_nothing_else() {
+        let state = SyncState::in_memory().unwrap();
+        let other = FolderPath::new("Other").unwrap();
+        let pair = |local, remote| {
+            StateChange::PutPair(Pair {
+                uids: PerSide::new(local, remote),
+                flags: Flags::new(),
+            })
+        };
+        for folder in [inbox(), other.clone()] {
+            state
+                .commit(
+                    &folder,
+                    &[
+                        StateChange::SetFolder(FolderRecord::new(PerSide::new(1, 2))),
+                        pair(1, 10),
+                        pair(2, 20),
+                    ],
+                )
+                .unwrap();
+        }
+        state
+            .replace_folder(
+                &inbox(),
+                &[
+                    StateChange::SetFolder(FolderRecord::new(PerSide::new(3, 4))),
+                    pair(5, 50),
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            state.folder(&inbox()).unwrap().unwrap().uid_validity,
+            PerSide::new(3, 4)
+        );
+        let remote: Vec<_> = state
+            .pairs(&inbox())
+            .unwrap()
+            .iter()
+            .map(|p| p.uids[Side::Remote])
+            .collect();
+        assert_eq!(remote, vec![50]);
+        assert_eq!(state.pairs(&other).unwrap().len(), 2);
     }
 
     #[test]

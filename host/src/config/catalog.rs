@@ -188,7 +188,11 @@ const IMAP: &[(&str, Support)] = &[
     ),
 ];
 
-const MAILDIR: &[(&str, Support)] = &[("localfolders", Support::Works), ("sep", Support::Works)];
+const MAILDIR: &[(&str, Support)] = &[
+    ("localfolders", Support::Works),
+    ("sep", Support::Works),
+    ("layout", Support::Works),
+];
 
 const MBOX: &[(&str, Support)] = &[
     ("localfolders", Support::Works),
