@@ -377,8 +377,11 @@ fn change_server(port: u16, user: &str, password: &str) {
     let total = all.len();
     let toggle = |i: usize| i % 100 == 37;
     let stride = (total / 50).max(1);
+    // Evenly spread; one that falls on a toggled message moves to the next.
     let expunge: BTreeSet<usize> = (0..total)
-        .filter(|&i| !toggle(i) && i % stride == stride / 2)
+        .filter(|&i| i % stride == stride / 2)
+        .map(|i| if toggle(i) { i + 1 } else { i })
+        .filter(|&i| i < total)
         .take(50)
         .collect();
     let (mut toggled, mut expunged) = (0, 0);
