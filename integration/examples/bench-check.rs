@@ -30,8 +30,9 @@
 //! A local message is *present* when its content matches a server message of the same
 //! folder after a loose normalisation that forgives what the peers are known to change: an
 //! mbox `From ` first line, mbsync's `X-TUID:` header, and white space of any kind (every
-//! CR, LF, space and tab is dropped: line ends, OfflineIMAP's `Subject: ` for `Subject:`). *Same content* is stricter: equal bytes once CRLF is read as LF (the
-//! server stores LF and serves CRLF; a bare CR counts). *Flags* compare the Maildir letters
+//! CR, LF, space and tab is dropped: line ends, OfflineIMAP's `Subject: ` for `Subject:`). *Same content* is stricter: equal bytes once the CRs before an LF are dropped
+//! (the server stores LF and serves CRLF; a Maildir file's CRLF reads as a line end; a CR
+//! elsewhere counts). *Flags* compare the Maildir letters
 //! of the IMAP system flags, `D F R S T`: `P` and Dovecot's keyword letters are left out,
 //! since only twinbox maps `$Forwarded` to `P` and mbsync 1.4 syncs no keywords.
 
@@ -161,13 +162,22 @@ fn hash(bytes: &[u8]) -> u64 {
 
 /// The loose and the strict key of a message's bytes.
 fn keys(content: &[u8]) -> (u64, u64) {
+    // Every run of CRs before an LF goes: a Maildir file's "\r\n" reads as a line end, so
+    // Dovecot's "x\r\r\n" (served as is) and a client's "x\r\n" (the CRLF made LF, the
+    // bare CR kept) are the same message.
     let mut strict = Vec::with_capacity(content.len());
     let mut i = 0;
     while i < content.len() {
-        if !(content[i] == b'\r' && content.get(i + 1) == Some(&b'\n')) {
+        if content[i] == b'\r' {
+            let run = content[i..].iter().take_while(|&&b| b == b'\r').count();
+            if content.get(i + run) != Some(&b'\n') {
+                strict.extend_from_slice(&content[i..i + run]);
+            }
+            i += run;
+        } else {
             strict.push(content[i]);
+            i += 1;
         }
-        i += 1;
     }
     let mut loose = Vec::with_capacity(content.len());
     let mut in_header = true;
@@ -222,6 +232,7 @@ fn check(server_root: &Path, local_root: &Path) {
         }
         let mut extra = Vec::new();
         let mut wrong_flags = 0;
+        let mut other_content = Vec::new();
         for message in &here {
             let Some(candidates) = by_key.get_mut(&message.loose).filter(|c| !c.is_empty()) else {
                 extra.push(message);
@@ -241,20 +252,32 @@ fn check(server_root: &Path, local_root: &Path) {
             }
             if theirs.strict == message.strict {
                 same_content += 1;
+            } else {
+                other_content.push((&theirs.path, &message.path));
             }
         }
         let missing: Vec<&Message> = by_key.into_values().flatten().collect();
-        if !missing.is_empty() || !extra.is_empty() || wrong_flags > 0 {
+        if !missing.is_empty() || !extra.is_empty() || wrong_flags > 0 || !other_content.is_empty()
+        {
             eprintln!(
-                "{name}: {} missing, {} extra, {wrong_flags} with other flags",
+                "{name}: {} missing, {} extra, {wrong_flags} with other flags, {} with other \
+                 content",
                 missing.len(),
-                extra.len()
+                extra.len(),
+                other_content.len()
             );
             for message in missing.iter().take(3) {
                 eprintln!("  missing: {}", message.path.display());
             }
             for message in extra.iter().take(3) {
                 eprintln!("  extra: {}", message.path.display());
+            }
+            for (server, local) in other_content.iter().take(2) {
+                eprintln!(
+                    "  other content: {} (server) {} (local)",
+                    server.display(),
+                    local.display()
+                );
             }
         }
     }
