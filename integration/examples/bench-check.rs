@@ -30,11 +30,14 @@
 //! A local message is *present* when its content matches a server message of the same
 //! folder after a loose normalisation that forgives what the peers are known to change: an
 //! mbox `From ` first line, mbsync's `X-TUID:` header, and white space of any kind (every
-//! CR, LF, space and tab is dropped: line ends, OfflineIMAP's `Subject: ` for `Subject:`). *Same content* is stricter: equal bytes once the CRs before an LF are dropped
-//! (the server stores LF and serves CRLF; a Maildir file's CRLF reads as a line end; a CR
-//! elsewhere counts). *Flags* compare the Maildir letters
-//! of the IMAP system flags, `D F R S T`: `P` and Dovecot's keyword letters are left out,
-//! since only twinbox maps `$Forwarded` to `P` and mbsync 1.4 syncs no keywords.
+//! CR, LF, space and tab is dropped: line ends, OfflineIMAP's `Subject: ` for `Subject:`).
+//! *Same content* is stricter: equal bytes once the CRs before an LF are dropped (the
+//! server stores LF and serves CRLF; a Maildir file's CRLF reads as a line end; a CR
+//! elsewhere counts). *Flags* compare the Maildir letters of the IMAP system flags,
+//! `D F R S T`: `P` and Dovecot's keyword letters are left out, since only twinbox maps
+//! `$Forwarded` to `P` and mbsync 1.4 syncs no keywords. A message left unmatched on both
+//! sides is matched by its `Message-ID` when exactly one on the server has it: a tool may
+//! have rewritten more than white space (OfflineIMAP does, in some real mail's headers).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
@@ -85,6 +88,23 @@ struct Message {
     strict: u64,
     /// The system flag letters, sorted.
     flags: String,
+    /// The `Message-ID` header's value, if the message has one.
+    message_id: Option<Vec<u8>>,
+}
+
+/// The value of the first `Message-ID:` header of the header section, trimmed.
+fn message_id(content: &[u8]) -> Option<Vec<u8>> {
+    for line in content.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line.len() > 11 && line[..11].eq_ignore_ascii_case(b"message-id:") {
+            let value = line[11..].trim_ascii();
+            return (!value.is_empty()).then(|| value.to_vec());
+        }
+    }
+    None
 }
 
 /// The folders under `root` (see the module docs for the names), each with its message
@@ -209,6 +229,7 @@ fn read_messages(files: &[PathBuf]) -> Vec<Message> {
                 loose,
                 strict,
                 flags: flags_of(path),
+                message_id: message_id(&content),
             })
         })
         .collect()
@@ -256,7 +277,34 @@ fn check(server_root: &Path, local_root: &Path) {
                 other_content.push((&theirs.path, &message.path));
             }
         }
-        let missing: Vec<&Message> = by_key.into_values().flatten().collect();
+        let mut missing: Vec<&Message> = by_key.into_values().flatten().collect();
+        // A second chance by Message-ID (unique among the unmatched ones), for what a tool
+        // rewrote beyond white space (OfflineIMAP re-serialises some real mail's headers).
+        extra.retain(|message| {
+            let Some(id) = &message.message_id else {
+                return true;
+            };
+            let mut same_id = missing
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.message_id.as_ref() == Some(id));
+            let (Some((at, _)), None) = (same_id.next(), same_id.next()) else {
+                return true;
+            };
+            let theirs = missing.swap_remove(at);
+            present += 1;
+            if theirs.flags == message.flags {
+                flags_equal += 1;
+            } else {
+                wrong_flags += 1;
+            }
+            if theirs.strict == message.strict {
+                same_content += 1;
+            } else {
+                other_content.push((&theirs.path, &message.path));
+            }
+            false
+        });
         if !missing.is_empty() || !extra.is_empty() || wrong_flags > 0 || !other_content.is_empty()
         {
             eprintln!(
