@@ -37,7 +37,7 @@ mod spam_assassin;
 mod upload;
 
 pub use generated::{generated_message, random_date, random_flags, Rng, Shape};
-pub use plan::{acceptance_plan, benchmark_plan, FolderPlan, Plan, Source};
+pub use plan::{acceptance_plan, benchmark_plan, sized_benchmark_plan, FolderPlan, Plan, Source};
 pub use spam_assassin::{
     cache_dir, spam_assassin_data, spam_assassin_group, SPAM_ASSASSIN_GROUPS, SPAM_ASSASSIN_PACKAGE,
 };

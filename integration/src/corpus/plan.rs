@@ -3,6 +3,7 @@
 
 use super::{
     generated_message, random_date, random_flags, spam_assassin_group, CorpusMessage, Rng, Shape,
+    SPAM_ASSASSIN_GROUPS,
 };
 
 /// Where a folder's messages come from.
@@ -32,34 +33,38 @@ pub struct Plan {
 impl Plan {
     /// The messages of folder `i`, with flags, dates and how they are sent.
     pub fn messages(&self, i: usize) -> Vec<CorpusMessage> {
+        self.messages_iter(i).collect()
+    }
+
+    /// The messages of folder `i` one at a time (the same as [`Plan::messages`]): a
+    /// generated folder is made as it is read, so a large one need not fit in memory.
+    pub fn messages_iter(&self, i: usize) -> Box<dyn Iterator<Item = CorpusMessage> + '_> {
         let plan = &self.folders[i];
         let mut rng = Rng::new(self.seed.wrapping_add(i as u64 * 7919));
         match &plan.source {
-            Source::SpamAssassin(group) => spam_assassin_group(group)
-                .into_iter()
-                .map(|(name, content)| CorpusMessage {
+            Source::SpamAssassin(group) => Box::new(spam_assassin_group(group).into_iter().map(
+                move |(name, content)| CorpusMessage {
                     name,
                     content,
                     flags: random_flags(&mut rng),
                     internal_date: random_date(&mut rng),
                     send_raw: rng.chance(20),
-                })
-                .collect(),
-            Source::Generated { first, shapes } => shapes
-                .iter()
-                .enumerate()
-                .map(|(k, &shape)| {
+                },
+            )),
+            Source::Generated { first, shapes } => {
+                let (seed, first) = (self.seed, *first);
+                Box::new(shapes.iter().enumerate().map(move |(k, &shape)| {
                     let index = first + k as u64;
                     let internal_date = random_date(&mut rng);
                     CorpusMessage {
                         name: format!("generated-{index}-{}", shape.label()),
-                        content: generated_message(self.seed, index, shape, internal_date),
+                        content: generated_message(seed, index, shape, internal_date),
                         flags: random_flags(&mut rng),
                         internal_date,
                         send_raw: rng.chance(20),
                     }
-                })
-                .collect(),
+                }))
+            }
         }
     }
 
@@ -171,20 +176,39 @@ pub fn acceptance_plan() -> Plan {
 /// The benchmark's mailbox, like the one the peers were measured on: 22 folders, the
 /// SpamAssassin corpus plus 10,000 generated messages, about 16,000 messages and 1.1 GB.
 pub fn benchmark_plan() -> Plan {
+    sized_benchmark_plan(&SPAM_ASSASSIN_GROUPS, 10_000)
+}
+
+/// A benchmark mailbox of another size: the SpamAssassin `groups` (the first in INBOX)
+/// plus about `generated` generated messages in up to 17 more folders. Of the generated
+/// ones, 16 folders get 5.88% each (mostly text of 1-30 KB, an attachment of 20-300 KB in
+/// one of 3, one of 50 with 1-4.5 MB: about 113 KB a message on average) and `Odd` the
+/// rest (the odd shapes, at least 8 of them). `(all groups, 10,000)` is
+/// [`benchmark_plan`]. Without groups INBOX stays empty.
+pub fn sized_benchmark_plan(groups: &[&'static str], generated: usize) -> Plan {
     let seed = 2024;
     let mut rng = Rng::new(seed);
-    let mut folders = vec![
-        ("INBOX".to_owned(), Source::SpamAssassin("easy-ham-1")),
-        ("Ham/Easy 2".to_owned(), Source::SpamAssassin("easy-ham-2")),
-        ("Ham/Hard".to_owned(), Source::SpamAssassin("hard-ham-1")),
-        ("Spam/2002".to_owned(), Source::SpamAssassin("spam-1")),
-        (
-            "Spam/\u{c9}t\u{e9} 2003".to_owned(),
-            Source::SpamAssassin("spam-2"),
-        ),
-    ];
-    // 16 generated folders of 588 messages (10,000 in all with the odd ones): mostly
-    // text, an attachment of 20-300 KB in one of 3, and one of 50 with 1-4.5 MB.
+    let names_of_groups = |group: &str| match group {
+        "easy-ham-1" => "INBOX",
+        "easy-ham-2" => "Ham/Easy 2",
+        "hard-ham-1" => "Ham/Hard",
+        "spam-1" => "Spam/2002",
+        _ => "Spam/\u{c9}t\u{e9} 2003",
+    };
+    let mut folders: Vec<(String, Source)> = groups
+        .iter()
+        .enumerate()
+        .map(|(k, &group)| {
+            let name = if k == 0 {
+                "INBOX"
+            } else {
+                names_of_groups(group)
+            };
+            (name.to_owned(), Source::SpamAssassin(group))
+        })
+        .collect();
+    // 16 generated folders of 588 messages for 10,000 (10,000 in all with the odd ones):
+    // mostly text, an attachment of 20-300 KB in one of 3, and one of 50 with 1-4.5 MB.
     let names = [
         "Archive/2019",
         "Archive/2020",
@@ -203,8 +227,16 @@ pub fn benchmark_plan() -> Plan {
         "Sent",
         "Drafts",
     ];
-    let per_folder = 588;
+    let per_folder = generated * 588 / 10_000;
+    // Message numbers (which make each message's bytes) must not overlap between folders.
+    assert!(
+        per_folder <= 10_000,
+        "at most 170,000 generated messages (not {generated})"
+    );
     for (k, name) in names.iter().enumerate() {
+        if per_folder == 0 {
+            break;
+        }
         let shapes = (0..per_folder)
             .map(|_| match rng.below(150) {
                 0..=2 => Shape::Attachment(rng.between(1_000_000, 4_500_000) as usize),
@@ -220,13 +252,15 @@ pub fn benchmark_plan() -> Plan {
             },
         ));
     }
-    folders.push((
-        "Odd".to_owned(),
-        Source::Generated {
-            first: 1_000_000,
-            shapes: odd_shapes(10_000 - per_folder * names.len()),
-        },
-    ));
+    if generated > 0 {
+        folders.push((
+            "Odd".to_owned(),
+            Source::Generated {
+                first: 1_000_000,
+                shapes: odd_shapes(generated - per_folder * names.len()),
+            },
+        ));
+    }
     Plan {
         seed,
         folders: folders

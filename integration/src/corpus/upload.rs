@@ -29,35 +29,29 @@ pub fn fill(dovecot: &Dovecot, user: &str, plan: &Plan) -> FillStats {
                 .command(&format!("CREATE {wire}"))
                 .unwrap_or_else(|e| panic!("CREATE {folder}: {e}"));
         }
-        let messages = plan.messages(i);
-        for batch in batches(&messages) {
-            uploader
-                .append_many(&wire, batch)
-                .unwrap_or_else(|e| panic!("APPEND to {folder}: {e}"));
+        // A batch at a time: a large generated folder need not fit in memory.
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0;
+        let mut messages = plan.messages_iter(i).peekable();
+        while let Some(message) = messages.next() {
+            batch_bytes += message.content.len();
+            stats.messages += 1;
+            stats.bytes += message.content.len();
+            batch.push(message);
+            let full = match messages.peek() {
+                Some(next) => batch.len() >= 500 || batch_bytes + next.content.len() > 32 << 20,
+                None => true,
+            };
+            if full {
+                uploader
+                    .append_many(&wire, &batch)
+                    .unwrap_or_else(|e| panic!("APPEND to {folder}: {e}"));
+                batch.clear();
+                batch_bytes = 0;
+            }
         }
-        stats.messages += messages.len();
-        stats.bytes += messages.iter().map(|m| m.content.len()).sum::<usize>();
     }
     stats
-}
-
-/// Consecutive runs of at most 500 messages or 32 MB.
-fn batches(messages: &[CorpusMessage]) -> Vec<&[CorpusMessage]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut bytes = 0;
-    for (i, message) in messages.iter().enumerate() {
-        if i > start && (i - start >= 500 || bytes + message.content.len() > 32 << 20) {
-            out.push(&messages[start..i]);
-            start = i;
-            bytes = 0;
-        }
-        bytes += message.content.len();
-    }
-    if start < messages.len() {
-        out.push(&messages[start..]);
-    }
-    out
 }
 
 /// A write-mostly IMAP client for loading mail: commands without literals in their
