@@ -13,6 +13,7 @@ pub mod folder_names;
 pub mod mbnames;
 pub mod offlineimap_import;
 pub mod plugins;
+pub mod python;
 pub mod side;
 pub mod state;
 pub mod summary;

@@ -28,8 +28,6 @@
 //! `ffilter_name`), and a pair is synced only if both repositories' filters keep their
 //! folder; `folderincludes` names folders kept whatever the filter says.
 
-pub mod lambda;
-pub mod python_re;
 mod repository;
 
 use std::collections::BTreeMap;
@@ -38,8 +36,8 @@ use backend_api::{FolderPath, RepositoryConfig};
 use backend_kit::mutf7;
 
 use crate::config::{parse_bool, ConfigError, REPOSITORY_PREFIX};
+use crate::python::{self, Lambda, Type};
 use crate::side::{PerSide, Side};
-use lambda::{Lambda, Type};
 pub use repository::NamedRepository;
 
 /// The side whose folder names the engine and the state use.
@@ -94,7 +92,7 @@ impl NameRules {
                 return Ok(None);
             };
             let value = Lambda::parse(text, want).map_err(|problem| {
-                python_error(option, format!("{problem}; {}", lambda::SUPPORTED))
+                python_error(option, format!("{problem}; {}", python::SUPPORTED))
             })?;
             Ok(Some(Written {
                 value,
@@ -105,7 +103,7 @@ impl NameRules {
         let nametrans = lambda("nametrans", Type::Str)?;
         let folderincludes = match config.get("folderincludes") {
             None => Vec::new(),
-            Some(text) => lambda::parse_string_list(text)
+            Some(text) => python::parse_string_list(text)
                 .map_err(|problem| python_error("folderincludes", problem))?,
         };
         let kind = config
@@ -316,7 +314,5 @@ impl AccountNames {
     }
 }
 
-#[cfg(test)]
-mod lambda_tests;
 #[cfg(test)]
 mod tests;

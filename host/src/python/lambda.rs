@@ -1,33 +1,10 @@
-//! The Python that OfflineIMAP users write in `folderfilter`, `nametrans` and
-//! `folderincludes`, read by a parser of our own and evaluated without Python.
-//!
-//! OfflineIMAP `eval`s these options, so a config may hold any Python; in practice people
-//! write a handful of forms (its documentation's examples and their variations). We read
-//! those and refuse the rest with one line that says what is read, because guessing at
-//! the meaning of a filter would sync folders the user excluded. What is read:
-//!
-//! - `lambda NAME: EXPR`, where `NAME` may be any identifier;
-//! - string literals in single or double quotes, with `r`/`u` prefixes, Python's escapes
-//!   (an unknown escape such as `\.` keeps its backslash, as in Python), and adjacent
-//!   literals joined; `True`, `False`, `None`;
-//! - lists and tuples of string literals; dicts of them with `.get(KEY, DEFAULT)`;
-//! - `==`, `!=`, `in`, `not in` (in a list, or a substring), `and`, `or`, `not`,
-//!   `A if COND else B`, parentheses, `+` on strings;
-//! - `re.search`, `re.match`, `re.fullmatch` (pattern, string, [flags]) and
-//!   `re.sub` (pattern, replacement, string, [count], [flags]) with literal pattern and
-//!   replacement; flags as `re.I`, `re.IGNORECASE`, ... joined with `|`, also as
-//!   `flags=` and `count=` keywords;
-//! - the string methods `startswith`, `endswith` (a string or a tuple of them),
-//!   `replace`, `lower`, `upper`, `strip`, `lstrip`, `rstrip`.
-//!
-//! Types are checked when the option is read, so evaluating never fails: a filter yields
-//! a truth value, a translation a string.
+//! `lambda NAME: EXPR`: parsed, type-checked and evaluated (see the module's essay).
 
 use std::fmt;
 
 use regex::Regex;
 
-use super::python_re::{self, Anchor, Flags};
+use super::re::{self as python_re, Anchor, Flags};
 
 /// What the forms above are, said in a refusal.
 pub const SUPPORTED: &str = "twinbox reads lambdas over string literals and lists, tuples \

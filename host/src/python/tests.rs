@@ -1,7 +1,7 @@
 //! Each form the lambda reader accepts, the real-world examples of OfflineIMAP's
 //! documentation and users, and what it refuses.
 
-use super::lambda::{parse_string_list, Lambda, Type};
+use super::{parse_string_list, Lambda, Type};
 
 #[track_caller]
 fn filter(text: &str) -> Lambda {
