@@ -31,6 +31,7 @@
 //! when a folder's name happens to reach it.
 
 mod lambda;
+mod lexer;
 mod re;
 
 pub use lambda::{parse_string_list, Lambda, Type, SUPPORTED};
