@@ -13,7 +13,7 @@
 
 use regex::Regex;
 
-use super::python::string_literal;
+use crate::python::string_literal;
 
 /// A parsed filter. Two filters are equal when their sources are.
 #[derive(Clone, Debug)]

@@ -120,7 +120,8 @@ impl MbnamesConfig {
         };
         let literal = |option: &str, example: &str| -> Result<String, ConfigError> {
             let (value, line) = required(option, example)?;
-            python::string_expression(&value).map_err(|why| invalid(option, &value, line, why))
+            crate::python::string_expression(&value)
+                .map_err(|why| invalid(option, &value, line, why))
         };
         let header = literal("header", "\"mailboxes \"")?;
         let sep = literal("sep", "\" \"")?;

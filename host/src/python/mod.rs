@@ -32,9 +32,12 @@
 
 mod lambda;
 mod lexer;
+mod literal;
 mod re;
 
 pub use lambda::{parse_string_list, Lambda, Type, SUPPORTED};
+pub use literal::string_expression;
+pub(crate) use literal::string_literal;
 
 #[cfg(test)]
 mod tests;
