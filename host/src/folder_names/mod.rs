@@ -36,7 +36,7 @@ use backend_api::{FolderPath, RepositoryConfig};
 use backend_kit::mutf7;
 
 use crate::config::{parse_bool, ConfigError, REPOSITORY_PREFIX};
-use crate::python::{self, Lambda, Type};
+use crate::python::{self, Lambda, Signature, Type};
 use crate::side::{PerSide, Side};
 pub use repository::NamedRepository;
 
@@ -87,13 +87,18 @@ impl NameRules {
             option: option.to_owned(),
             problem,
         };
-        let lambda = |option: &str, want: Type| -> Result<Option<Written<Lambda>>, ConfigError> {
+        let lambda = |option: &str, gives: Type| -> Result<Option<Written<Lambda>>, ConfigError> {
             let Some(text) = config.get(option) else {
                 return Ok(None);
             };
-            let value = Lambda::parse(text, want).map_err(|problem| {
-                python_error(option, format!("{problem}; {}", python::SUPPORTED))
-            })?;
+            let value = Lambda::parse(
+                text,
+                Signature {
+                    params: &["foldername"],
+                    gives,
+                },
+            )
+            .map_err(|problem| python_error(option, format!("{problem}; {}", python::SUPPORTED)))?;
             Ok(Some(Written {
                 value,
                 at: at(option),
@@ -171,7 +176,7 @@ impl NameRules {
             || self
                 .folderfilter
                 .as_ref()
-                .is_none_or(|filter| filter.value.test(&spelled))
+                .is_none_or(|filter| filter.value.test(&[&spelled]))
     }
 
     /// `path` through this repository's `nametrans` (itself without one).
@@ -180,7 +185,7 @@ impl NameRules {
             return Ok(path.clone());
         };
         let spelled = self.spelling(path);
-        let translated = nametrans.value.translate(&spelled);
+        let translated = nametrans.value.translate(&[&spelled]);
         self.path_of(&translated).map_err(|reason| {
             format!(
                 "{}: [{}] option 'nametrans' turns folder {spelled:?} into {translated:?}, which \

@@ -1,4 +1,4 @@
-//! `lambda NAME: EXPR`: parsed, type-checked and evaluated (see the module's essay).
+//! `lambda NAME, ...: EXPR`: parsed, type-checked and evaluated (see the module's essay).
 
 use std::fmt;
 
@@ -13,41 +13,84 @@ pub const SUPPORTED: &str = "twinbox reads lambdas over string literals and list
     re.search/re.match/re.fullmatch/re.sub with literal patterns, and the string methods \
     startswith, endswith, replace, lower, upper, strip";
 
-/// A parsed `lambda NAME: EXPR`.
+/// Where a lambda is read: the arguments OfflineIMAP passes it, named as its
+/// documentation names them (for messages only: the lambda may name them as it likes),
+/// and what it must give.
+#[derive(Clone, Copy, Debug)]
+pub struct Signature {
+    pub params: &'static [&'static str],
+    pub gives: Type,
+}
+
+/// A parsed `lambda NAME, ...: EXPR`.
 #[derive(Clone, Debug)]
 pub struct Lambda {
     body: Expr,
 }
 
 impl Lambda {
-    /// Parses `text` as a one-argument lambda whose body has type `want`.
-    pub fn parse(text: &str, want: Type) -> Result<Lambda, String> {
+    /// Parses `text` as a lambda of `signature`'s arguments whose body gives
+    /// `signature.gives`.
+    pub fn parse(text: &str, signature: Signature) -> Result<Lambda, String> {
         let mut parser = Parser::new(text)?;
-        parser.expect_keyword("lambda")?;
-        let param = match parser.next() {
-            Some(Token::Name(name)) => name,
-            other => return Err(parser.unexpected(other.as_ref(), "the lambda's argument name")),
+        let params = signature.params;
+        let how = format!("lambda {}: ...", params.join(", "));
+        if !parser.eat_keyword("lambda") {
+            let found = parser.peek().cloned();
+            return Err(format!(
+                "{}: write {how} (twinbox never runs Python, so a function from pythonfile \
+                 cannot be used)",
+                parser.unexpected(found.as_ref(), "'lambda'")
+            ));
+        }
+        let takes = match params.len() {
+            1 => "one argument".to_owned(),
+            2 => "two arguments".to_owned(),
+            n => format!("{n} arguments"),
         };
-        parser.param = Some(param);
-        parser.expect(&Token::Colon)?;
+        for index in 0..params.len() {
+            if index > 0 {
+                parser
+                    .expect(&Token::Comma)
+                    .map_err(|e| format!("{e}; the lambda takes {takes}: {how}"))?;
+            }
+            let name = match parser.next() {
+                Some(Token::Name(name)) => name,
+                other => {
+                    return Err(format!(
+                        "{}; the lambda takes {takes}: {how}",
+                        parser.unexpected(other.as_ref(), "the lambda's argument name")
+                    ))
+                }
+            };
+            if parser.params.contains(&name) {
+                return Err(format!("names two arguments {name}; write {how}"));
+            }
+            parser.params.push(name);
+        }
+        parser
+            .expect(&Token::Colon)
+            .map_err(|e| format!("{e}; the lambda takes {takes}: {how}"))?;
         let body = parser.expression()?;
         parser.end()?;
-        check_type(&body, want)?;
+        check_type(&body, signature.gives)?;
         Ok(Lambda { body })
     }
 
-    /// The body's value for the argument `name`, as Python's truth value.
-    pub fn test(&self, name: &str) -> bool {
-        self.body.eval(name).truthy()
+    /// The body's value for `args` (one per parameter of the signature it was parsed
+    /// with), as Python's truth value.
+    pub fn test(&self, args: &[&str]) -> bool {
+        self.body.eval(args).truthy()
     }
 
-    /// The body's value for the argument `name`, which the parse checked to be a string.
-    pub fn translate(&self, name: &str) -> String {
-        match self.body.eval(name) {
+    /// The body's value for `args` (one per parameter of the signature it was parsed
+    /// with), which the parse checked to be a string.
+    pub fn translate(&self, args: &[&str]) -> String {
+        match self.body.eval(args) {
             Value::Str(text) => text,
             // The type check at parse time makes this unreachable; the name unchanged is
             // the harmless answer.
-            _ => name.to_owned(),
+            _ => args.first().copied().unwrap_or_default().to_owned(),
         }
     }
 }
@@ -86,7 +129,8 @@ impl fmt::Display for Type {
 
 #[derive(Clone, Debug)]
 enum Expr {
-    Param,
+    /// The lambda's argument at this index.
+    Param(usize),
     Str(String),
     Bool(bool),
     None,
@@ -169,7 +213,7 @@ impl Value {
 impl Expr {
     fn ty(&self) -> Type {
         match self {
-            Expr::Param | Expr::Str(_) | Expr::Concat(..) | Expr::Sub { .. } => Type::Str,
+            Expr::Param(_) | Expr::Str(_) | Expr::Concat(..) | Expr::Sub { .. } => Type::Str,
             Expr::Bool(_) | Expr::None | Expr::Search(..) | Expr::Eq(..) | Expr::In(..) => {
                 Type::Truth
             }
@@ -189,27 +233,29 @@ impl Expr {
         }
     }
 
-    fn eval(&self, param: &str) -> Value {
+    fn eval(&self, args: &[&str]) -> Value {
         match self {
-            Expr::Param => Value::Str(param.to_owned()),
+            Expr::Param(index) => {
+                Value::Str(args.get(*index).copied().unwrap_or_default().to_owned())
+            }
             Expr::Str(text) => Value::Str(text.clone()),
             Expr::Bool(b) => Value::Bool(*b),
             Expr::None => Value::None,
             Expr::List(items) => Value::List(items.clone()),
             Expr::Dict(items) => Value::Dict(items.clone()),
             Expr::Concat(a, b) => {
-                let mut text = a.eval(param).into_str();
-                text.push_str(&b.eval(param).into_str());
+                let mut text = a.eval(args).into_str();
+                text.push_str(&b.eval(args).into_str());
                 Value::Str(text)
             }
-            Expr::Search(regex, arg) => Value::Bool(regex.is_match(&arg.eval(param).into_str())),
+            Expr::Search(regex, arg) => Value::Bool(regex.is_match(&arg.eval(args).into_str())),
             Expr::Sub {
                 regex,
                 template,
                 count,
                 arg,
             } => {
-                let text = arg.eval(param).into_str();
+                let text = arg.eval(args).into_str();
                 Value::Str(
                     regex
                         .replacen(&text, *count, template.as_str())
@@ -217,7 +263,7 @@ impl Expr {
                 )
             }
             Expr::Method(receiver, method) => {
-                let text = receiver.eval(param).into_str();
+                let text = receiver.eval(args).into_str();
                 match method {
                     Method::StartsWith(prefixes) => {
                         Value::Bool(prefixes.iter().any(|p| text.starts_with(p.as_str())))
@@ -248,37 +294,37 @@ impl Expr {
                 }
             }
             Expr::DictGet { dict, key, default } => {
-                let key = key.eval(param).into_str();
+                let key = key.eval(args).into_str();
                 match dict.iter().rev().find(|(k, _)| *k == key) {
                     Some((_, value)) => Value::Str(value.clone()),
-                    None => default.eval(param),
+                    None => default.eval(args),
                 }
             }
-            Expr::Eq(a, b) => Value::Bool(a.eval(param) == b.eval(param)),
+            Expr::Eq(a, b) => Value::Bool(a.eval(args) == b.eval(args)),
             Expr::In(needle, haystack) => {
-                let needle = needle.eval(param).into_str();
-                Value::Bool(match haystack.eval(param) {
+                let needle = needle.eval(args).into_str();
+                Value::Bool(match haystack.eval(args) {
                     Value::List(items) => items.contains(&needle),
                     Value::Dict(items) => items.iter().any(|(k, _)| *k == needle),
                     Value::Str(text) => text.contains(&needle),
                     _ => false,
                 })
             }
-            Expr::Not(inner) => Value::Bool(!inner.eval(param).truthy()),
+            Expr::Not(inner) => Value::Bool(!inner.eval(args).truthy()),
             Expr::And(a, b) => {
-                let first = a.eval(param);
+                let first = a.eval(args);
                 if first.truthy() {
-                    b.eval(param)
+                    b.eval(args)
                 } else {
                     first
                 }
             }
             Expr::Or(a, b) => {
-                let first = a.eval(param);
+                let first = a.eval(args);
                 if first.truthy() {
                     first
                 } else {
-                    b.eval(param)
+                    b.eval(args)
                 }
             }
             Expr::IfElse {
@@ -286,10 +332,10 @@ impl Expr {
                 cond,
                 otherwise,
             } => {
-                if cond.eval(param).truthy() {
-                    then.eval(param)
+                if cond.eval(args).truthy() {
+                    then.eval(args)
                 } else {
-                    otherwise.eval(param)
+                    otherwise.eval(args)
                 }
             }
         }
@@ -318,8 +364,8 @@ fn check_type(body: &Expr, want: Type) -> Result<(), String> {
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
-    /// The lambda's argument name, once read.
-    param: Option<String>,
+    /// The lambda's argument names, once read.
+    params: Vec<String>,
 }
 
 const KEYWORDS: [&str; 10] = [
@@ -331,7 +377,7 @@ impl Parser {
         Ok(Parser {
             tokens: tokenize(text)?,
             at: 0,
-            param: None,
+            params: Vec::new(),
         })
     }
 
@@ -609,17 +655,23 @@ impl Parser {
                 "False" => Ok(Expr::Bool(false)),
                 "None" => Ok(Expr::None),
                 "re" => self.re_call(),
-                _ if Some(&name) == self.param.as_ref() => Ok(Expr::Param),
+                _ if self.params.contains(&name) => Ok(Expr::Param(
+                    self.params
+                        .iter()
+                        .position(|p| *p == name)
+                        .unwrap_or_default(),
+                )),
                 _ if KEYWORDS.contains(&name.as_str()) => {
                     Err(format!("has '{name}' where a value should be"))
                 }
                 _ => Err(format!(
                     "refers to {name:?}, which twinbox does not know (only the lambda's \
-                     argument{} and re)",
-                    self.param
-                        .as_ref()
-                        .map(|p| format!(" {p}"))
-                        .unwrap_or_default()
+                     {}and re)",
+                    match self.params.as_slice() {
+                        [] => String::new(),
+                        [param] => format!("argument {param} "),
+                        params => format!("arguments {} ", params.join(", ")),
+                    }
                 )),
             },
             Some(Token::LParen) => {

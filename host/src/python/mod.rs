@@ -9,7 +9,9 @@
 //! says what is read, because guessing at the meaning of a filter would sync folders the
 //! user excluded. What is read:
 //!
-//! - `lambda NAME: EXPR`, where `NAME` may be any identifier;
+//! - `lambda NAME, ...: EXPR` of as many arguments as the option is given (a folder name
+//!   for `folderfilter` and `nametrans`; the account and folder names for `[mbnames]
+//!   folderfilter`), named as the user likes;
 //! - string literals in single or double quotes, with `r`/`u` prefixes, Python's escapes
 //!   (an unknown escape such as `\.` keeps its backslash, as in Python), and adjacent
 //!   literals joined; `True`, `False`, `None`;
@@ -35,7 +37,7 @@ mod lexer;
 mod literal;
 mod re;
 
-pub use lambda::{parse_string_list, Lambda, Type, SUPPORTED};
+pub use lambda::{parse_string_list, Lambda, Signature, Type, SUPPORTED};
 pub use literal::string_expression;
 pub(crate) use literal::string_literal;
 

@@ -1,21 +1,46 @@
 //! Each form the lambda reader accepts, the real-world examples of OfflineIMAP's
 //! documentation and users, and what it refuses.
 
-use super::{parse_string_list, Lambda, Type};
+use super::{parse_string_list, Lambda, Signature, Type};
 
-#[track_caller]
-fn filter(text: &str) -> Lambda {
-    Lambda::parse(text, Type::Truth).unwrap_or_else(|e| panic!("{text}: {e}"))
+/// A lambda of one argument, as `folderfilter` and `nametrans` are.
+#[derive(Debug)]
+struct OneArgument(Lambda);
+
+impl OneArgument {
+    fn test(&self, name: &str) -> bool {
+        self.0.test(&[name])
+    }
+
+    fn translate(&self, name: &str) -> String {
+        self.0.translate(&[name])
+    }
+}
+
+fn one_argument(gives: Type) -> Signature {
+    Signature {
+        params: &["foldername"],
+        gives,
+    }
 }
 
 #[track_caller]
-fn nametrans(text: &str) -> Lambda {
-    Lambda::parse(text, Type::Str).unwrap_or_else(|e| panic!("{text}: {e}"))
+fn filter(text: &str) -> OneArgument {
+    OneArgument(
+        Lambda::parse(text, one_argument(Type::Truth)).unwrap_or_else(|e| panic!("{text}: {e}")),
+    )
+}
+
+#[track_caller]
+fn nametrans(text: &str) -> OneArgument {
+    OneArgument(
+        Lambda::parse(text, one_argument(Type::Str)).unwrap_or_else(|e| panic!("{text}: {e}")),
+    )
 }
 
 #[track_caller]
 fn refused(text: &str, want: Type) -> String {
-    match Lambda::parse(text, want) {
+    match Lambda::parse(text, one_argument(want)) {
         Ok(lambda) => panic!("{text} was read: {lambda:?}"),
         Err(error) => {
             assert!(!error.contains('\n'), "{error}");
@@ -332,4 +357,30 @@ fn anything_else_is_refused_with_a_reason() {
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn lambdas_of_several_arguments() {
+    let two = Signature {
+        params: &["accountname", "foldername"],
+        gives: Type::Str,
+    };
+    let lambda = Lambda::parse("lambda acc, f: acc + '/' + f", two).unwrap();
+    assert_eq!(lambda.translate(&["Work", "INBOX"]), "Work/INBOX");
+    for (text, reason) in [
+        (
+            "lambda f: f",
+            "has ':' where ',' should be; the lambda takes two arguments",
+        ),
+        ("lambda a, f, g: f", "has ',' where ':' should be"),
+        ("lambda a, a: a", "names two arguments a"),
+        ("lambda a, f: g", "the lambda's arguments a, f and re"),
+        (
+            "mbnames_folderfilter",
+            "write lambda accountname, foldername: ...",
+        ),
+    ] {
+        let error = Lambda::parse(text, two).unwrap_err();
+        assert!(error.contains(reason), "{text}: {error}");
+    }
 }
