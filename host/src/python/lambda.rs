@@ -211,6 +211,25 @@ impl Value {
 }
 
 impl Expr {
+    /// Whether the value is always `True` or `False` (so that `==` compares as Python
+    /// does): not a match, `None` or a string, which [`Type::Truth`] also covers.
+    fn is_bool(&self) -> bool {
+        match self {
+            Expr::Bool(_) | Expr::Eq(..) | Expr::In(..) | Expr::Not(_) => true,
+            Expr::Method(_, method) => {
+                matches!(method, Method::StartsWith(_) | Method::EndsWith(_))
+            }
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::IfElse {
+                then: a,
+                otherwise: b,
+                ..
+            } => a.is_bool() && b.is_bool(),
+            _ => false,
+        }
+    }
+
     fn ty(&self) -> Type {
         match self {
             Expr::Param(_) | Expr::Str(_) | Expr::Concat(..) | Expr::Sub { .. } => Type::Str,
@@ -515,9 +534,18 @@ impl Parser {
             }
             Expr::In(Box::new(left), Box::new(right))
         } else {
-            if left.ty() != Type::Str || right.ty() != Type::Str {
+            let strings = left.ty() == Type::Str && right.ty() == Type::Str;
+            let bools = left.is_bool() && right.is_bool();
+            if !(strings || bools) {
+                if left.ty() == Type::Truth && right.ty() == Type::Truth {
+                    return Err("compares truth values that are not all True or False \
+                         (re.search and re.match give a match or None, never equal to True); \
+                         test them as they are, e.g. not re.search(...)"
+                        .to_owned());
+                }
                 return Err(format!(
-                    "compares {} with {}; twinbox compares strings only",
+                    "compares {} with {}; twinbox compares strings only (and True or False \
+                     with ==, in, not, startswith or endswith)",
                     left.ty(),
                     right.ty()
                 ));

@@ -16,7 +16,9 @@
 //!   (an unknown escape such as `\.` keeps its backslash, as in Python), and adjacent
 //!   literals joined; `True`, `False`, `None`;
 //! - lists and tuples of string literals; dicts of them with `.get(KEY, DEFAULT)`;
-//! - `==`, `!=`, `in`, `not in` (in a list, or a substring), `and`, `or`, `not`,
+//! - `==`, `!=` (of strings, or of `True`/`False` with what gives them:
+//!   `f.startswith('x') == False`), `in`, `not in` (in a list, or a substring), `and`, `or`,
+//!   `not`,
 //!   `A if COND else B`, parentheses, `+` on strings;
 //! - `re.search`, `re.match`, `re.fullmatch` (pattern, string, [flags]) and
 //!   `re.sub` (pattern, replacement, string, [count], [flags]) with literal pattern and

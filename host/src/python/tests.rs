@@ -126,6 +126,9 @@ fn boolean_operators_and_parentheses() {
     assert!(!both.test("Trash"));
     assert!(!both.test("Old/Junk"));
     assert!(both.test("Old/Keep"));
+    // True and False compare with what gives them.
+    let old = filter("lambda f: f.startswith('Old') == False and (f in ['a']) != True");
+    assert!(old.test("INBOX") && !old.test("Old/Junk") && !old.test("a"));
     let grouped = filter("lambda f: not (f == 'a' or f == 'b')");
     assert!(!grouped.test("a") && !grouped.test("b") && grouped.test("c"));
     // `or` on strings gives a string, as in Python.
@@ -308,6 +311,12 @@ fn anything_else_is_refused_with_a_reason() {
             "not all string literals",
         ),
         ("lambda f: f[0] == 'a'", Type::Truth, "'['"),
+        ("lambda f: f == True", Type::Truth, "compares strings only"),
+        (
+            "lambda f: re.search('a', f) == True",
+            Type::Truth,
+            "a match or None",
+        ),
         ("lambda f: f < 'b'", Type::Truth, "'<'"),
         ("lambda f: f == 'a' == f", Type::Truth, "chains"),
         ("lambda f: f.split('.')", Type::Truth, ".split()"),
