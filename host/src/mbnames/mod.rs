@@ -20,7 +20,8 @@
 //! OfflineIMAP (after configparser's `%` interpolation); `peritem` is read raw (its `%(..)s`
 //! are not configparser's) and applied with `%` — *not* evaluated, so quotes in it are
 //! written as they are, as mutt wants them; `folderfilter` is a lambda. We read the literal
-//! forms ([`python`], [`filter`]) and refuse other Python when the file is loaded.
+//! forms ([`crate::python`], [`python`], [`filter`]) and refuse other Python when the file
+//! is loaded.
 //!
 //! Where we differ: the file is replaced atomically (written beside it, fsynced, renamed),
 //! where OfflineIMAP truncates and rewrites it; and a sync limited with `-f` adds its

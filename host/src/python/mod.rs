@@ -18,8 +18,7 @@
 //! - lists and tuples of string literals; dicts of them with `.get(KEY, DEFAULT)`;
 //! - `==`, `!=` (of strings, or of `True`/`False` with what gives them:
 //!   `f.startswith('x') == False`), `in`, `not in` (in a list, or a substring), `and`, `or`,
-//!   `not`,
-//!   `A if COND else B`, parentheses, `+` on strings;
+//!   `not`, `A if COND else B`, parentheses, `+` on strings;
 //! - `re.search`, `re.match`, `re.fullmatch` (pattern, string, [flags]) and
 //!   `re.sub` (pattern, replacement, string, [count], [flags]) with literal pattern and
 //!   replacement; flags as `re.I`, `re.IGNORECASE`, ... joined with `|`, also as
@@ -41,7 +40,6 @@ mod re;
 
 pub use lambda::{parse_string_list, Lambda, Signature, Type, SUPPORTED};
 pub use literal::string_expression;
-pub(crate) use literal::string_literal;
 
 #[cfg(test)]
 mod tests;
