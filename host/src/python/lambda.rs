@@ -7,7 +7,7 @@ use regex::Regex;
 use super::lexer::{tokenize, Token};
 use super::re::{self as python_re, Anchor, Flags};
 
-/// What the forms above are, said in a refusal.
+/// The forms the module's essay lists, as a refusal says them.
 pub const SUPPORTED: &str = "twinbox reads lambdas over string literals and lists, tuples \
     and dicts of them, with ==, !=, in, not in, and, or, not, x if c else y, +, \
     re.search/re.match/re.fullmatch/re.sub with literal patterns, and the string methods \
