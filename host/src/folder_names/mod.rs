@@ -28,8 +28,6 @@
 //! `ffilter_name`), and a pair is synced only if both repositories' filters keep their
 //! folder; `folderincludes` names folders kept whatever the filter says.
 
-pub mod lambda;
-pub mod python_re;
 mod repository;
 
 use std::collections::BTreeMap;
@@ -38,8 +36,8 @@ use backend_api::{FolderPath, RepositoryConfig};
 use backend_kit::mutf7;
 
 use crate::config::{parse_bool, ConfigError, REPOSITORY_PREFIX};
+use crate::python::{self, Lambda, Signature, Type};
 use crate::side::{PerSide, Side};
-use lambda::{Lambda, Type};
 pub use repository::NamedRepository;
 
 /// The side whose folder names the engine and the state use.
@@ -89,13 +87,18 @@ impl NameRules {
             option: option.to_owned(),
             problem,
         };
-        let lambda = |option: &str, want: Type| -> Result<Option<Written<Lambda>>, ConfigError> {
+        let lambda = |option: &str, gives: Type| -> Result<Option<Written<Lambda>>, ConfigError> {
             let Some(text) = config.get(option) else {
                 return Ok(None);
             };
-            let value = Lambda::parse(text, want).map_err(|problem| {
-                python_error(option, format!("{problem}; {}", lambda::SUPPORTED))
-            })?;
+            let value = Lambda::parse(
+                text,
+                Signature {
+                    params: &["foldername"],
+                    gives,
+                },
+            )
+            .map_err(|problem| python_error(option, format!("{problem}; {}", python::SUPPORTED)))?;
             Ok(Some(Written {
                 value,
                 at: at(option),
@@ -105,7 +108,7 @@ impl NameRules {
         let nametrans = lambda("nametrans", Type::Str)?;
         let folderincludes = match config.get("folderincludes") {
             None => Vec::new(),
-            Some(text) => lambda::parse_string_list(text)
+            Some(text) => python::parse_string_list(text)
                 .map_err(|problem| python_error("folderincludes", problem))?,
         };
         let kind = config
@@ -173,7 +176,7 @@ impl NameRules {
             || self
                 .folderfilter
                 .as_ref()
-                .is_none_or(|filter| filter.value.test(&spelled))
+                .is_none_or(|filter| filter.value.test(&[&spelled]))
     }
 
     /// `path` through this repository's `nametrans` (itself without one).
@@ -182,7 +185,7 @@ impl NameRules {
             return Ok(path.clone());
         };
         let spelled = self.spelling(path);
-        let translated = nametrans.value.translate(&spelled);
+        let translated = nametrans.value.translate(&[&spelled]);
         self.path_of(&translated).map_err(|reason| {
             format!(
                 "{}: [{}] option 'nametrans' turns folder {spelled:?} into {translated:?}, which \
@@ -316,7 +319,5 @@ impl AccountNames {
     }
 }
 
-#[cfg(test)]
-mod lambda_tests;
 #[cfg(test)]
 mod tests;

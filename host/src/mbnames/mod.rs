@@ -20,7 +20,8 @@
 //! OfflineIMAP (after configparser's `%` interpolation); `peritem` is read raw (its `%(..)s`
 //! are not configparser's) and applied with `%` — *not* evaluated, so quotes in it are
 //! written as they are, as mutt wants them; `folderfilter` is a lambda. We read the literal
-//! forms ([`python`], [`filter`]) and refuse other Python when the file is loaded.
+//! forms ([`crate::python`], [`python`], [`filter`]) and refuse other Python when the file
+//! is loaded.
 //!
 //! Where we differ: the file is replaced atomically (written beside it, fsynced, renamed),
 //! where OfflineIMAP truncates and rewrites it; and a sync limited with `-f` adds its
@@ -120,7 +121,8 @@ impl MbnamesConfig {
         };
         let literal = |option: &str, example: &str| -> Result<String, ConfigError> {
             let (value, line) = required(option, example)?;
-            python::string_expression(&value).map_err(|why| invalid(option, &value, line, why))
+            crate::python::string_expression(&value)
+                .map_err(|why| invalid(option, &value, line, why))
         };
         let header = literal("header", "\"mailboxes \"")?;
         let sep = literal("sep", "\" \"")?;

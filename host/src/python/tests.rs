@@ -1,21 +1,46 @@
 //! Each form the lambda reader accepts, the real-world examples of OfflineIMAP's
 //! documentation and users, and what it refuses.
 
-use super::lambda::{parse_string_list, Lambda, Type};
+use super::{parse_string_list, Lambda, Signature, Type};
 
-#[track_caller]
-fn filter(text: &str) -> Lambda {
-    Lambda::parse(text, Type::Truth).unwrap_or_else(|e| panic!("{text}: {e}"))
+/// A lambda of one argument, as `folderfilter` and `nametrans` are.
+#[derive(Debug)]
+struct OneArgument(Lambda);
+
+impl OneArgument {
+    fn test(&self, name: &str) -> bool {
+        self.0.test(&[name])
+    }
+
+    fn translate(&self, name: &str) -> String {
+        self.0.translate(&[name])
+    }
+}
+
+fn one_argument(gives: Type) -> Signature {
+    Signature {
+        params: &["foldername"],
+        gives,
+    }
 }
 
 #[track_caller]
-fn nametrans(text: &str) -> Lambda {
-    Lambda::parse(text, Type::Str).unwrap_or_else(|e| panic!("{text}: {e}"))
+fn filter(text: &str) -> OneArgument {
+    OneArgument(
+        Lambda::parse(text, one_argument(Type::Truth)).unwrap_or_else(|e| panic!("{text}: {e}")),
+    )
+}
+
+#[track_caller]
+fn nametrans(text: &str) -> OneArgument {
+    OneArgument(
+        Lambda::parse(text, one_argument(Type::Str)).unwrap_or_else(|e| panic!("{text}: {e}")),
+    )
 }
 
 #[track_caller]
 fn refused(text: &str, want: Type) -> String {
-    match Lambda::parse(text, want) {
+    match Lambda::parse(text, one_argument(want)) {
         Ok(lambda) => panic!("{text} was read: {lambda:?}"),
         Err(error) => {
             assert!(!error.contains('\n'), "{error}");
@@ -64,6 +89,8 @@ fn string_literals_and_escapes() {
     assert!(filter(r"lambda f: f == r'a\.b'").test(r"a\.b"));
     assert!(filter("lambda f: f == u'Entw\u{fc}rfe'").test("Entw\u{fc}rfe"));
     assert!(filter("lambda f: f == 'IN' \"BOX\"").test("INBOX"));
+    // Triple quotes, as header = """...""" reads them too.
+    assert!(filter("lambda f: f == '''a'b''' + \"\"\"c\"\"\"").test("a'bc"));
 }
 
 #[test]
@@ -99,6 +126,9 @@ fn boolean_operators_and_parentheses() {
     assert!(!both.test("Trash"));
     assert!(!both.test("Old/Junk"));
     assert!(both.test("Old/Keep"));
+    // True and False compare with what gives them.
+    let old = filter("lambda f: f.startswith('Old') == False and (f in ['a']) != True");
+    assert!(old.test("INBOX") && !old.test("Old/Junk") && !old.test("a"));
     let grouped = filter("lambda f: not (f == 'a' or f == 'b')");
     assert!(!grouped.test("a") && !grouped.test("b") && grouped.test("c"));
     // `or` on strings gives a string, as in Python.
@@ -281,6 +311,12 @@ fn anything_else_is_refused_with_a_reason() {
             "not all string literals",
         ),
         ("lambda f: f[0] == 'a'", Type::Truth, "'['"),
+        ("lambda f: f == True", Type::Truth, "compares strings only"),
+        (
+            "lambda f: re.search('a', f) == True",
+            Type::Truth,
+            "a match or None",
+        ),
         ("lambda f: f < 'b'", Type::Truth, "'<'"),
         ("lambda f: f == 'a' == f", Type::Truth, "chains"),
         ("lambda f: f.split('.')", Type::Truth, ".split()"),
@@ -310,7 +346,6 @@ fn anything_else_is_refused_with_a_reason() {
         ("lambda f: f in ['a'", Type::Truth, "']'"),
         ("lambda f: f == 'a", Type::Truth, "never closed"),
         ("lambda f: f == f'{f}'", Type::Truth, "f-string"),
-        ("lambda f: f == '''a'''", Type::Truth, "triple-quoted"),
         ("lambda f: f in ['a'] extra", Type::Truth, "should end"),
         ("lambda f: f in ['a']", Type::Str, "must give a string"),
         (
@@ -331,4 +366,30 @@ fn anything_else_is_refused_with_a_reason() {
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn lambdas_of_several_arguments() {
+    let two = Signature {
+        params: &["accountname", "foldername"],
+        gives: Type::Str,
+    };
+    let lambda = Lambda::parse("lambda acc, f: acc + '/' + f", two).unwrap();
+    assert_eq!(lambda.translate(&["Work", "INBOX"]), "Work/INBOX");
+    for (text, reason) in [
+        (
+            "lambda f: f",
+            "has ':' where ',' should be; the lambda takes two arguments",
+        ),
+        ("lambda a, f, g: f", "has ',' where ':' should be"),
+        ("lambda a, a: a", "names two arguments a"),
+        ("lambda a, f: g", "the lambda's arguments a, f and re"),
+        (
+            "mbnames_folderfilter",
+            "write lambda accountname, foldername: ...",
+        ),
+    ] {
+        let error = Lambda::parse(text, two).unwrap_err();
+        assert!(error.contains(reason), "{text}: {error}");
+    }
 }

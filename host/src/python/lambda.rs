@@ -1,75 +1,96 @@
-//! The Python that OfflineIMAP users write in `folderfilter`, `nametrans` and
-//! `folderincludes`, read by a parser of our own and evaluated without Python.
-//!
-//! OfflineIMAP `eval`s these options, so a config may hold any Python; in practice people
-//! write a handful of forms (its documentation's examples and their variations). We read
-//! those and refuse the rest with one line that says what is read, because guessing at
-//! the meaning of a filter would sync folders the user excluded. What is read:
-//!
-//! - `lambda NAME: EXPR`, where `NAME` may be any identifier;
-//! - string literals in single or double quotes, with `r`/`u` prefixes, Python's escapes
-//!   (an unknown escape such as `\.` keeps its backslash, as in Python), and adjacent
-//!   literals joined; `True`, `False`, `None`;
-//! - lists and tuples of string literals; dicts of them with `.get(KEY, DEFAULT)`;
-//! - `==`, `!=`, `in`, `not in` (in a list, or a substring), `and`, `or`, `not`,
-//!   `A if COND else B`, parentheses, `+` on strings;
-//! - `re.search`, `re.match`, `re.fullmatch` (pattern, string, [flags]) and
-//!   `re.sub` (pattern, replacement, string, [count], [flags]) with literal pattern and
-//!   replacement; flags as `re.I`, `re.IGNORECASE`, ... joined with `|`, also as
-//!   `flags=` and `count=` keywords;
-//! - the string methods `startswith`, `endswith` (a string or a tuple of them),
-//!   `replace`, `lower`, `upper`, `strip`, `lstrip`, `rstrip`.
-//!
-//! Types are checked when the option is read, so evaluating never fails: a filter yields
-//! a truth value, a translation a string.
+//! `lambda NAME, ...: EXPR`: parsed, type-checked and evaluated (see the module's essay).
 
 use std::fmt;
 
 use regex::Regex;
 
-use super::python_re::{self, Anchor, Flags};
+use super::lexer::{tokenize, Token};
+use super::re::{self as python_re, Anchor, Flags};
 
-/// What the forms above are, said in a refusal.
+/// The forms the module's essay lists, as a refusal says them.
 pub const SUPPORTED: &str = "twinbox reads lambdas over string literals and lists, tuples \
     and dicts of them, with ==, !=, in, not in, and, or, not, x if c else y, +, \
     re.search/re.match/re.fullmatch/re.sub with literal patterns, and the string methods \
     startswith, endswith, replace, lower, upper, strip";
 
-/// A parsed `lambda NAME: EXPR`.
+/// Where a lambda is read: the arguments OfflineIMAP passes it, named as its
+/// documentation names them (for messages only: the lambda may name them as it likes),
+/// and what it must give.
+#[derive(Clone, Copy, Debug)]
+pub struct Signature {
+    pub params: &'static [&'static str],
+    pub gives: Type,
+}
+
+/// A parsed `lambda NAME, ...: EXPR`.
 #[derive(Clone, Debug)]
 pub struct Lambda {
     body: Expr,
 }
 
 impl Lambda {
-    /// Parses `text` as a one-argument lambda whose body has type `want`.
-    pub fn parse(text: &str, want: Type) -> Result<Lambda, String> {
+    /// Parses `text` as a lambda of `signature`'s arguments whose body gives
+    /// `signature.gives`.
+    pub fn parse(text: &str, signature: Signature) -> Result<Lambda, String> {
         let mut parser = Parser::new(text)?;
-        parser.expect_keyword("lambda")?;
-        let param = match parser.next() {
-            Some(Token::Name(name)) => name,
-            other => return Err(parser.unexpected(other.as_ref(), "the lambda's argument name")),
+        let params = signature.params;
+        let how = format!("lambda {}: ...", params.join(", "));
+        if !parser.eat_keyword("lambda") {
+            let found = parser.peek().cloned();
+            return Err(format!(
+                "{}: write {how} (twinbox never runs Python, so a function from pythonfile \
+                 cannot be used)",
+                parser.unexpected(found.as_ref(), "'lambda'")
+            ));
+        }
+        let takes = match params.len() {
+            1 => "one argument".to_owned(),
+            2 => "two arguments".to_owned(),
+            n => format!("{n} arguments"),
         };
-        parser.param = Some(param);
-        parser.expect(&Token::Colon)?;
+        for index in 0..params.len() {
+            if index > 0 {
+                parser
+                    .expect(&Token::Comma)
+                    .map_err(|e| format!("{e}; the lambda takes {takes}: {how}"))?;
+            }
+            let name = match parser.next() {
+                Some(Token::Name(name)) => name,
+                other => {
+                    return Err(format!(
+                        "{}; the lambda takes {takes}: {how}",
+                        parser.unexpected(other.as_ref(), "the lambda's argument name")
+                    ))
+                }
+            };
+            if parser.params.contains(&name) {
+                return Err(format!("names two arguments {name}; write {how}"));
+            }
+            parser.params.push(name);
+        }
+        parser
+            .expect(&Token::Colon)
+            .map_err(|e| format!("{e}; the lambda takes {takes}: {how}"))?;
         let body = parser.expression()?;
         parser.end()?;
-        check_type(&body, want)?;
+        check_type(&body, signature.gives)?;
         Ok(Lambda { body })
     }
 
-    /// The body's value for the argument `name`, as Python's truth value.
-    pub fn test(&self, name: &str) -> bool {
-        self.body.eval(name).truthy()
+    /// The body's value for `args` (one per parameter of the signature it was parsed
+    /// with), as Python's truth value.
+    pub fn test(&self, args: &[&str]) -> bool {
+        self.body.eval(args).truthy()
     }
 
-    /// The body's value for the argument `name`, which the parse checked to be a string.
-    pub fn translate(&self, name: &str) -> String {
-        match self.body.eval(name) {
+    /// The body's value for `args` (one per parameter of the signature it was parsed
+    /// with), which the parse checked to be a string.
+    pub fn translate(&self, args: &[&str]) -> String {
+        match self.body.eval(args) {
             Value::Str(text) => text,
             // The type check at parse time makes this unreachable; the name unchanged is
             // the harmless answer.
-            _ => name.to_owned(),
+            _ => args.first().copied().unwrap_or_default().to_owned(),
         }
     }
 }
@@ -108,7 +129,8 @@ impl fmt::Display for Type {
 
 #[derive(Clone, Debug)]
 enum Expr {
-    Param,
+    /// The lambda's argument at this index.
+    Param(usize),
     Str(String),
     Bool(bool),
     None,
@@ -189,9 +211,28 @@ impl Value {
 }
 
 impl Expr {
+    /// Whether the value is always `True` or `False` (so that `==` compares as Python
+    /// does): not a match, `None` or a string, which [`Type::Truth`] also covers.
+    fn is_bool(&self) -> bool {
+        match self {
+            Expr::Bool(_) | Expr::Eq(..) | Expr::In(..) | Expr::Not(_) => true,
+            Expr::Method(_, method) => {
+                matches!(method, Method::StartsWith(_) | Method::EndsWith(_))
+            }
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::IfElse {
+                then: a,
+                otherwise: b,
+                ..
+            } => a.is_bool() && b.is_bool(),
+            _ => false,
+        }
+    }
+
     fn ty(&self) -> Type {
         match self {
-            Expr::Param | Expr::Str(_) | Expr::Concat(..) | Expr::Sub { .. } => Type::Str,
+            Expr::Param(_) | Expr::Str(_) | Expr::Concat(..) | Expr::Sub { .. } => Type::Str,
             Expr::Bool(_) | Expr::None | Expr::Search(..) | Expr::Eq(..) | Expr::In(..) => {
                 Type::Truth
             }
@@ -211,27 +252,29 @@ impl Expr {
         }
     }
 
-    fn eval(&self, param: &str) -> Value {
+    fn eval(&self, args: &[&str]) -> Value {
         match self {
-            Expr::Param => Value::Str(param.to_owned()),
+            Expr::Param(index) => {
+                Value::Str(args.get(*index).copied().unwrap_or_default().to_owned())
+            }
             Expr::Str(text) => Value::Str(text.clone()),
             Expr::Bool(b) => Value::Bool(*b),
             Expr::None => Value::None,
             Expr::List(items) => Value::List(items.clone()),
             Expr::Dict(items) => Value::Dict(items.clone()),
             Expr::Concat(a, b) => {
-                let mut text = a.eval(param).into_str();
-                text.push_str(&b.eval(param).into_str());
+                let mut text = a.eval(args).into_str();
+                text.push_str(&b.eval(args).into_str());
                 Value::Str(text)
             }
-            Expr::Search(regex, arg) => Value::Bool(regex.is_match(&arg.eval(param).into_str())),
+            Expr::Search(regex, arg) => Value::Bool(regex.is_match(&arg.eval(args).into_str())),
             Expr::Sub {
                 regex,
                 template,
                 count,
                 arg,
             } => {
-                let text = arg.eval(param).into_str();
+                let text = arg.eval(args).into_str();
                 Value::Str(
                     regex
                         .replacen(&text, *count, template.as_str())
@@ -239,7 +282,7 @@ impl Expr {
                 )
             }
             Expr::Method(receiver, method) => {
-                let text = receiver.eval(param).into_str();
+                let text = receiver.eval(args).into_str();
                 match method {
                     Method::StartsWith(prefixes) => {
                         Value::Bool(prefixes.iter().any(|p| text.starts_with(p.as_str())))
@@ -270,37 +313,37 @@ impl Expr {
                 }
             }
             Expr::DictGet { dict, key, default } => {
-                let key = key.eval(param).into_str();
+                let key = key.eval(args).into_str();
                 match dict.iter().rev().find(|(k, _)| *k == key) {
                     Some((_, value)) => Value::Str(value.clone()),
-                    None => default.eval(param),
+                    None => default.eval(args),
                 }
             }
-            Expr::Eq(a, b) => Value::Bool(a.eval(param) == b.eval(param)),
+            Expr::Eq(a, b) => Value::Bool(a.eval(args) == b.eval(args)),
             Expr::In(needle, haystack) => {
-                let needle = needle.eval(param).into_str();
-                Value::Bool(match haystack.eval(param) {
+                let needle = needle.eval(args).into_str();
+                Value::Bool(match haystack.eval(args) {
                     Value::List(items) => items.contains(&needle),
                     Value::Dict(items) => items.iter().any(|(k, _)| *k == needle),
                     Value::Str(text) => text.contains(&needle),
                     _ => false,
                 })
             }
-            Expr::Not(inner) => Value::Bool(!inner.eval(param).truthy()),
+            Expr::Not(inner) => Value::Bool(!inner.eval(args).truthy()),
             Expr::And(a, b) => {
-                let first = a.eval(param);
+                let first = a.eval(args);
                 if first.truthy() {
-                    b.eval(param)
+                    b.eval(args)
                 } else {
                     first
                 }
             }
             Expr::Or(a, b) => {
-                let first = a.eval(param);
+                let first = a.eval(args);
                 if first.truthy() {
                     first
                 } else {
-                    b.eval(param)
+                    b.eval(args)
                 }
             }
             Expr::IfElse {
@@ -308,10 +351,10 @@ impl Expr {
                 cond,
                 otherwise,
             } => {
-                if cond.eval(param).truthy() {
-                    then.eval(param)
+                if cond.eval(args).truthy() {
+                    then.eval(args)
                 } else {
-                    otherwise.eval(param)
+                    otherwise.eval(args)
                 }
             }
         }
@@ -337,230 +380,11 @@ fn check_type(body: &Expr, want: Type) -> Result<(), String> {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Token {
-    Name(String),
-    Str(String),
-    Int(usize),
-    LParen,
-    RParen,
-    LBracket,
-    RBracket,
-    LBrace,
-    RBrace,
-    Comma,
-    Colon,
-    Dot,
-    EqEq,
-    NotEq,
-    Plus,
-    Pipe,
-    Assign,
-}
-
-impl fmt::Display for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            // Quoted, so that a message reads "has ',' where ':' should be".
-            Token::Name(name) => write!(f, "'{name}'"),
-            Token::Str(text) => write!(f, "{text:?}"),
-            Token::Int(n) => write!(f, "{n}"),
-            Token::LParen => f.write_str("'('"),
-            Token::RParen => f.write_str("')'"),
-            Token::LBracket => f.write_str("'['"),
-            Token::RBracket => f.write_str("']'"),
-            Token::LBrace => f.write_str("'{'"),
-            Token::RBrace => f.write_str("'}'"),
-            Token::Comma => f.write_str("','"),
-            Token::Colon => f.write_str("':'"),
-            Token::Dot => f.write_str("'.'"),
-            Token::EqEq => f.write_str("'=='"),
-            Token::NotEq => f.write_str("'!='"),
-            Token::Plus => f.write_str("'+'"),
-            Token::Pipe => f.write_str("'|'"),
-            Token::Assign => f.write_str("'='"),
-        }
-    }
-}
-
-/// Splits `text` into tokens. Line breaks (continuation lines of the INI value) and
-/// backslash-newlines are blanks, as inside Python brackets.
-fn tokenize(text: &str) -> Result<Vec<Token>, String> {
-    let mut tokens = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c.is_whitespace() {
-            i += 1;
-            continue;
-        }
-        if c == '\\' && chars.get(i + 1) == Some(&'\n') {
-            i += 2;
-            continue;
-        }
-        if c == '#' {
-            // A Python comment runs to the end of its line.
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-            continue;
-        }
-        // A string literal, with an optional r/u prefix.
-        let (raw, quote_at) = match (c, chars.get(i + 1)) {
-            ('r' | 'R', Some('\'' | '"')) => (true, i + 1),
-            ('u' | 'U', Some('\'' | '"')) => (false, i + 1),
-            ('\'' | '"', _) => (false, i),
-            ('f' | 'F' | 'b' | 'B', Some('\'' | '"')) => {
-                return Err(format!(
-                    "has a {c}-string, which twinbox does not read; write a plain '...' string"
-                ))
-            }
-            _ => (false, usize::MAX),
-        };
-        if quote_at != usize::MAX {
-            let (text, end) = string_literal(&chars, quote_at, raw)?;
-            // Adjacent literals are one string, as in Python.
-            match tokens.last_mut() {
-                Some(Token::Str(previous)) => previous.push_str(&text),
-                _ => tokens.push(Token::Str(text)),
-            }
-            i = end;
-            continue;
-        }
-        if c.is_alphabetic() || c == '_' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                i += 1;
-            }
-            tokens.push(Token::Name(chars[start..i].iter().collect()));
-            continue;
-        }
-        if c.is_ascii_digit() {
-            let start = i;
-            while i < chars.len() && chars[i].is_ascii_digit() {
-                i += 1;
-            }
-            let digits: String = chars[start..i].iter().collect();
-            let n = digits
-                .parse()
-                .map_err(|_| format!("has the number {digits}, which is too large"))?;
-            tokens.push(Token::Int(n));
-            continue;
-        }
-        let two: String = chars[i..chars.len().min(i + 2)].iter().collect();
-        let (token, len) = match (c, two.as_str()) {
-            (_, "==") => (Token::EqEq, 2),
-            (_, "!=") => (Token::NotEq, 2),
-            ('(', _) => (Token::LParen, 1),
-            (')', _) => (Token::RParen, 1),
-            ('[', _) => (Token::LBracket, 1),
-            (']', _) => (Token::RBracket, 1),
-            ('{', _) => (Token::LBrace, 1),
-            ('}', _) => (Token::RBrace, 1),
-            (',', _) => (Token::Comma, 1),
-            (':', _) => (Token::Colon, 1),
-            ('.', _) => (Token::Dot, 1),
-            ('+', _) => (Token::Plus, 1),
-            ('|', _) => (Token::Pipe, 1),
-            ('=', _) => (Token::Assign, 1),
-            _ => return Err(format!("has {c:?}, which twinbox does not read here")),
-        };
-        tokens.push(token);
-        i += len;
-    }
-    Ok(tokens)
-}
-
-/// Reads the string literal whose opening quote is at `chars[at]`; returns its value and
-/// the index after its closing quote.
-fn string_literal(chars: &[char], at: usize, raw: bool) -> Result<(String, usize), String> {
-    let quote = chars[at];
-    if chars.get(at + 1) == Some(&quote) && chars.get(at + 2) == Some(&quote) {
-        return Err("has a triple-quoted string; write a plain '...' string".to_owned());
-    }
-    let mut value = String::new();
-    let mut i = at + 1;
-    loop {
-        let Some(&c) = chars.get(i) else {
-            return Err(format!("has a string that is never closed (no {quote})"));
-        };
-        i += 1;
-        if c == quote {
-            return Ok((value, i));
-        }
-        if c == '\n' {
-            return Err("has a string broken across lines; close it on its line".to_owned());
-        }
-        if c != '\\' {
-            value.push(c);
-            continue;
-        }
-        let Some(&next) = chars.get(i) else {
-            return Err(format!("has a string that is never closed (no {quote})"));
-        };
-        i += 1;
-        if raw {
-            // In a raw string a backslash stays, and only keeps the next quote from
-            // closing the string.
-            value.push('\\');
-            value.push(next);
-            continue;
-        }
-        match next {
-            '\n' => {}
-            '\\' | '\'' | '"' => value.push(next),
-            'n' => value.push('\n'),
-            't' => value.push('\t'),
-            'r' => value.push('\r'),
-            'a' => value.push('\x07'),
-            'b' => value.push('\x08'),
-            'f' => value.push('\x0c'),
-            'v' => value.push('\x0b'),
-            '0'..='7' => {
-                let mut code = next.to_digit(8).unwrap_or(0);
-                for _ in 0..2 {
-                    match chars.get(i).and_then(|c| c.to_digit(8)) {
-                        Some(digit) => {
-                            code = code * 8 + digit;
-                            i += 1;
-                        }
-                        None => break,
-                    }
-                }
-                value.push(char::from_u32(code).unwrap_or('\u{fffd}'));
-            }
-            'x' | 'u' | 'U' => {
-                let len = match next {
-                    'x' => 2,
-                    'u' => 4,
-                    _ => 8,
-                };
-                let digits: String = chars.get(i..i + len).unwrap_or(&[]).iter().collect();
-                let code = u32::from_str_radix(&digits, 16)
-                    .ok()
-                    .filter(|_| digits.len() == len)
-                    .and_then(char::from_u32)
-                    .ok_or_else(|| format!("has a bad escape \\{next}{digits} in a string"))?;
-                value.push(code);
-                i += len;
-            }
-            'N' => return Err("has a \\N{...} escape; write the character itself".to_owned()),
-            // Python keeps the backslash of an unknown escape: '\.' is backslash-dot,
-            // which is how most nametrans patterns are written.
-            other => {
-                value.push('\\');
-                value.push(other);
-            }
-        }
-    }
-}
-
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
-    /// The lambda's argument name, once read.
-    param: Option<String>,
+    /// The lambda's argument names, once read.
+    params: Vec<String>,
 }
 
 const KEYWORDS: [&str; 10] = [
@@ -572,7 +396,7 @@ impl Parser {
         Ok(Parser {
             tokens: tokenize(text)?,
             at: 0,
-            param: None,
+            params: Vec::new(),
         })
     }
 
@@ -710,9 +534,18 @@ impl Parser {
             }
             Expr::In(Box::new(left), Box::new(right))
         } else {
-            if left.ty() != Type::Str || right.ty() != Type::Str {
+            let strings = left.ty() == Type::Str && right.ty() == Type::Str;
+            let bools = left.is_bool() && right.is_bool();
+            if !(strings || bools) {
+                if left.ty() == Type::Truth && right.ty() == Type::Truth {
+                    return Err("compares truth values that are not all True or False \
+                         (re.search and re.match give a match or None, never equal to True); \
+                         test them as they are, e.g. not re.search(...)"
+                        .to_owned());
+                }
                 return Err(format!(
-                    "compares {} with {}; twinbox compares strings only",
+                    "compares {} with {}; twinbox compares strings only (and True or False \
+                     with ==, in, not, startswith or endswith)",
                     left.ty(),
                     right.ty()
                 ));
@@ -850,17 +683,23 @@ impl Parser {
                 "False" => Ok(Expr::Bool(false)),
                 "None" => Ok(Expr::None),
                 "re" => self.re_call(),
-                _ if Some(&name) == self.param.as_ref() => Ok(Expr::Param),
+                _ if self.params.contains(&name) => Ok(Expr::Param(
+                    self.params
+                        .iter()
+                        .position(|p| *p == name)
+                        .unwrap_or_default(),
+                )),
                 _ if KEYWORDS.contains(&name.as_str()) => {
                     Err(format!("has '{name}' where a value should be"))
                 }
                 _ => Err(format!(
                     "refers to {name:?}, which twinbox does not know (only the lambda's \
-                     argument{} and re)",
-                    self.param
-                        .as_ref()
-                        .map(|p| format!(" {p}"))
-                        .unwrap_or_default()
+                     {}and re)",
+                    match self.params.as_slice() {
+                        [] => String::new(),
+                        [param] => format!("argument {param} "),
+                        params => format!("arguments {} ", params.join(", ")),
+                    }
                 )),
             },
             Some(Token::LParen) => {
