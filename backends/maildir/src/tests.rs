@@ -264,6 +264,95 @@ fn offlineimap_maildirs_are_read_as_they_are() {
     }
 }
 
+/// OfflineIMAP with a local `nametrans` tags files with the MD5 of the translated name:
+/// a folder new to twinbox whose files nearly all carry one other FMD5 adopts it, keeps
+/// their UIDs and renames none of them; a file with a third FMD5 is still moved in.
+#[test]
+fn a_folder_adopts_the_fmd5_of_offlineimaps_translated_name() {
+    let root = tempfile::tempdir().unwrap();
+    let lists = maildir(&root.path().join("ml.rust"));
+    // OfflineIMAP's visible name of local folder ml.rust under `re.sub('^ml\\.', 'Lists.')`.
+    let theirs = folder_md5("Lists.rust");
+    let other = folder_md5("INBOX");
+    let mut written = Vec::new();
+    for uid in 1..=10 {
+        written.push(format!(
+            "17000000{uid:02}_0.1.host,U={uid},FMD5={theirs}:2,S"
+        ));
+    }
+    let moved = format!("1800000000_0.1.host,U=4,FMD5={other}:2,S");
+    for name in written.iter().chain([&moved]) {
+        fs::write(lists.join("cur").join(name), b"Subject: hi\n\nbody\n").unwrap();
+    }
+
+    // A dry run adopts it in memory only.
+    let read_only = MaildirRepository::open(&RepositoryConfig {
+        read_only: true,
+        ..config(root.path(), None)
+    })
+    .unwrap();
+    let mut folder = read_only.open_folder(&path("ml/rust")).unwrap();
+    assert_eq!(uids(folder.as_mut()), (1..=11).collect::<Vec<_>>());
+    assert!(!lists.join(STATE_FILE).exists());
+    drop(folder);
+
+    let repository = repository(root.path(), None);
+    let mut folder = repository.open_folder(&path("ml/rust")).unwrap();
+    assert_eq!(uids(folder.as_mut()), (1..=11).collect::<Vec<_>>());
+    assert_eq!(folder.status().unwrap().uid_next, 12);
+    let state = fs::read_to_string(lists.join(STATE_FILE)).unwrap();
+    assert!(state.ends_with(&format!(" 12 {theirs}\n")), "{state}");
+    let now = names(&lists, "cur");
+    for name in &written {
+        assert!(now.contains(name), "{name} renamed: {now:?}");
+    }
+    let unique = moved.split(',').next().unwrap();
+    let ours = folder_md5("ml.rust");
+    assert!(
+        now.contains(&format!("{unique},U=11,FMD5={ours}:2,S")),
+        "{now:?}"
+    );
+    drop(folder);
+
+    // Opened again, the state file says which FMD5 it accepts: nothing changes.
+    let mut folder = repository.open_folder(&path("ml/rust")).unwrap();
+    assert_eq!(uids(folder.as_mut()), (1..=11).collect::<Vec<_>>());
+    assert_eq!(names(&lists, "cur"), now);
+}
+
+/// A folder with its own FMD5 on most files, or without a clear majority of one other,
+/// adopts none: the others are moved in, as before.
+#[test]
+fn a_folder_without_a_clear_foreign_fmd5_adopts_none() {
+    let root = tempfile::tempdir().unwrap();
+    let work = maildir(&root.path().join("Work"));
+    let a = folder_md5("A");
+    let b = folder_md5("B");
+    for (i, fmd5) in [&a, &a, &a, &b].iter().enumerate() {
+        fs::write(
+            work.join("cur").join(format!(
+                "17000000{i:02}_0.1.host,U={},FMD5={fmd5}:2,S",
+                i + 1
+            )),
+            b"x\n",
+        )
+        .unwrap();
+    }
+    let repository = repository(root.path(), None);
+    let mut folder = repository.open_folder(&path("Work")).unwrap();
+    assert_eq!(uids(folder.as_mut()), vec![1, 2, 3, 4]);
+    let state = fs::read_to_string(work.join(STATE_FILE)).unwrap();
+    assert_eq!(state.split_whitespace().count(), 2, "{state}");
+    let ours = folder_md5("Work");
+    assert!(
+        names(&work, "cur")
+            .iter()
+            .all(|name| name.contains(&format!("FMD5={ours}"))),
+        "{:?}",
+        names(&work, "cur")
+    );
+}
+
 #[test]
 fn a_delivered_file_gets_a_uid_and_keeps_its_bytes() {
     let root = tempfile::tempdir().unwrap();

@@ -22,20 +22,46 @@ use backend_kit::store::read_state_file;
 pub(crate) const STATE_FILE: &str = "twinbox-uidvalidity";
 const STATE_TMP_FILE: &str = "twinbox-uidvalidity.tmp";
 
-/// What the state file holds: `<uidvalidity> <nextuid>`.
+/// An FMD5 value: 32 lowercase hexadecimal digits (an MD5 digest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Fmd5([u8; 32]);
+
+impl Fmd5 {
+    /// `text` as an FMD5 value, if it is 32 hexadecimal digits (in either case).
+    pub fn parse(text: &str) -> Option<Fmd5> {
+        let bytes: [u8; 32] = text.as_bytes().try_into().ok()?;
+        if !bytes.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        Some(Fmd5(bytes.map(|b| b.to_ascii_lowercase())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hexadecimal digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// What the state file holds: `<uidvalidity> <nextuid>`, and `<accepted FMD5>` when the
+/// folder adopted another FMD5 value (see `MaildirFolder::open`). A file of
+/// two words (every file before there was a third) reads as having none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct UidState {
     pub uid_validity: UidValidity,
     /// Greater than every UID handed out under this UIDVALIDITY.
     pub uid_next: Uid,
+    /// An FMD5 other than the folder's own whose files' `U=` are this folder's UIDs too:
+    /// OfflineIMAP's, when its local `nametrans` renamed the folder.
+    pub accepted_fmd5: Option<Fmd5>,
 }
 
 impl UidState {
     /// A fresh state for a folder twinbox has not seen before.
-    pub fn fresh(uid_next: Uid) -> UidState {
+    pub fn fresh(uid_next: Uid, accepted_fmd5: Option<Fmd5>) -> UidState {
         UidState {
             uid_validity: backend_kit::new_uid_validity(None),
             uid_next,
+            accepted_fmd5,
         }
     }
 
@@ -43,17 +69,30 @@ impl UidState {
         let mut words = text.split_ascii_whitespace();
         let uid_validity = words.next()?.parse::<UidValidity>().ok()?;
         let uid_next = words.next()?.parse::<Uid>().ok()?;
+        let accepted_fmd5 = match words.next() {
+            Some(word) => Some(Fmd5::parse(word)?),
+            None => None,
+        };
         if words.next().is_some() || uid_validity == 0 || uid_next == 0 {
             return None;
         }
         Some(UidState {
             uid_validity,
             uid_next,
+            accepted_fmd5,
         })
     }
 
     fn render(&self) -> String {
-        format!("{} {}\n", self.uid_validity, self.uid_next)
+        match &self.accepted_fmd5 {
+            Some(fmd5) => format!(
+                "{} {} {}\n",
+                self.uid_validity,
+                self.uid_next,
+                fmd5.as_str()
+            ),
+            None => format!("{} {}\n", self.uid_validity, self.uid_next),
+        }
     }
 }
 
@@ -73,7 +112,8 @@ pub(crate) fn read(folder_dir: &Path) -> Result<Option<UidState>, BackendError> 
     match std::str::from_utf8(&text).ok().and_then(UidState::parse) {
         Some(state) => Ok(Some(state)),
         None => Err(BackendError::folder(format!(
-            "{} is damaged (it should hold \"<uidvalidity> <nextuid>\"); delete it and \
+            "{} is damaged (it should hold \"<uidvalidity> <nextuid>\", optionally followed by \
+             an FMD5 value); delete it and \
              twinbox will treat the folder as new, with a new UIDVALIDITY",
             path.display()
         ))),
@@ -141,6 +181,7 @@ mod tests {
         let state = UidState {
             uid_validity: 1_700_000_000,
             uid_next: 42,
+            accepted_fmd5: None,
         };
         write(dir.path(), &state).unwrap();
         assert_eq!(
@@ -150,7 +191,29 @@ mod tests {
         assert_eq!(read(dir.path()).unwrap(), Some(state));
         assert!(!dir.path().join(STATE_TMP_FILE).exists());
 
-        for damaged in ["", "12", "0 5", "5 0", "a b", "1 2 3", "-1 2"] {
+        let fmd5 = "0123456789abcdef0123456789ABCDEF";
+        let adopted = UidState {
+            accepted_fmd5: Fmd5::parse(fmd5),
+            ..state
+        };
+        write(dir.path(), &adopted).unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.path().join(STATE_FILE)).unwrap(),
+            format!("1700000000 42 {}\n", fmd5.to_ascii_lowercase())
+        );
+        assert_eq!(read(dir.path()).unwrap(), Some(adopted));
+
+        for damaged in [
+            "",
+            "12",
+            "0 5",
+            "5 0",
+            "a b",
+            "1 2 3",
+            "-1 2",
+            "1 2 0123456789abcdef0123456789abcdeg",
+            "1 2 0123456789abcdef0123456789abcdef x",
+        ] {
             fs::write(dir.path().join(STATE_FILE), damaged).unwrap();
             let error = read(dir.path()).unwrap_err();
             assert_eq!(error.scope, ErrorScope::Folder);

@@ -138,7 +138,7 @@ impl MaildirFolder {
             let name = MessageName::parse(&file.file_name);
             // No U=, or another folder's FMD5 (a client moved it here), or a copy of a
             // file whose UID is taken: a message new to this folder.
-            match name.uid_for(&self.fmd5) {
+            match self.own_uid(&name) {
                 Some(uid) if !index.contains_key(&uid) => {
                     if let Some(problem) = &file.problem {
                         if self.first_warning(file.subdir, &file.file_name) {
@@ -319,6 +319,7 @@ impl MaildirFolder {
         let state = UidState {
             uid_validity: self.state.uid_validity,
             uid_next: next,
+            accepted_fmd5: self.state.accepted_fmd5,
         };
         if on_disk != Some(state) {
             uidstate::write(&self.dir, &state).map_err(|e| self.context(e))?;

@@ -29,7 +29,7 @@
 //! This file holds the folder's types, opening and the `Folder` trait; the work is in
 //! `listing` (the scan and the UIDs), `reading`, `writing` and `flags`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -47,7 +47,7 @@ use backend_kit::store::check_writable;
 
 use crate::leftovers;
 use crate::names::{size_in_name, tmp_file_name, unique_part, MessageName, FORWARDED};
-use crate::uidstate::{self, UidState};
+use crate::uidstate::{self, Fmd5, UidState};
 
 mod flags;
 mod listing;
@@ -189,6 +189,34 @@ pub(crate) fn permanent_flags() -> PermanentFlags {
     }
 }
 
+/// The FMD5 a folder new to twinbox accepts besides its own, `own`: the one that at least
+/// nine in ten of its files carrying `U=` and an FMD5 share, when that is not `own`.
+///
+/// OfflineIMAP tags a file with the MD5 of the folder's name *after* the local
+/// repository's `nametrans` (its "visible" name), so with a local `nametrans` its files
+/// carry another FMD5 than the MD5 of the directory's name. Those `U=` are the UIDs its
+/// state pairs, and renaming every file would lose the pairs (and re-download nothing, but
+/// change every file). A file a mail client moved in from another folder carries that
+/// folder's FMD5; such files are the exception in a folder, not nine in ten, and when a
+/// folder new to twinbox holds only them, keeping their UIDs is harmless: they are unique
+/// in the folder (a copy's UID is replaced, as always) and no state refers to the folder
+/// yet. Files with any other FMD5 are still taken for moved in and get new UIDs.
+pub(crate) fn adopted_fmd5(names: &[MessageName], own: &str) -> Option<Fmd5> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut total = 0;
+    for name in names {
+        if let (Some(_), Some(fmd5)) = (name.uid, &name.fmd5) {
+            total += 1;
+            *counts.entry(fmd5.to_ascii_lowercase()).or_default() += 1;
+        }
+    }
+    let (fmd5, count) = counts.into_iter().max_by_key(|(_, count)| *count)?;
+    if fmd5.eq_ignore_ascii_case(own) || count * 10 < total * 9 {
+        return None;
+    }
+    Fmd5::parse(&fmd5)
+}
+
 /// An open Maildir folder.
 pub(crate) struct MaildirFolder {
     path: FolderPath,
@@ -213,7 +241,9 @@ pub(crate) struct MaildirFolder {
 impl MaildirFolder {
     /// Opens the folder in `dir` (which has `cur/` and `new/`). A folder without a state
     /// file gets one now, with a new UIDVALIDITY and the next UID above every UID its
-    /// file names already carry (OfflineIMAP's, typically): those keep their UIDs.
+    /// file names already carry (OfflineIMAP's, typically): those keep their UIDs. If
+    /// nearly all of those files carry one FMD5 other than the folder's own (OfflineIMAP's
+    /// with a local `nametrans`), the folder accepts it too, for good: see [`adopted_fmd5`].
     ///
     /// Opened for writing, it first clears what interrupted writes left behind (see
     /// [`leftovers`]). Read-only, it changes nothing: a missing state file gives a
@@ -231,6 +261,7 @@ impl MaildirFolder {
             state: UidState {
                 uid_validity: 0,
                 uid_next: 1,
+                accepted_fmd5: None,
             },
             index: None,
             scanned: None,
@@ -246,13 +277,27 @@ impl MaildirFolder {
         folder.state = match uidstate::read(&folder.dir).map_err(|e| folder.context(e))? {
             Some(state) => state,
             None => {
-                let highest = folder
+                let names: Vec<MessageName> = folder
                     .read_files()?
                     .iter()
-                    .filter_map(|file| MessageName::parse(&file.file_name).uid_for(&folder.fmd5))
+                    .map(|file| MessageName::parse(&file.file_name))
+                    .collect();
+                folder.state.accepted_fmd5 = adopted_fmd5(&names, &folder.fmd5);
+                if let Some(fmd5) = &folder.state.accepted_fmd5 {
+                    log::info!(
+                        "folder {}: its files carry FMD5 {} (OfflineIMAP's, with a nametrans \
+                         on the local repository): their U= are kept as the folder's UIDs",
+                        folder.path,
+                        fmd5.as_str()
+                    );
+                }
+                let highest = names
+                    .iter()
+                    .filter_map(|name| folder.own_uid(name))
                     .max()
                     .unwrap_or(0);
-                let state = UidState::fresh(folder.next_after(highest)?);
+                let state =
+                    UidState::fresh(folder.next_after(highest)?, folder.state.accepted_fmd5);
                 if read_only {
                     log::info!(
                         "folder {}: new to twinbox; a dry run gives it the provisional \
@@ -274,6 +319,17 @@ impl MaildirFolder {
             }
         };
         Ok(folder)
+    }
+
+    /// The UID in `name` if it is this folder's: tagged with its FMD5, or with the FMD5
+    /// it accepted.
+    pub(super) fn own_uid(&self, name: &MessageName) -> Option<Uid> {
+        name.uid_for(&self.fmd5).or_else(|| {
+            self.state
+                .accepted_fmd5
+                .as_ref()
+                .and_then(|fmd5| name.uid_for(fmd5.as_str()))
+        })
     }
 
     fn context(&self, error: BackendError) -> BackendError {
