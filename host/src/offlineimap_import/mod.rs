@@ -27,8 +27,21 @@
 //! (the UIDs name other messages now), a recorded UID is at or above a side's next UID
 //! (the side could give it out again to another message: for a Maildir, messages deleted
 //! locally after OfflineIMAP's last run whose UIDs were the highest), or none of the
-//! recorded messages is in the local folder under its UID (the file names' FMD5 is not the
-//! folder's: a local `nametrans`, or another tool renamed them).
+//! recorded messages is in the local folder under its UID (the file names carry neither
+//! the folder's FMD5 nor one it adopted: another tool renamed them).
+//!
+//! # Folder names
+//!
+//! The repositories are seen through the account's `folderfilter`, `nametrans` and
+//! `folderincludes` (the [`crate::folder_names`] decorator), as a sync sees them: the
+//! folders imported are the ones the sync syncs, under the engine's (local) names. The
+//! files are found under the names OfflineIMAP gave them: the status file under the remote
+//! folder's *visible* name (after the remote `nametrans`: OfflineIMAP's status repository
+//! names a folder as the local side does, which is the engine's name), a `FolderValidity`
+//! and `UIDMapping` file under its own repository's untranslated name. A Maildir's file
+//! names carry the MD5 of the local folder's visible name (after the local `nametrans`),
+//! not of its directory's: the Maildir plugin adopts such an FMD5 the first time it opens
+//! the folder, so their `U=` still are the local UIDs.
 //!
 //! Each folder is written in one transaction; a folder twinbox already has a state for is
 //! left alone unless `--force`, so a second import changes nothing. `--dry-run` opens the
@@ -43,8 +56,11 @@ use std::path::{Path, PathBuf};
 
 use backend_api::{BackendError, FolderPath, Repository, RepositoryConfig, Uid, UidValidity};
 
+use std::sync::Arc;
+
 use crate::accounts::{open_state, state_file};
 use crate::config::{display_path, Config, ConfigError, RepositoryConfigExt};
+use crate::folder_names::{AccountNames, NameRules, NamedRepository};
 use crate::plugins::PluginCatalog;
 use crate::side::{PerSide, Side};
 use crate::state::{FolderRecord, Pair, StateChange, StateError, SyncState};
@@ -125,6 +141,9 @@ pub struct Source {
     pub local_is_imap: bool,
     /// The account's `utf8foldernames`: how folder names are spelled in file names.
     pub utf8_folder_names: bool,
+    /// The repositories' `folderfilter`, `nametrans` and `folderincludes`, when either
+    /// sets one: the repositories are then seen through them, as a sync sees them.
+    pub names: Option<Arc<AccountNames>>,
 }
 
 /// What happened to one folder.
@@ -216,6 +235,12 @@ pub fn prepare<'c>(
             Ok((repository, plugin))
         };
         let repositories = PerSide::try_from_fn(resolve)?;
+        let names = AccountNames {
+            rules: PerSide::try_from_fn(|side| {
+                let repository = &repositories[side].0;
+                NameRules::read(repository, config.repository_lines.get(&repository.name))
+            })?,
+        };
         let account_dir = metadata.account_dir(&account.name);
         if !account_dir.is_dir() {
             return Err(SetupError::NoAccountState {
@@ -238,6 +263,7 @@ pub fn prepare<'c>(
                 repository_names: repositories.as_ref().map(|(config, _)| config.name.clone()),
                 local_is_imap: local_type.eq_ignore_ascii_case("IMAP"),
                 utf8_folder_names,
+                names: names.is_set().then(|| Arc::new(names)),
             },
             repositories,
             state_path: state_file(&twinbox_metadata, &account.name),
@@ -271,6 +297,16 @@ pub fn run(prepared: &PreparedImport<'_>, request: &ImportRequest) -> AccountImp
             return report;
         }
     };
+    let repositories = match &prepared.source.names {
+        Some(names) => match named(repositories, names) {
+            Ok(repositories) => repositories,
+            Err(error) => {
+                report.error = Some(error);
+                return report;
+            }
+        },
+        None => repositories,
+    };
     let state = match open_state(&prepared.state_path, request.dry_run) {
         Ok(state) => state,
         Err(error) => {
@@ -293,6 +329,28 @@ pub fn run(prepared: &PreparedImport<'_>, request: &ImportRequest) -> AccountImp
         Err(error) => report.error = Some(error.to_string()),
     }
     report
+}
+
+/// Both repositories seen through the account's folder-name rules, checked (as before a
+/// sync) to give each folder one name.
+fn named(
+    repositories: PerSide<Box<dyn Repository>>,
+    names: &Arc<AccountNames>,
+) -> Result<PerSide<Box<dyn Repository>>, String> {
+    let mut slots = repositories.map(Some);
+    let wrapped = PerSide::try_from_fn(|side| {
+        slots[side]
+            .take()
+            .map(|repository| NamedRepository::new(repository, side, Arc::clone(names)))
+            .ok_or_else(|| "internal error: a repository wrapped twice".to_owned())
+    })?;
+    let listed = PerSide::try_from_fn(|side| {
+        wrapped[side]
+            .synced_folders()
+            .map_err(|e| format!("{side} repository: cannot list folders: {e}"))
+    })?;
+    names.check(&listed, false)?;
+    Ok(wrapped.map(|repository| Box::new(repository) as Box<dyn Repository>))
 }
 
 /// The import of one account, over open repositories and state.
@@ -330,18 +388,35 @@ impl Importer<'_> {
         let mut matched = BTreeSet::new();
         let mut folders = Vec::new();
         for folder in remote_folders {
+            // The status file has the remote folder's visible name: the engine's name.
             let file_name = metadata::file_name(&folder, self.source.utf8_folder_names);
-            let result = self.import_folder(&folder, &file_name, &local_folders);
+            let result = self.remote_file_name(&folder).and_then(|remote| {
+                self.import_folder(&folder, &file_name, &remote, &local_folders)
+            });
             matched.insert(file_name);
             folders.push(FolderImport { folder, result });
         }
         Ok((folders, self.unmatched_status_files(&matched)))
     }
 
+    /// The name of the remote folder's own files (`FolderValidity`): its untranslated name.
+    fn remote_file_name(&self, folder: &FolderPath) -> Result<String, ImportError> {
+        let native = match &self.source.names {
+            Some(names) => names
+                .native_name(Side::Remote, folder)
+                .map_err(ImportError::Refused)?,
+            None => folder.clone(),
+        };
+        Ok(metadata::file_name(&native, self.source.utf8_folder_names))
+    }
+
+    /// Imports `folder` (the engine's name) from the status file `file_name`, with the
+    /// remote repository's files named `remote_file_name`.
     fn import_folder(
         &self,
         folder: &FolderPath,
         file_name: &str,
+        remote_file_name: &str,
         local_folders: &BTreeSet<FolderPath>,
     ) -> Result<FolderOutcome, ImportError> {
         // Checked first, so that a second import reads and opens nothing.
@@ -355,7 +430,7 @@ impl Importer<'_> {
         if !local_folders.contains(folder) {
             return Ok(FolderOutcome::NoLocalFolder);
         }
-        let recorded_validity = self.folder_validity(Side::Remote, file_name)?;
+        let recorded_validity = self.folder_validity(Side::Remote, remote_file_name)?;
         let mapping = if self.source.local_is_imap {
             Some(self.uid_mapping(file_name)?)
         } else {
@@ -369,7 +444,7 @@ impl Importer<'_> {
                  ({}): its UIDs name other messages now, so it is not imported; the first sync \
                  pairs the folder's messages by content",
                 remote.0,
-                self.validity_path(Side::Remote, file_name).display()
+                self.validity_path(Side::Remote, remote_file_name).display()
             )));
         }
         let local = self.open_status(Side::Local, folder, true)?;
@@ -413,9 +488,9 @@ impl Importer<'_> {
         if !pairs.is_empty() && gone_locally == pairs.len() {
             return Err(ImportError::Refused(format!(
                 "none of the {} messages OfflineIMAP synced ({}) is in the local folder under \
-                 its UID: the file names do not carry this folder's FMD5 (a nametrans on the \
-                 local repository, or files renamed by another tool), so the state is not \
-                 imported; the first sync pairs the folder's messages by content",
+                 its UID: the file names do not carry this folder's FMD5 (files renamed by \
+                 another tool, or the folder was opened by twinbox before), so the state is \
+                 not imported; the first sync pairs the folder's messages by content",
                 pairs.len(),
                 status.path.display()
             )));

@@ -41,6 +41,7 @@ impl Fixture {
             repository_names: PerSide::new("Local".into(), "Remote".into()),
             local_is_imap: false,
             utf8_folder_names: false,
+            names: None,
         };
         let fixture = Fixture {
             dir,
