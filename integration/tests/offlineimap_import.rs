@@ -476,3 +476,211 @@ fn messages_deleted_locally_after_offlineimaps_last_run() {
     assert!(!switch.server_view()["INBOX"].contains_key(&message("inbox-seen")));
     assert_eq!(switch.local_view()["INBOX"], switch.server_view()["INBOX"]);
 }
+
+/// A real-world style `~/.offlineimaprc`, read unchanged by both tools: two accounts on
+/// the test Dovecot (separator `.`), a `folderfilter` with `not in [...]` and a
+/// `nametrans` `re.sub` pair on the first, a `folderfilter` on the second, `[mbnames]`.
+/// (`sep = .` tells twinbox the server's delimiter, which the lambdas see; OfflineIMAP
+/// asks the server and ignores the option.)
+fn real_world_offlineimaprc(dovecot: &Dovecot, sandbox: &Sandbox) -> String {
+    let remote = |name: &str, user: &str, extra: &str| {
+        format!(
+            "[Repository {name}]\n\
+             type = IMAP\n\
+             remotehost = 127.0.0.1\n\
+             remoteport = {port}\n\
+             remoteuser = {user}\n\
+             remotepass = {password}\n\
+             ssl = no\n\
+             starttls = no\n\
+             sep = .\n\
+             {extra}\n",
+            port = dovecot.imap_port(),
+            password = dovecot.password(user),
+        )
+    };
+    let mail = sandbox.path().join("mail");
+    format!(
+        "[general]\n\
+         accounts = Personal, Work\n\
+         metadata = {metadata}\n\
+         \n\
+         [mbnames]\n\
+         enabled = yes\n\
+         filename = {mailboxes}\n\
+         header = \"mailboxes \"\n\
+         peritem = \"+%(accountname)s/%(foldername)s\"\n\
+         sep = \" \"\n\
+         footer = \"\\n\"\n\
+         \n\
+         [Account Personal]\n\
+         localrepository = PersonalLocal\n\
+         remoterepository = PersonalRemote\n\
+         \n\
+         [Repository PersonalLocal]\n\
+         type = Maildir\n\
+         localfolders = {personal}\n\
+         nametrans = lambda folder: re.sub(r'^ml\\.', 'Lists.', folder)\n\
+         \n\
+         {}\
+         [Account Work]\n\
+         localrepository = WorkLocal\n\
+         remoterepository = WorkRemote\n\
+         \n\
+         [Repository WorkLocal]\n\
+         type = Maildir\n\
+         localfolders = {work}\n\
+         \n\
+         {}",
+        remote(
+            "PersonalRemote",
+            "alice",
+            "folderfilter = lambda f: f not in ['Trash',\n                                   'Spam']\n\
+             nametrans = lambda folder: re.sub(r'^Lists\\.', 'ml.', folder)\n"
+        ),
+        remote(
+            "WorkRemote",
+            "bob",
+            "folderfilter = lambda folder: folder in ['INBOX', 'Reports']\n"
+        ),
+        metadata = sandbox.metadata().display(),
+        mailboxes = sandbox.path().join("mailboxes").display(),
+        personal = mail.join("personal").display(),
+        work = mail.join("work").display(),
+    )
+}
+
+/// Issue 10's "Done when": OfflineIMAP syncs two accounts with a folderfilter and a
+/// nametrans pair; `twinbox import-offlineimap` with the same config file, then the first
+/// sync transfers nothing and changes nothing on either side (same file names, inodes and
+/// bytes; the server as it was); the excluded folders stay unsynced; the mailbox list is
+/// OfflineIMAP's.
+#[test]
+fn a_real_world_offlineimaprc_with_nametrans_switches_without_a_transfer() {
+    let dovecot = Dovecot::start(DovecotOptions {
+        tls: false,
+        ..DovecotOptions::default()
+    });
+    let alice = ["INBOX", "Sent", "Trash", "Spam", "Lists/rust"];
+    let bob = ["INBOX", "Reports", "Junk"];
+    for (user, folders) in [("alice", &alice[..]), ("bob", &bob[..])] {
+        for folder in folders {
+            dovecot.create_folder(user, folder);
+            for (n, flags) in [(1, &["\\Seen"][..]), (2, &[][..])] {
+                let tag = format!("{user}-{folder}-{n}");
+                dovecot.deliver(user, folder, &message(&tag), flags);
+            }
+        }
+    }
+
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&real_world_offlineimaprc(&dovecot, &sandbox));
+    run_offlineimap(&sandbox, &sandbox.config_path());
+
+    let personal = sandbox.path().join("mail/personal");
+    let work = sandbox.path().join("mail/work");
+    let dirs = |root: &Path| {
+        let mut names: Vec<String> = fs::read_dir(root)
+            .expect("list a Maildir root")
+            .map(|entry| entry.expect("an entry").file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(dirs(&personal), ["INBOX", "Sent", "ml.rust"]);
+    assert_eq!(dirs(&work), ["INBOX", "Reports"]);
+    let mailboxes = sandbox.path().join("mailboxes");
+    let theirs = fs::read_to_string(&mailboxes).expect("OfflineIMAP's mailbox list");
+    assert!(
+        theirs.starts_with("mailboxes \"+Personal/INBOX\"")
+            && theirs.contains("\"+Work/Reports\"")
+            && !theirs.contains("Trash"),
+        "{theirs}"
+    );
+    fs::remove_file(&mailboxes).expect("remove OfflineIMAP's mailbox list");
+
+    let files = (message_files(&personal), message_files(&work));
+    assert_eq!((files.0.len(), files.1.len()), (6, 4));
+    let server_before = (
+        dovecot.server_snapshot("alice", &alice),
+        dovecot.server_snapshot("bob", &bob),
+    );
+    let metadata = sandbox.metadata();
+    // OfflineIMAP's sync state (its mbnames/ directory twinbox's mbnames shares).
+    let offlineimap_state: Vec<PathBuf> = fs::read_dir(&metadata)
+        .expect("list the metadata directory")
+        .map(|entry| entry.expect("an entry").path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with("Account-") || name.starts_with("Repository-")
+        })
+        .collect();
+    assert_eq!(offlineimap_state.len(), 6, "{offlineimap_state:?}");
+    let offlineimap_state = Frozen::take(&offlineimap_state);
+
+    // The same config file: OfflineIMAP's state is where its metadata option says.
+    let import = run_twinbox(&sandbox, &["import-offlineimap"]);
+    import.assert_success();
+    assert_eq!(
+        import.account_line("Personal"),
+        "Account Personal: imported 3 folders (6 pairs), 0 left as they were, 0 without \
+         OfflineIMAP state, 0 failed",
+        "{import}"
+    );
+    assert!(
+        import
+            .folder_line("ml/rust")
+            .contains("LocalStatus-sqlite/ml.rust "),
+        "{import}"
+    );
+    assert_eq!(
+        import.account_line("Work"),
+        "Account Work: imported 2 folders (4 pairs), 0 left as they were, 0 without \
+         OfflineIMAP state, 0 failed",
+        "{import}"
+    );
+    assert_eq!((message_files(&personal), message_files(&work)), files);
+    offlineimap_state.assert_unchanged();
+    // OfflineIMAP tagged ml.rust's files with the MD5 of its visible name Lists.rust:
+    // the Maildir plugin accepted that FMD5 for the folder (its state's third word).
+    let state = fs::read_to_string(personal.join("ml.rust/twinbox-uidvalidity"))
+        .expect("the Maildir plugin's state of ml.rust");
+    assert_eq!(state.split_whitespace().count(), 3, "{state}");
+    let state = fs::read_to_string(personal.join("INBOX/twinbox-uidvalidity"))
+        .expect("the Maildir plugin's state of INBOX");
+    assert_eq!(state.split_whitespace().count(), 2, "{state}");
+
+    for _ in 0..2 {
+        let sync = sync_ok(&sandbox, &[]);
+        for account in ["Personal", "Work"] {
+            assert!(
+                sync.account_line(account).ends_with(": no changes"),
+                "the first sync after the import should change nothing\n{sync}"
+            );
+        }
+    }
+    assert_eq!(
+        (message_files(&personal), message_files(&work)),
+        files,
+        "same names, inodes and bytes"
+    );
+    assert_eq!(
+        dirs(&personal),
+        ["INBOX", "Sent", "ml.rust"],
+        "no Trash, no Spam"
+    );
+    assert_eq!(dirs(&work), ["INBOX", "Reports"], "no Junk");
+    assert_eq!(
+        (
+            dovecot.server_snapshot("alice", &alice),
+            dovecot.server_snapshot("bob", &bob),
+        ),
+        server_before,
+        "nothing changed on the server"
+    );
+    offlineimap_state.assert_unchanged();
+    assert_eq!(
+        fs::read_to_string(&mailboxes).expect("twinbox's mailbox list"),
+        theirs
+    );
+}
