@@ -70,25 +70,7 @@ pub fn prepare<'c>(
     let metadata = config.general.metadata_dir()?;
     let mut prepared = Vec::new();
     for account in config.selected_accounts(&request.accounts)? {
-        // The repository section of a side, and the plugin for its type.
-        let resolve = |side: Side| -> Result<(RepositoryConfig, &'c LoadedPlugin), PrepareError> {
-            let repository = config.repository_for(&account.name, side)?;
-            let kind = repository.repository_type()?.to_owned();
-            let plugin = catalog.find(&kind).map_err(|e| PrepareError::Plugin {
-                file: config.file().to_owned(),
-                repository: repository.name.clone(),
-                kind: kind.clone(),
-                problem: e.to_string(),
-            })?;
-            Ok((repository, plugin))
-        };
-        let repositories = PerSide::try_from_fn(resolve)?;
-        let names = AccountNames {
-            rules: PerSide::try_from_fn(|side| {
-                let repository = &repositories[side].0;
-                NameRules::read(repository, config.repository_lines.get(&repository.name))
-            })?,
-        };
+        let (repositories, names) = resolve_repositories(config, catalog, &account.name)?;
         let limits = PerSide::try_from_fn(|side| repositories[side].0.maxconnections())?;
         let threads = limits
             .iter()
@@ -123,6 +105,37 @@ pub fn prepare<'c>(
     }
     Ok(prepared)
 }
+
+/// Each side's repository section and the plugin for its type, and the account's folder
+/// name rules (`folderfilter`, `nametrans`): what a sync and an import both start from.
+pub fn resolve_repositories<'c>(
+    config: &Config,
+    catalog: &'c PluginCatalog,
+    account: &str,
+) -> Result<ResolvedRepositories<'c>, PrepareError> {
+    let resolve = |side: Side| -> Result<(RepositoryConfig, &'c LoadedPlugin), PrepareError> {
+        let repository = config.repository_for(account, side)?;
+        let kind = repository.repository_type()?.to_owned();
+        let plugin = catalog.find(&kind).map_err(|e| PrepareError::Plugin {
+            file: config.file().to_owned(),
+            repository: repository.name.clone(),
+            kind: kind.clone(),
+            problem: e.to_string(),
+        })?;
+        Ok((repository, plugin))
+    };
+    let repositories = PerSide::try_from_fn(resolve)?;
+    let names = AccountNames {
+        rules: PerSide::try_from_fn(|side| {
+            let repository = &repositories[side].0;
+            NameRules::read(repository, config.repository_lines.get(&repository.name))
+        })?,
+    };
+    Ok((repositories, names))
+}
+
+/// What [`resolve_repositories`] finds.
+pub type ResolvedRepositories<'c> = (PerSide<(RepositoryConfig, &'c LoadedPlugin)>, AccountNames);
 
 fn parse_folders(requested: &[String]) -> Result<Option<Vec<FolderPath>>, PrepareError> {
     if requested.is_empty() {

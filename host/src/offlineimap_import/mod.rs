@@ -60,7 +60,7 @@ use std::sync::Arc;
 
 use crate::accounts::{open_state, state_file};
 use crate::config::{display_path, Config, ConfigError, RepositoryConfigExt};
-use crate::folder_names::{AccountNames, NameRules, NamedRepository};
+use crate::folder_names::{AccountNames, NamedRepository};
 use crate::plugins::PluginCatalog;
 use crate::side::{PerSide, Side};
 use crate::state::{FolderRecord, Pair, StateChange, StateError, SyncState};
@@ -104,13 +104,8 @@ impl ImportError {
 pub enum SetupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{file}: [Repository {repository}] type = {kind}: {problem}")]
-    Plugin {
-        file: String,
-        repository: String,
-        kind: String,
-        problem: String,
-    },
+    #[error(transparent)]
+    Prepare(#[from] crate::accounts::PrepareError),
     #[error("no OfflineIMAP state for account {account}: {} does not exist; pass --metadata DIR with OfflineIMAP's metadata directory (its [general] metadata option, ~/.offlineimap by default)", display_path(dir))]
     NoAccountState { account: String, dir: PathBuf },
     #[error("cannot tell where OfflineIMAP's state is: HOME is not set; pass --metadata DIR")]
@@ -223,24 +218,8 @@ pub fn prepare<'c>(
     let twinbox_metadata = config.general.metadata_dir()?;
     let mut prepared = Vec::new();
     for account in config.selected_accounts(&request.accounts)? {
-        let resolve = |side: Side| -> Result<_, SetupError> {
-            let repository = config.repository_for(&account.name, side)?;
-            let kind = repository.repository_type()?.to_owned();
-            let plugin = catalog.find(&kind).map_err(|e| SetupError::Plugin {
-                file: config.file().to_owned(),
-                repository: repository.name.clone(),
-                kind: kind.clone(),
-                problem: e.to_string(),
-            })?;
-            Ok((repository, plugin))
-        };
-        let repositories = PerSide::try_from_fn(resolve)?;
-        let names = AccountNames {
-            rules: PerSide::try_from_fn(|side| {
-                let repository = &repositories[side].0;
-                NameRules::read(repository, config.repository_lines.get(&repository.name))
-            })?,
-        };
+        let (repositories, names) =
+            crate::accounts::resolve_repositories(config, catalog, &account.name)?;
         let account_dir = metadata.account_dir(&account.name);
         if !account_dir.is_dir() {
             return Err(SetupError::NoAccountState {
