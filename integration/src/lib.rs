@@ -32,6 +32,7 @@ pub mod corpus;
 pub mod dovecot;
 mod maildir;
 mod outcome;
+mod peers;
 mod python;
 mod sandbox;
 mod snapshot;
@@ -42,6 +43,7 @@ pub use maildir::{
     set_flags, sorted_flags, stray_files, tmp_leftovers, tree_map, MessageFile, SUBDIRS,
 };
 pub use outcome::Outcome;
+pub use peers::{run_offlineimap, run_peer, OFFLINEIMAP};
 pub use python::{from_hex, run_python};
 pub use sandbox::{
     maildir_section, repository_section, run_command, target_dir, twinbox_bin, MixedAccounts,

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use twinbox_integration::dovecot::*;
 use twinbox_integration::*;
@@ -196,29 +195,6 @@ fn plaintext_server() -> Dovecot {
     dovecot
 }
 
-/// Runs another mail tool in the sandbox (its own HOME), panicking with its output unless
-/// it succeeds.
-fn run_tool(sandbox: &Sandbox, program: &str, args: &[&str]) {
-    assert!(
-        Path::new(program).exists(),
-        "{program} is not installed: run scripts/test (it installs isync and offlineimap3)"
-    );
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(sandbox.path())
-        .env("HOME", sandbox.home())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// The message files of the Maildir at `root` by inode: content. Equal maps before and
 /// after a run mean no file was rewritten, copied or removed (renames are allowed).
 fn contents_by_inode(root: &Path) -> BTreeMap<u64, Vec<u8>> {
@@ -270,7 +246,7 @@ fn a_maildir_written_by_mbsync_pairs_by_content_with_no_copy() {
         ),
     )
     .expect("write the mbsync config");
-    run_tool(
+    run_peer(
         &sandbox,
         "/usr/bin/mbsync",
         &["-c", rc.to_str().unwrap(), "-a"],
@@ -379,11 +355,7 @@ fn a_maildir_written_by_offlineimap_pairs_by_content_with_no_copy() {
         ),
     )
     .expect("write the OfflineIMAP config");
-    run_tool(
-        &sandbox,
-        "/usr/bin/offlineimap",
-        &["-c", rc.to_str().unwrap(), "-o", "-u", "quiet"],
-    );
+    run_offlineimap(&sandbox, &rc, &[]);
     let files = contents_by_inode(&root);
     assert_eq!(
         files.len(),

@@ -6,12 +6,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use twinbox_integration::dovecot::{sync_ok, Dovecot, DovecotOptions};
-use twinbox_integration::{message, Sandbox};
-
-const OFFLINEIMAP: &str = "/usr/bin/offlineimap";
+use twinbox_integration::{message, run_offlineimap, Sandbox};
 
 /// Where one tool keeps its mail, state and mailbox list.
 struct Paths {
@@ -86,27 +83,6 @@ fn offlineimaprc(dovecot: &Dovecot, paths: &Paths) -> String {
     )
 }
 
-fn run_offlineimap(home: &Path, rc: &Path, extra: &[&str]) {
-    assert!(
-        Path::new(OFFLINEIMAP).exists(),
-        "{OFFLINEIMAP} is not installed: run scripts/test (it installs offlineimap3)"
-    );
-    let output = Command::new(OFFLINEIMAP)
-        .args(["-c", &rc.display().to_string(), "-o", "-u", "quiet"])
-        .args(extra)
-        .env("HOME", home)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run offlineimap");
-    assert!(
-        output.status.success(),
-        "offlineimap failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
@@ -131,7 +107,7 @@ fn the_mailbox_list_is_offlineimaps_byte_for_byte() {
     fs::write(&rc, offlineimaprc(&dovecot, &theirs)).expect("write offlineimaprc");
     sandbox.write_config(&offlineimaprc(&dovecot, &ours));
 
-    run_offlineimap(&sandbox.home(), &rc, &[]);
+    run_offlineimap(&sandbox, &rc, &[]);
     sync_ok(&sandbox, &[]);
     let expected = "mailboxes \"+Personal/&AMQ-rger\" \"+Personal/INBOX\" \
                     \"+Personal/Sent\" \"+Personal/Work.Projects\" \"+Personal/archive\" \
@@ -146,7 +122,7 @@ fn the_mailbox_list_is_offlineimaps_byte_for_byte() {
     // A folder appears and one account alone is synced: the other stays listed.
     dovecot.deliver("bob", "Lists/tokio", &message("bob-tokio"), &[]);
     dovecot.deliver("alice", "Drafts", &message("alice-drafts"), &[]);
-    run_offlineimap(&sandbox.home(), &rc, &["-a", "Work"]);
+    run_offlineimap(&sandbox, &rc, &["-a", "Work"]);
     sync_ok(&sandbox, &["-a", "Work"]);
     assert!(read(&theirs.mailboxes).contains("\"+Work/Lists.tokio\""));
     assert!(!read(&theirs.mailboxes).contains("Drafts"));

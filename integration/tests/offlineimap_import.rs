@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use twinbox_integration::dovecot::*;
 use twinbox_integration::*;
@@ -48,36 +47,6 @@ fn without_from_line(content: &[u8]) -> Vec<u8> {
         }
     }
     content.to_vec()
-}
-
-/// Runs the real OfflineIMAP in the sandbox (its own HOME), panicking with its output
-/// unless it succeeds.
-fn run_offlineimap(sandbox: &Sandbox, rc: &Path) {
-    let program = "/usr/bin/offlineimap";
-    assert!(
-        Path::new(program).exists(),
-        "{program} is not installed: run scripts/test (it installs offlineimap3)"
-    );
-    let output = Command::new(program)
-        .args([
-            "-c",
-            rc.to_str().expect("a UTF-8 path"),
-            "-o",
-            "-u",
-            "quiet",
-        ])
-        .current_dir(sandbox.path())
-        .env("HOME", sandbox.home())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    assert!(
-        output.status.success(),
-        "offlineimap failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// One switch from OfflineIMAP: the server, the Maildir and OfflineIMAP's state as it
@@ -144,7 +113,7 @@ impl Switch {
             ),
         )
         .expect("write the OfflineIMAP config");
-        run_offlineimap(&sandbox, &rc);
+        run_offlineimap(&sandbox, &rc, &[]);
 
         let remote = dovecot.plaintext_repository(USER, dovecot.imap_port());
         let local = repository_section(
@@ -575,7 +544,7 @@ fn a_real_world_offlineimaprc_with_nametrans_switches_without_a_transfer() {
 
     let sandbox = Sandbox::new();
     sandbox.write_config(&real_world_offlineimaprc(&dovecot, &sandbox));
-    run_offlineimap(&sandbox, &sandbox.config_path());
+    run_offlineimap(&sandbox, &sandbox.config_path(), &[]);
 
     let personal = sandbox.path().join("mail/personal");
     let work = sandbox.path().join("mail/work");
