@@ -63,12 +63,28 @@ pub struct NameRules {
     folderincludes: Vec<String>,
     /// The hierarchy separator of the names the lambdas see.
     sep: String,
+    /// Whether `sep` is written in the section (else it is the type's default).
+    sep_written: bool,
     /// Whether those names are in modified UTF-7 (OfflineIMAP's default for IMAP and
     /// Maildir, unless `utf8foldernames`).
     modified_utf7: bool,
 }
 
 impl NameRules {
+    /// A hint for an IMAP repository whose lambdas saw `name` with `/` between levels
+    /// only because the section sets no `sep`: the plugin interface does not tell the host
+    /// the server's delimiter, and OfflineIMAP showed the server's (often `.`).
+    fn separator_hint(&self, name: &str) -> String {
+        if self.sep_written || !name.contains('/') {
+            return String::new();
+        }
+        format!(
+            " (the lambdas of [{}] see levels separated by /; if the server's delimiter is \
+             ., as on Dovecot and Courier, set sep = . there)",
+            self.section
+        )
+    }
+
     /// Reads the options of `config`; `lines` gives the line of each option written in
     /// its section (see [`crate::config::Config::repository_lines`]). A lambda outside the
     /// forms we read is an error naming file:line, section and option.
@@ -115,7 +131,8 @@ impl NameRules {
             .get("type")
             .map(|kind| kind.trim().to_ascii_lowercase())
             .unwrap_or_default();
-        let sep = match config.get("sep").map(str::trim).filter(|s| !s.is_empty()) {
+        let written_sep = config.get("sep").map(str::trim).filter(|s| !s.is_empty());
+        let sep = match written_sep {
             Some(sep) => sep.to_owned(),
             None if kind == "maildir" => ".".to_owned(),
             None => "/".to_owned(),
@@ -131,6 +148,7 @@ impl NameRules {
             nametrans,
             folderincludes,
             sep,
+            sep_written: written_sep.is_some(),
             modified_utf7: (kind == "imap" || kind == "maildir") && !utf8,
         })
     }
@@ -306,11 +324,12 @@ impl AccountNames {
                         "the nametrans of the two repositories do not undo each other: folder \
                          {native} of the {side} repository becomes {there} by {}, which {} \
                          turns into {back}, not back into {native}; make {} and {} reverse \
-                         each other, or exclude the folder with folderfilter",
+                         each other, or exclude the folder with folderfilter{}",
                         self.rules[side].describe_nametrans(),
                         self.rules[side.other()].describe_nametrans(),
                         local_rules.describe_nametrans(),
                         remote_rules.describe_nametrans(),
+                        remote_rules.separator_hint(&native.to_string()),
                     ));
                 }
             }

@@ -166,8 +166,37 @@ fn a_nametrans_without_its_reverse_is_reported_before_syncing() {
         "{error}"
     );
     assert!(!error.contains('\n'));
+    assert!(!error.contains("set sep = ."), "sep is written: {error}");
     // Without folder creation on the remote side the local nametrans is never used.
     names.check(&listed, false).unwrap();
+}
+
+#[test]
+fn a_round_trip_failure_on_default_separators_says_to_set_sep() {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new();
+    remote.add_folder("INBOX/Sent");
+    // The OfflineIMAP pair, written for a server whose delimiter is `.`, but without
+    // `sep = .`: the remote lambda sees INBOX/Sent and leaves it as it is.
+    let names = names(
+        &[("nametrans", LOCAL_NAMETRANS)],
+        &[("nametrans", REMOTE_NAMETRANS)],
+    );
+    let listed = PerSide::new(
+        wrap(&local, Side::Local, &names).synced_folders().unwrap(),
+        wrap(&remote, Side::Remote, &names)
+            .synced_folders()
+            .unwrap(),
+    );
+    let error = names.check(&listed, true).unwrap_err();
+    assert!(error.contains("do not undo each other"), "{error}");
+    assert!(
+        error.contains(
+            "if the server's delimiter is ., as on Dovecot and Courier, set sep = . there"
+        ),
+        "{error}"
+    );
+    assert!(error.contains("[Repository Remote] see levels"), "{error}");
 }
 
 #[test]
