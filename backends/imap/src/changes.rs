@@ -17,7 +17,7 @@ use backend_api::{BackendError, FolderChanges, MessageInfo, Uid};
 use imap_proto::types::Response;
 
 use crate::connection::CommandError;
-use crate::folder::ImapFolder;
+use crate::folder::{qresync_enabled_in, ImapFolder};
 use crate::response;
 use crate::wire;
 
@@ -40,23 +40,46 @@ impl ImapFolder {
                 return Ok(None);
             }
         }
-        let qresync = self.session()?.has("QRESYNC") && self.enable_qresync()?;
+        if self.session.is_none() && self.highest_modseq == Some(since) {
+            // Not selected yet: the status came from the listing's snapshot, and nothing
+            // changed since `since` up to it. A QRESYNC server raises HIGHESTMODSEQ on
+            // every expunge too (RFC 7162 3.2.10), so nothing vanished either; without
+            // QRESYNC the engine counts messages to catch expunges, as after CHANGEDSINCE.
+            log::debug!(
+                "folder {}: HIGHESTMODSEQ {since} as recorded: no changes, not selected",
+                self.path
+            );
+            return Ok(Some(FolderChanges {
+                changed: Vec::new(),
+                vanished: self.qresync.then(Vec::new),
+            }));
+        }
+        let selecting = self.session.is_none();
+        let qresync = if selecting {
+            // ENABLE QRESYNC goes with the SELECT (`read_pipelined`).
+            self.qresync
+        } else {
+            self.session()?.has("QRESYNC") && self.enable_qresync()?
+        };
         let command = format!(
             "UID FETCH 1:* (UID FLAGS RFC822.SIZE) (CHANGEDSINCE {since}{})",
             if qresync { " VANISHED" } else { "" }
         );
-        let result = self.session()?.run(&command);
-        let buffer = match result {
-            Ok(buffer) => buffer,
-            Err(CommandError::Refused(text)) => {
-                // A mailbox without MODSEQs (NOMODSEQ) refuses CHANGEDSINCE.
+        let answer = self.read_pipelined("list its changes", &[command])?.pop();
+        // Known only once selected.
+        let qresync = qresync && self.session()?.qresync_enabled;
+        let buffer = match answer {
+            Some(Ok(buffer)) => buffer,
+            Some(Err(text)) => {
+                // A mailbox without MODSEQs (NOMODSEQ) refuses CHANGEDSINCE, and so does
+                // a server that did not enable QRESYNC for VANISHED.
                 log::debug!(
                     "folder {}: CHANGEDSINCE refused ({text}); listing in full",
                     self.path
                 );
                 return Ok(None);
             }
-            Err(broken) => return Err(self.failed("list its changes", broken)),
+            None => return Ok(None),
         };
         let Some(changed) = changed_messages(&buffer) else {
             log::debug!(
@@ -81,13 +104,7 @@ impl ImapFolder {
         let result = self.session()?.run("ENABLE QRESYNC");
         match result {
             Ok(buffer) => {
-                let enabled = String::from_utf8_lossy(&buffer)
-                    .lines()
-                    .filter(|line| line.starts_with("* ENABLED"))
-                    .any(|line| {
-                        line.split_ascii_whitespace()
-                            .any(|word| word.eq_ignore_ascii_case("QRESYNC"))
-                    });
+                let enabled = qresync_enabled_in(&buffer);
                 if !enabled {
                     log::debug!("folder {}: ENABLE QRESYNC did not enable it", self.path);
                 }

@@ -246,6 +246,11 @@ impl ImapSession {
         each: impl FnMut(usize, &mut link::Response),
     ) -> Result<Vec<Answer>, CommandError> {
         self.usable()?;
+        log::debug!(
+            "{}: round trip: {}",
+            self.server,
+            round_trip_summary(commands)
+        );
         let mut tags = Vec::with_capacity(commands.len());
         for command in commands {
             let tag = self.link.command(command);
@@ -364,6 +369,33 @@ impl ImapSession {
 }
 
 /// A one-line description of an I/O error on a connection.
+/// What a round trip sends, for the debug log: each command's name (`UID FETCH`,
+/// `SELECT`...), never its arguments, and how many of each.
+fn round_trip_summary(commands: &[String]) -> String {
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for command in commands {
+        let mut words = command.split_ascii_whitespace();
+        let first = words.next().unwrap_or("");
+        let name = if first.eq_ignore_ascii_case("UID") {
+            format!("UID {}", words.next().unwrap_or(""))
+        } else {
+            first.to_owned()
+        };
+        match names.iter_mut().find(|(known, _)| *known == name) {
+            Some((_, count)) => *count += 1,
+            None => names.push((name, 1)),
+        }
+    }
+    names
+        .iter()
+        .map(|(name, count)| match count {
+            1 => name.clone(),
+            n => format!("{n} x {name}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn describe_io(error: &io::Error, timeout: Duration) -> String {
     match error.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(

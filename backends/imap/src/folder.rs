@@ -44,6 +44,9 @@ pub(crate) struct ImapFolder {
     /// The encoded mailbox name.
     wire: String,
     pub(crate) condstore: bool,
+    /// Whether the server offers QRESYNC, as far as known before selecting (a folder
+    /// opened from the listing's snapshot answers "no changes" only with it).
+    pub(crate) qresync: bool,
     /// The HIGHESTMODSEQ the last `status()` reported (`changes.rs` answers only for
     /// MODSEQs at or below it).
     pub(crate) highest_modseq: Option<u64>,
@@ -66,6 +69,7 @@ impl ImapFolder {
             path,
             wire,
             condstore: false,
+            qresync: false,
             highest_modseq: None,
             uid_validity: 0,
             fresh: None,
@@ -74,6 +78,43 @@ impl ImapFolder {
         folder.uid_validity = folder.require_uid_validity(&data)?;
         folder.fresh = Some(data);
         Ok(folder)
+    }
+
+    /// A folder not selected yet, whose status the listing's SELECT gave (see
+    /// `repository::Snapshot`): it takes a connection and selects only when a call needs
+    /// the mailbox, and refuses to go on if the UIDVALIDITY changed by then.
+    pub fn from_snapshot(
+        pool: Arc<Pool>,
+        path: FolderPath,
+        wire: String,
+        data: SelectData,
+        condstore: bool,
+        qresync: bool,
+    ) -> Result<ImapFolder, BackendError> {
+        let mut folder = ImapFolder {
+            pool,
+            session: None,
+            path,
+            wire,
+            condstore,
+            qresync,
+            highest_modseq: None,
+            uid_validity: 0,
+            fresh: None,
+        };
+        folder.uid_validity = folder.require_uid_validity(&data)?;
+        folder.fresh = Some(data);
+        Ok(folder)
+    }
+
+    /// The command that selects `wire` (EXAMINE for a read-only repository).
+    pub(crate) fn select_command(wire: &str, readonly: bool, condstore: bool) -> String {
+        format!(
+            "{} {}{}",
+            if readonly { "EXAMINE" } else { "SELECT" },
+            quoted(wire),
+            if condstore { " (CONDSTORE)" } else { "" }
+        )
     }
 
     fn server(&self) -> String {
@@ -104,31 +145,11 @@ impl ImapFolder {
         }
     }
 
-    /// The connection, reconnecting (and re-selecting) if it broke earlier.
+    /// The connection, with the mailbox selected: a folder opened from the snapshot
+    /// selects on first use, one whose connection broke reconnects and re-selects.
     pub(crate) fn session(&mut self) -> Result<&mut PooledSession, BackendError> {
         if self.session.is_none() {
-            let session = self.pool.take().map_err(|error| {
-                BackendError::new(
-                    ErrorScope::Repository,
-                    Retry::Later,
-                    format!("folder {}: cannot reconnect: {}", self.path, error.message),
-                )
-            })?;
-            self.session = Some(session);
-            let data = self.select()?;
-            let validity = self.require_uid_validity(&data)?;
-            if validity != self.uid_validity {
-                self.session = None;
-                return Err(BackendError::folder(format!(
-                    "folder {} on IMAP server {}: its UIDVALIDITY changed from {} to {} while \
-                     it was open; run the sync again",
-                    self.path,
-                    self.server(),
-                    self.uid_validity,
-                    validity
-                )));
-            }
-            self.fresh = Some(data);
+            self.select_with(&[])?;
         }
         match self.session.as_mut() {
             Some(session) => Ok(session),
@@ -138,6 +159,123 @@ impl ImapFolder {
                 format!("folder {}: no connection", self.path),
             )),
         }
+    }
+
+    /// Runs `reads` (commands that change nothing) pipelined; each answer is every
+    /// untagged response sent while it was the oldest unanswered command, then its
+    /// tagged line, or the server's refusal. On a folder without a connection (not
+    /// selected yet, or broken earlier) they go in the same round trip as the connection's
+    /// `ENABLE QRESYNC` (once) and the SELECT; their answers count only if the SELECT
+    /// succeeded with the folder's UIDVALIDITY. Writes are never sent that way: they
+    /// would reach the wrong messages if the UIDVALIDITY changed.
+    pub(crate) fn read_pipelined(
+        &mut self,
+        action: &str,
+        reads: &[String],
+    ) -> Result<Vec<Result<Vec<u8>, String>>, BackendError> {
+        if self.session.is_none() {
+            return self.select_with(reads);
+        }
+        let session = self.session()?;
+        let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); reads.len()];
+        let result = session.pipeline(reads, Literals::Inline, |index, response| {
+            if let Some(buffer) = buffers.get_mut(index) {
+                buffer.extend_from_slice(&response.text)
+            }
+        });
+        let answers = result.map_err(|error| self.failed(action, error))?;
+        Ok(with_answers(buffers, answers))
+    }
+
+    /// Takes a connection, selects the mailbox (see [`ImapFolder::read_pipelined`]) and
+    /// runs `reads` behind the SELECT.
+    fn select_with(
+        &mut self,
+        reads: &[String],
+    ) -> Result<Vec<Result<Vec<u8>, String>>, BackendError> {
+        let session = self.pool.take().map_err(|error| {
+            BackendError::new(
+                ErrorScope::Repository,
+                Retry::Later,
+                format!("folder {}: cannot connect: {}", self.path, error.message),
+            )
+        })?;
+        let session = self.session.insert(session);
+        self.condstore = session.has("CONDSTORE");
+        self.qresync = session.has("QRESYNC");
+        let enable = self.condstore && self.qresync && !session.qresync_enabled;
+        let mut commands = Vec::with_capacity(reads.len() + 2);
+        if enable {
+            commands.push("ENABLE QRESYNC".to_owned());
+        }
+        commands.push(Self::select_command(
+            &self.wire,
+            self.pool.options.readonly,
+            self.condstore,
+        ));
+        let first_read = commands.len();
+        commands.extend_from_slice(reads);
+        let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); commands.len()];
+        let result = session.pipeline(&commands, Literals::Inline, |index, response| {
+            if let Some(buffer) = buffers.get_mut(index) {
+                buffer.extend_from_slice(&response.text)
+            }
+        });
+        let answers = result.map_err(|error| self.failed("open it", error))?;
+        let mut answers = with_answers(buffers, answers);
+        let reads_answers = answers.split_off(first_read);
+        let select = answers.pop();
+        if enable {
+            let enabled = match answers.pop() {
+                Some(Ok(buffer)) => qresync_enabled_in(&buffer),
+                _ => false,
+            };
+            if let Some(session) = self.session.as_mut() {
+                session.qresync_enabled = enabled;
+            }
+        }
+        let data = match select {
+            Some(Ok(buffer)) => response::parse_select(&buffer),
+            Some(Err(text)) => {
+                // A refused SELECT leaves no mailbox selected: the connection is fine,
+                // but this folder has none until a SELECT succeeds.
+                self.session = None;
+                return Err(BackendError::folder(format!(
+                    "folder {} (mailbox {:?}) cannot be opened on IMAP server {}: {text}",
+                    self.path,
+                    self.wire,
+                    self.server()
+                )));
+            }
+            None => {
+                self.session = None;
+                return Err(BackendError::new(
+                    ErrorScope::Folder,
+                    Retry::Later,
+                    format!("folder {}: no answer to SELECT", self.path),
+                ));
+            }
+        };
+        let validity = match self.require_uid_validity(&data) {
+            Ok(validity) => validity,
+            Err(error) => {
+                self.session = None;
+                return Err(error);
+            }
+        };
+        if validity != self.uid_validity {
+            self.session = None;
+            return Err(BackendError::folder(format!(
+                "folder {} on IMAP server {}: its UIDVALIDITY changed from {} to {} while \
+                 it was open; run the sync again",
+                self.path,
+                self.server(),
+                self.uid_validity,
+                validity
+            )));
+        }
+        self.fresh = Some(data);
+        Ok(reads_answers)
     }
 
     fn run(&mut self, action: &str, command: &str) -> Result<Vec<u8>, BackendError> {
@@ -172,12 +310,8 @@ impl ImapFolder {
             ));
         };
         self.condstore = session.has("CONDSTORE");
-        let command = format!(
-            "{} {}{}",
-            if readonly { "EXAMINE" } else { "SELECT" },
-            quoted(&self.wire),
-            if self.condstore { " (CONDSTORE)" } else { "" }
-        );
+        self.qresync = session.has("QRESYNC");
+        let command = Self::select_command(&self.wire, readonly, self.condstore);
         match session.run(&command) {
             Ok(buffer) => Ok(response::parse_select(&buffer)),
             Err(CommandError::Refused(text)) => Err(BackendError::folder(format!(
@@ -272,6 +406,34 @@ impl ImapFolder {
     }
 }
 
+/// Each command's untagged responses followed by its tagged line, or its refusal.
+fn with_answers(
+    buffers: Vec<Vec<u8>>,
+    answers: Vec<crate::connection::Answer>,
+) -> Vec<Result<Vec<u8>, String>> {
+    buffers
+        .into_iter()
+        .zip(answers)
+        .map(|(mut buffer, answer)| {
+            answer.map(|tagged| {
+                buffer.extend_from_slice(&tagged);
+                buffer
+            })
+        })
+        .collect()
+}
+
+/// Whether an answer to `ENABLE QRESYNC` says it is enabled (`* ENABLED ... QRESYNC`).
+pub(crate) fn qresync_enabled_in(buffer: &[u8]) -> bool {
+    String::from_utf8_lossy(buffer)
+        .lines()
+        .filter(|line| line.starts_with("* ENABLED"))
+        .any(|line| {
+            line.split_ascii_whitespace()
+                .any(|word| word.eq_ignore_ascii_case("QRESYNC"))
+        })
+}
+
 impl Drop for ImapFolder {
     fn drop(&mut self) {
         // The pooled session goes back to the pool by its own Drop.
@@ -283,12 +445,17 @@ impl Folder for ImapFolder {
     fn status(&mut self) -> Result<FolderStatus, BackendError> {
         let data = match self.fresh.take() {
             Some(data) => data,
-            None => {
+            None if self.session.is_none() => {
+                // Selecting (on a new connection) sets what SELECT said as fresh.
                 self.session()?;
-                // Re-selecting gives current UIDNEXT, EXISTS and UIDVALIDITY after our
-                // own appends and other clients' changes.
-                self.select()?
+                match self.fresh.take() {
+                    Some(data) => data,
+                    None => self.select()?,
+                }
             }
+            // Re-selecting gives current UIDNEXT, EXISTS and UIDVALIDITY after our own
+            // appends and other clients' changes.
+            None => self.select()?,
         };
         let uid_validity = self.require_uid_validity(&data)?;
         self.uid_validity = uid_validity;
@@ -321,7 +488,21 @@ impl Folder for ImapFolder {
     }
 
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>, BackendError> {
-        let buffer = self.run("list its messages", "UID SEARCH ALL")?;
+        let answer = self
+            .read_pipelined("list its messages", &["UID SEARCH ALL".to_owned()])?
+            .pop();
+        let buffer = match answer {
+            Some(Ok(buffer)) => buffer,
+            Some(Err(text)) => {
+                return Err(self.failed("list its messages", CommandError::Refused(text)))
+            }
+            None => {
+                return Err(self.failed(
+                    "list its messages",
+                    CommandError::Refused("no answer".into()),
+                ))
+            }
+        };
         let mut uids = response::parse_search(&buffer);
         uids.sort_unstable();
         uids.dedup();

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backend_api::{
     BackendError, ErrorScope, Folder, FolderInfo, FolderPath, LineEnding, Repository,
@@ -19,13 +19,34 @@ use backend_api::{
 
 use crate::connection::{CommandError, Credentials, ImapSession};
 use crate::folder::ImapFolder;
+use crate::link::Literals;
 use crate::names::NameMap;
 use crate::options::ImapOptions;
-use crate::response;
+use crate::response::{self, SelectData};
 use crate::wire::quoted;
 
 /// A connection idle for longer than this is checked with a NOOP before reuse.
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(10);
+
+/// How long what the listing's SELECTs said of a folder stands for its status: a folder
+/// opened later is selected again. The older a status, the likelier a listing made after
+/// it counts fewer messages than it (mail expunged meanwhile), which the engine refuses
+/// for that run.
+const SNAPSHOT_FRESH_FOR: Duration = Duration::from_secs(30);
+
+/// What SELECT said of every listed folder, in one round trip right after the LIST, so
+/// that a folder which changed on neither side costs no round trip at all: its status
+/// comes from here, and when its HIGHESTMODSEQ is the one recorded, so do its changes
+/// (none). A folder is selected on its own connection only once a call needs it.
+struct Snapshot {
+    taken: Instant,
+    /// Whether the connection that took it had CONDSTORE (the SELECTs asked for MODSEQs)
+    /// and QRESYNC (whose servers raise HIGHESTMODSEQ on every expunge, RFC 7162 3.2.10).
+    condstore: bool,
+    qresync: bool,
+    /// By wire name; taken out when the folder is opened (a second open selects).
+    folders: HashMap<String, SelectData>,
+}
 
 /// Authenticated connections, at most `maxconnections` of them open at once.
 pub(crate) struct Pool {
@@ -180,6 +201,7 @@ pub struct ImapRepository {
     names: Mutex<Option<NameMap>>,
     /// The wire name of each folder in the last listing (the server's own spelling).
     listed: Mutex<HashMap<FolderPath, String>>,
+    snapshot: Mutex<Option<Snapshot>>,
 }
 
 impl ImapRepository {
@@ -191,7 +213,65 @@ impl ImapRepository {
             options,
             names: Mutex::new(None),
             listed: Mutex::new(HashMap::new()),
+            snapshot: Mutex::new(None),
         })
+    }
+
+    /// SELECTs (EXAMINEs, read-only) every folder in `wires` in one pipelined round trip
+    /// and keeps what each said (see [`Snapshot`]). A failure only costs the shortcut: the
+    /// folders are then selected when opened, as without it.
+    fn take_snapshot(&self, session: &mut ImapSession, wires: Vec<String>) {
+        let condstore = session.has("CONDSTORE");
+        let commands: Vec<String> = wires
+            .iter()
+            .map(|wire| ImapFolder::select_command(wire, self.options.readonly, condstore))
+            .collect();
+        let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); commands.len()];
+        let result = session.pipeline(&commands, Literals::Inline, |index, response| {
+            if let Some(buffer) = buffers.get_mut(index) {
+                buffer.extend_from_slice(&response.text)
+            }
+        });
+        let answers = match result {
+            Ok(answers) => answers,
+            Err(error) => {
+                log::debug!(
+                    "{}: selecting the listed folders failed: {error}",
+                    self.options.server()
+                );
+                return;
+            }
+        };
+        let mut folders = HashMap::with_capacity(wires.len());
+        for ((wire, mut buffer), answer) in wires.into_iter().zip(buffers).zip(answers) {
+            // A folder the server would not select is selected (and refused, with its
+            // reason) when opened.
+            if let Ok(tagged) = answer {
+                buffer.extend_from_slice(&tagged);
+                let data = response::parse_select(&buffer);
+                if data.uid_validity.is_some_and(|v| v != 0) {
+                    folders.insert(wire, data);
+                }
+            }
+        }
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Snapshot {
+            taken: Instant::now(),
+            condstore,
+            qresync: session.has("QRESYNC"),
+            folders,
+        });
+    }
+
+    /// What the snapshot says of `wire`, if it is fresh; taken out of it.
+    fn snapshot_of(&self, wire: &str) -> Option<(SelectData, bool, bool)> {
+        let mut snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = snapshot.as_mut()?;
+        if taken.taken.elapsed() > SNAPSHOT_FRESH_FOR {
+            *snapshot = None;
+            return None;
+        }
+        let data = taken.folders.remove(wire)?;
+        Some((data, taken.condstore, taken.qresync))
     }
 
     /// An error for a failed repository-level command.
@@ -333,7 +413,6 @@ impl Repository for ImapRepository {
         let buffer = session
             .run(&format!("{command} \"\" {}", quoted(&map.list_pattern())))
             .map_err(|e| self.failed("list its folders", e))?;
-        drop(session);
 
         let mut folders: Vec<FolderInfo> = Vec::new();
         let mut listed: HashMap<FolderPath, String> = HashMap::new();
@@ -362,7 +441,13 @@ impl Repository for ImapRepository {
                 ),
             }
         }
+        let selectable: Vec<String> = folders
+            .iter()
+            .filter(|folder| folder.selectable)
+            .filter_map(|folder| listed.get(&folder.path).cloned())
+            .collect();
         *self.listed.lock().unwrap_or_else(|e| e.into_inner()) = listed;
+        self.take_snapshot(&mut session, selectable);
         Ok(folders)
     }
 
@@ -418,6 +503,20 @@ impl Repository for ImapRepository {
     }
 
     fn open_folder(&self, path: &FolderPath) -> Result<Box<dyn Folder>, BackendError> {
+        if let Some(map) = self.names.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            let wire = self.wire_name(&map, path)?;
+            if let Some((data, condstore, qresync)) = self.snapshot_of(&wire) {
+                let folder = ImapFolder::from_snapshot(
+                    Arc::clone(&self.pool),
+                    path.clone(),
+                    wire,
+                    data,
+                    condstore,
+                    qresync,
+                )?;
+                return Ok(Box::new(folder));
+            }
+        }
         let mut session = self.pool.take()?;
         let map = self.name_map(&mut session)?;
         let wire = self.wire_name(&map, path)?;
