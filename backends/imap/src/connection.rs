@@ -150,15 +150,17 @@ impl ImapSession {
         };
         let transport = SharedStream::new(stream);
         let mut client = imap::Client::new(transport.clone());
-        if options.security == Security::StartTls {
+        let greeting = if options.security == Security::StartTls {
             // Read in plain text before the handshake.
             client.greeting_read = true;
+            None
         } else {
             let greeting = client
                 .read_greeting()
                 .map_err(|e| network("no greeting", &describe(&e, options.timeout)))?;
             check_greeting(options, &greeting)?;
-        }
+            Some(greeting)
+        };
         if options.security == Security::Plaintext {
             // Asked for explicitly (starttls = no), so not worth a warning each time.
             log::info!(
@@ -168,18 +170,26 @@ impl ImapSession {
             );
         }
 
-        let capabilities: BTreeSet<String> = client
-            .capabilities()
-            .map_err(|e| network("CAPABILITY failed", &describe(&e, options.timeout)))?
-            .iter()
-            .map(response::capability_name)
-            .collect();
-        // The crate is done once we are logged in. It reads ahead in a buffer of its own,
-        // which is lost with it; that is safe because after the tagged answer to LOGIN
-        // (or AUTHENTICATE) a server sends nothing until it gets the next command.
-        drop(login(options, credentials, client, &capabilities)?);
-        let mut session = ImapSession {
-            link: Link::new(transport),
+        // Most servers list their capabilities in the greeting (`* OK [CAPABILITY ...]`),
+        // which saves a round trip; STARTTLS must ask again (what came in plain text is
+        // not to be trusted), and so must a server that did not list them.
+        let greeted = match (&options.security, &greeting) {
+            (Security::StartTls, _) | (_, None) => Vec::new(),
+            (_, Some(greeting)) => response::parse_capabilities(greeting),
+        };
+        let capabilities: BTreeSet<String> = if greeted.is_empty() {
+            client
+                .capabilities()
+                .map_err(|e| network("CAPABILITY failed", &describe(&e, options.timeout)))?
+                .iter()
+                .map(response::capability_name)
+                .collect()
+        } else {
+            greeted.into_iter().collect()
+        };
+        let mechanism = chosen_mechanism(options, &capabilities)?;
+        let session = |link| ImapSession {
+            link,
             socket,
             capabilities: BTreeSet::new(),
             server: server.clone(),
@@ -188,11 +198,48 @@ impl ImapSession {
             idle_since: Instant::now(),
             qresync_enabled: false,
         };
-        // Capabilities change after login (UIDPLUS, CONDSTORE...): ask again.
-        let buffer = session
-            .run("CAPABILITY")
-            .map_err(|e| network("CAPABILITY after login failed", &e))?;
-        session.capabilities = response::parse_capabilities(&buffer).into_iter().collect();
+        let mut session = if mechanism == Mechanism::Plain && capabilities.contains("SASL-IR") {
+            // The credentials go with the command (RFC 4959), and the capabilities after
+            // login are asked in the same round trip: login costs one round trip. (The
+            // crate has not read past the greeting: the server waits for a command.)
+            drop(client);
+            let mut session = session(Link::new(transport));
+            let user = options.login_user()?;
+            let password = credentials.password(options, &user)?;
+            use base64::Engine as _;
+            let initial = base64::engine::general_purpose::STANDARD
+                .encode(sasl::plain_response(&user, password.expose()));
+            let commands = [format!("AUTHENTICATE PLAIN {initial}"), "CAPABILITY".into()];
+            let mut buffer = Vec::new();
+            let answers = session
+                .pipeline(&commands, Literals::Inline, |index, response| {
+                    if index == 1 {
+                        buffer.extend_from_slice(&response.text)
+                    }
+                })
+                .map_err(|e| network("login failed", &e))?;
+            match answers.into_iter().next() {
+                Some(Ok(_)) => {}
+                Some(Err(said)) => return Err(refused_login(options, mechanism, &user, &said)),
+                None => return Err(network("login failed", &"no answer")),
+            }
+            session.capabilities = response::parse_capabilities(&buffer).into_iter().collect();
+            session
+        } else {
+            // The crate is done once we are logged in. It reads ahead in a buffer of its
+            // own, which is lost with it; that is safe because after the tagged answer to
+            // LOGIN (or AUTHENTICATE) a server sends nothing until it gets the next
+            // command.
+            drop(login(options, credentials, client, mechanism)?);
+            session(Link::new(transport))
+        };
+        if session.capabilities.is_empty() {
+            // Capabilities change after login (UIDPLUS, CONDSTORE...): ask again.
+            let buffer = session
+                .run("CAPABILITY")
+                .map_err(|e| network("CAPABILITY after login failed", &e))?;
+            session.capabilities = response::parse_capabilities(&buffer).into_iter().collect();
+        }
         log::debug!(
             "connected to {} as {:?}; capabilities: {:?}",
             session.server,
@@ -692,13 +739,11 @@ fn tls_handshake(
     Ok(stream)
 }
 
-/// Chooses the first mechanism of `auth_mechanisms` the server offers, and logs in.
-fn login(
+/// The first mechanism of `auth_mechanisms` the server offers.
+fn chosen_mechanism(
     options: &ImapOptions,
-    credentials: &Credentials,
-    client: imap::Client<Transport>,
     capabilities: &BTreeSet<String>,
-) -> Result<imap::Session<Transport>, BackendError> {
+) -> Result<Mechanism, BackendError> {
     let server = options.server();
     let offered = |mechanism: Mechanism| match mechanism {
         Mechanism::Login => !capabilities.contains("LOGINDISABLED"),
@@ -729,6 +774,38 @@ fn login(
             ),
         ));
     };
+    Ok(mechanism)
+}
+
+/// The error for a login the server refused, saying `said`.
+fn refused_login(
+    options: &ImapOptions,
+    mechanism: Mechanism,
+    user: &str,
+    said: &str,
+) -> BackendError {
+    let secret_option = if mechanism.uses_token() {
+        "the OAuth2 token"
+    } else {
+        "the password (remotepass, remotepassfile, remotepasscommand or ~/.netrc)"
+    };
+    BackendError::repository(format!(
+        "IMAP server {} refused the login of user {user} with {} ([Repository {}]): \
+         {said}; check remoteuser and {secret_option}",
+        options.server(),
+        mechanism.name(),
+        options.section.name,
+    ))
+}
+
+/// Logs in with `mechanism` through the crate.
+fn login(
+    options: &ImapOptions,
+    credentials: &Credentials,
+    client: imap::Client<Transport>,
+    mechanism: Mechanism,
+) -> Result<imap::Session<Transport>, BackendError> {
+    let server = options.server();
     let user = options.login_user()?;
     let result = match mechanism {
         Mechanism::Login => {
@@ -774,17 +851,7 @@ fn login(
                 imap::Error::Bad(bad) => bad.information.clone(),
                 _ => String::new(),
             };
-            let secret_option = if mechanism.uses_token() {
-                "the OAuth2 token"
-            } else {
-                "the password (remotepass, remotepassfile, remotepasscommand or ~/.netrc)"
-            };
-            BackendError::repository(format!(
-                "IMAP server {server} refused the login of user {user} with {} ([Repository {}]): \
-                 {said}; check remoteuser and {secret_option}",
-                mechanism.name(),
-                options.section.name,
-            ))
+            refused_login(options, mechanism, &user, &said)
         }
         imap::Error::Validate(_) => options.error(
             "remoteuser",

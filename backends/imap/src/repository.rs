@@ -314,7 +314,12 @@ impl ImapRepository {
         let buffer = session
             .run(&format!("LIST {} \"\"", quoted(&reference)))
             .map_err(|e| self.failed("tell its hierarchy delimiter (LIST)", e))?;
-        let delimiter = response::parse_list(&buffer)
+        Ok(self.learn_names(&buffer))
+    }
+
+    /// The naming the answer to `LIST reference ""` in `buffer` tells, kept for later.
+    fn learn_names(&self, buffer: &[u8]) -> NameMap {
+        let delimiter = response::parse_list(buffer)
             .into_iter()
             .find_map(|e| e.delimiter);
         let map = NameMap::new(delimiter, self.options.reference.as_deref());
@@ -323,7 +328,7 @@ impl ImapRepository {
             self.options.server()
         );
         *self.names.lock().unwrap_or_else(|e| e.into_inner()) = Some(map.clone());
-        Ok(map)
+        map
     }
 
     /// The wire name of `path`: as last listed, else as mapped.
@@ -404,15 +409,47 @@ impl Repository for ImapRepository {
 
     fn list_folders(&self) -> Result<Vec<FolderInfo>, BackendError> {
         let mut session = self.pool.take()?;
-        let map = self.name_map(&mut session)?;
         let command = if self.options.subscribed_only {
             "LSUB"
         } else {
             "LIST"
         };
-        let buffer = session
-            .run(&format!("{command} \"\" {}", quoted(&map.list_pattern())))
-            .map_err(|e| self.failed("list its folders", e))?;
+        let known = self
+            .names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        let (map, buffer) = if !known && self.options.reference.is_none() {
+            // Without a reference the pattern is `*` whatever the delimiter, so the LIST
+            // that asks for the delimiter and the listing go in one round trip.
+            let commands = ["LIST \"\" \"\"".to_owned(), format!("{command} \"\" \"*\"")];
+            let mut buffers = [Vec::new(), Vec::new()];
+            let answers = session
+                .pipeline(&commands, Literals::Inline, |index, response| {
+                    if let Some(buffer) = buffers.get_mut(index) {
+                        buffer.extend_from_slice(&response.text)
+                    }
+                })
+                .map_err(|e| self.failed("list its folders", e))?;
+            for ((answer, buffer), what) in answers
+                .into_iter()
+                .zip(&mut buffers)
+                .zip(["tell its hierarchy delimiter (LIST)", "list its folders"])
+            {
+                match answer {
+                    Ok(tagged) => buffer.extend_from_slice(&tagged),
+                    Err(text) => return Err(self.failed(what, CommandError::Refused(text))),
+                }
+            }
+            let [delimiter_answer, listing] = buffers;
+            (self.learn_names(&delimiter_answer), listing)
+        } else {
+            let map = self.name_map(&mut session)?;
+            let buffer = session
+                .run(&format!("{command} \"\" {}", quoted(&map.list_pattern())))
+                .map_err(|e| self.failed("list its folders", e))?;
+            (map, buffer)
+        };
 
         let mut folders: Vec<FolderInfo> = Vec::new();
         let mut listed: HashMap<FolderPath, String> = HashMap::new();
