@@ -186,3 +186,160 @@ fn every_tier_ends_the_same_and_qresync_and_condstore_resyncs_list_only_changes(
         condstore.no_change_log
     );
 }
+
+/// Folders of the many-folders scenario; INBOX exists already.
+const FOLDERS: [&str; 5] = ["INBOX", "One", "Two", "Three", "Four"];
+const PER_FOLDER: usize = 30;
+
+/// What `doveadm mailbox status` says of a folder's HIGHESTMODSEQ and UIDNEXT.
+fn modseq_and_uidnext(dovecot: &Dovecot, folder: &str) -> String {
+    dovecot
+        .doveadm(&[
+            "-f",
+            "flow",
+            "mailbox",
+            "status",
+            "-u",
+            USER,
+            "highestmodseq uidnext messages",
+            &dovecot.server_name(folder),
+        ])
+        .trim()
+        .to_owned()
+}
+
+/// The debug lines of the IMAP backend's round trips in a `-vv` log.
+fn round_trips(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|line| line.contains("round trip: "))
+        .collect()
+}
+
+/// Issue 9: a re-sync costs round trips for what changed, not for every folder. The
+/// listing's one pipelined SELECT of every folder tells which folders changed; with
+/// MODSEQs, an unchanged folder is then neither selected again nor listed, and the one
+/// folder that changed on the server (and the one that changed locally) among unchanged
+/// ones is synced in full. Without MODSEQs every folder is still listed, and every tier
+/// ends the same.
+fn many_folders(tier: Tier) -> (BTreeMap<String, BTreeMap<Vec<u8>, String>>, String) {
+    let dovecot = Dovecot::start(DovecotOptions {
+        imap_capability: tier.capability(),
+        ..DovecotOptions::default()
+    });
+    let mut uids: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for folder in FOLDERS {
+        if folder != "INBOX" {
+            dovecot.create_folder(USER, folder);
+        }
+        for n in 0..PER_FOLDER {
+            let uid = dovecot.deliver(USER, folder, &message(&format!("{folder}-{n}")), &[]);
+            uids.entry(folder).or_default().push(uid);
+        }
+    }
+    let sandbox = maildir_imap_sandbox("", &dovecot.tls_repository(USER));
+    sync_ok(&sandbox, &[]);
+    assert_no_changes(&sandbox);
+
+    // A change on the server in Two (a flag, a new message, an expunge) and a local
+    // flag change in Four; One, Three and INBOX stay as they are.
+    dovecot.set_flags(USER, "Two", uids["Two"][0], &["\\Flagged"]);
+    dovecot.deliver(USER, "Two", &message("Two-new"), &["\\Seen"]);
+    dovecot.expunge(USER, "Two", uids["Two"][1]);
+    let four = sandbox.local().join("Four");
+    let file = messages(&four)
+        .into_iter()
+        .find(|f| f.content == message("Four-0"))
+        .expect("Four-0 is local")
+        .path;
+    let name = file.file_name().and_then(|n| n.to_str()).expect("a name");
+    let base = name.split(":2,").next().expect("a base name").to_owned();
+    fs::rename(&file, four.join("cur").join(format!("{base}:2,S"))).expect("rename");
+
+    let untouched = ["INBOX", "One", "Three"];
+    let server_before: Vec<String> = untouched
+        .iter()
+        .map(|f| modseq_and_uidnext(&dovecot, f))
+        .collect();
+    let local_before: Vec<_> = untouched
+        .iter()
+        .map(|f| snapshot(&sandbox.local().join(f)))
+        .collect();
+
+    let outcome = verbose_sync(&sandbox);
+    assert!(
+        outcome.account_line(ACCOUNT).contains("1 to local"),
+        "{tier:?}: {outcome}"
+    );
+    for folder in FOLDERS {
+        assert_folder_matches(&dovecot, USER, folder, &sandbox.local().join(folder));
+    }
+    // The unchanged folders are untouched on both sides.
+    for ((folder, before), local) in untouched.iter().zip(&server_before).zip(&local_before) {
+        assert_eq!(
+            &modseq_and_uidnext(&dovecot, folder),
+            before,
+            "{tier:?}: {folder} untouched on the server"
+        );
+        assert_same_snapshot(folder, local, &snapshot(&sandbox.local().join(folder)));
+    }
+    let trips = round_trips(&outcome.stderr);
+    let selects: Vec<&&str> = trips
+        .iter()
+        .filter(|line| line.contains("SELECT"))
+        .collect();
+    match tier {
+        Tier::Qresync | Tier::Condstore => {
+            // The listing's SELECT of all five, then Two (to read its changes) and Four
+            // (to store its flag) on their own connections; never One, Three or INBOX.
+            assert!(
+                selects.iter().any(|line| line.contains("5 x SELECT")),
+                "{tier:?}: {selects:#?}"
+            );
+            assert_eq!(selects.len(), 3, "{tier:?}: {selects:#?}");
+            assert!(
+                outcome.stderr.contains("HIGHESTMODSEQ") && outcome.stderr.contains("not selected"),
+                "{tier:?}: {}",
+                outcome.stderr
+            );
+        }
+        Tier::Neither => {
+            // Nothing to skip by: every folder is selected and listed.
+            assert_eq!(selects.len(), 1 + FOLDERS.len(), "{tier:?}: {selects:#?}");
+        }
+    }
+
+    // A no-change re-sync: on a MODSEQ server, one connection and a constant number of
+    // round trips whatever the number of folders.
+    assert_no_changes(&sandbox);
+    let measured = verbose_sync(&sandbox);
+    let trips = round_trips(&measured.stderr);
+    eprintln!(
+        "{tier:?}: a no-change re-sync of {} folders: {} round trips: {trips:#?}",
+        FOLDERS.len(),
+        trips.len()
+    );
+    if tier != Tier::Neither {
+        assert!(
+            trips.len() <= 4,
+            "{tier:?}: a no-change re-sync of {} folders took {} round trips: {trips:#?}",
+            FOLDERS.len(),
+            trips.len()
+        );
+    }
+    let ending = FOLDERS
+        .iter()
+        .map(|f| (f.to_string(), dovecot.folder_map(USER, f)))
+        .collect();
+    (ending, measured.stderr)
+}
+
+#[test]
+fn a_changed_folder_among_unchanged_ones_is_synced_and_the_unchanged_are_not_selected() {
+    let endings: Vec<_> = [Tier::Qresync, Tier::Condstore, Tier::Neither]
+        .into_iter()
+        .map(many_folders)
+        .collect();
+    assert_eq!(endings[0].0, endings[1].0, "CONDSTORE ends as QRESYNC does");
+    assert_eq!(endings[0].0, endings[2].0, "neither ends as QRESYNC does");
+    assert_eq!(endings[0].0["Two"].len(), PER_FOLDER);
+}

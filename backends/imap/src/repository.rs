@@ -160,9 +160,7 @@ impl Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         let idle = std::mem::take(&mut self.lock().idle);
-        for session in idle {
-            session.logout();
-        }
+        ImapSession::logout_all(idle);
     }
 }
 
