@@ -20,6 +20,7 @@ mod fingerprint;
 mod flags;
 pub mod folder;
 pub mod plan;
+mod prefetch;
 mod recovery;
 pub mod report;
 
