@@ -53,6 +53,10 @@ pub(crate) struct ImapFolder {
     uid_validity: u32,
     /// What SELECT said when the folder was opened, for the first `status()`.
     fresh: Option<SelectData>,
+    /// Flag changes not sent yet: `update_flags` queues its STOREs, and they go out
+    /// together, in one round trip, with the next call (`flush` at the latest, which
+    /// returns only once the server acknowledged them).
+    queued: Vec<String>,
 }
 
 impl ImapFolder {
@@ -73,6 +77,7 @@ impl ImapFolder {
             highest_modseq: None,
             uid_validity: 0,
             fresh: None,
+            queued: Vec::new(),
         };
         let data = folder.select()?;
         folder.uid_validity = folder.require_uid_validity(&data)?;
@@ -101,6 +106,7 @@ impl ImapFolder {
             highest_modseq: None,
             uid_validity: 0,
             fresh: None,
+            queued: Vec::new(),
         };
         folder.uid_validity = folder.require_uid_validity(&data)?;
         folder.fresh = Some(data);
@@ -299,6 +305,15 @@ impl ImapFolder {
         }
     }
 
+    /// Sends the queued flag changes (one round trip) and waits for their answers.
+    fn send_queued(&mut self) -> Result<(), BackendError> {
+        if self.queued.is_empty() {
+            return Ok(());
+        }
+        let commands = std::mem::take(&mut self.queued);
+        self.run_all("change flags", &commands)
+    }
+
     /// SELECT (or EXAMINE) the mailbox on the current connection.
     fn select(&mut self) -> Result<SelectData, BackendError> {
         let readonly = self.pool.options.readonly;
@@ -443,6 +458,7 @@ impl Drop for ImapFolder {
 
 impl Folder for ImapFolder {
     fn status(&mut self) -> Result<FolderStatus, BackendError> {
+        self.send_queued()?;
         let data = match self.fresh.take() {
             Some(data) => data,
             None if self.session.is_none() => {
@@ -488,6 +504,7 @@ impl Folder for ImapFolder {
     }
 
     fn list_messages(&mut self) -> Result<Vec<MessageInfo>, BackendError> {
+        self.send_queued()?;
         let answer = self
             .read_pipelined("list its messages", &["UID SEARCH ALL".to_owned()])?
             .pop();
@@ -566,6 +583,7 @@ impl Folder for ImapFolder {
     }
 
     fn fetch_messages(&mut self, uids: &[Uid]) -> Result<Vec<FetchedMessage>, BackendError> {
+        self.send_queued()?;
         let wanted: HashSet<Uid> = uids.iter().copied().filter(|u| *u != 0).collect();
         let mut found: HashMap<Uid, FetchedMessage> = HashMap::with_capacity(wanted.len());
         // One round trip for the batch: the sets are sent at once (the engine bounds the
@@ -606,6 +624,7 @@ impl Folder for ImapFolder {
         &mut self,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Option<Uid>>, BackendError> {
+        self.send_queued()?;
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -634,6 +653,9 @@ impl Folder for ImapFolder {
         let session = self.session()?;
         let mode = AppendMode::of(session);
         let result = session.append_batch(&wire, &outgoing, mode);
+        // What SELECT said (at opening, or just now if this call selected) is out of
+        // date from here on: the next status() asks again.
+        self.fresh = None;
         let appended = match result {
             Ok(appended) => appended,
             Err(error) => return Err(self.failed("append messages", error)),
@@ -673,8 +695,9 @@ impl Folder for ImapFolder {
             return Ok(());
         }
         self.refuse_write("change flags")?;
-        // Every STORE of the call goes out at once: one round trip, however many sets.
-        let mut commands = Vec::new();
+        // Every STORE goes out at once with the next call: one round trip, however many
+        // sets and calls.
+        let commands = &mut self.queued;
         for (sign, atoms) in [('+', add), ('-', remove)] {
             if atoms.is_empty() {
                 continue;
@@ -686,14 +709,18 @@ impl Folder for ImapFolder {
                 ));
             }
         }
-        self.run_all("change flags", &commands)
+        Ok(())
     }
 
     fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
+        self.send_queued()?;
         if uids.is_empty() {
             return Ok(());
         }
         self.refuse_write("delete messages")?;
+        // Selected first, so that what SELECT said is dropped as out of date below.
+        self.session()?;
+        self.fresh = None;
         let sets = uid_sets(uids, usize::MAX);
         let deleted = SystemFlag::Deleted.imap_name();
         let mut commands: Vec<String> = sets
@@ -723,12 +750,14 @@ impl Folder for ImapFolder {
     }
 
     fn list_changes(&mut self, since: u64) -> Result<Option<FolderChanges>, BackendError> {
+        self.send_queued()?;
         self.changes_since(since)
     }
 
     fn flush(&mut self) -> Result<(), BackendError> {
-        // Every command above returned only after the server's tagged OK, which is the
-        // server's promise that the change is made. Nothing is buffered on our side.
+        // The queued flag changes go now. Every other command returned only after the
+        // server's tagged OK, which is the server's promise that the change is made.
+        self.send_queued()?;
         match &self.session {
             Some(_) => Ok(()),
             None => Err(BackendError::new(
