@@ -53,9 +53,11 @@ pub(crate) struct ImapFolder {
     uid_validity: u32,
     /// What SELECT said when the folder was opened, for the first `status()`.
     fresh: Option<SelectData>,
-    /// Flag changes not sent yet: `update_flags` queues its STOREs, and they go out
-    /// together, in one round trip, with the next call (`flush` at the latest, which
-    /// returns only once the server acknowledged them).
+    /// Flag changes and deletions not sent yet: `update_flags` and (with UIDPLUS)
+    /// `delete_messages` queue their commands, and they go out together, in one round
+    /// trip, with the next call (`flush` at the latest, which returns only once the server
+    /// acknowledged them). Only commands on UIDs go here, after the SELECT that checked
+    /// the UIDVALIDITY.
     queued: Vec<String>,
 }
 
@@ -311,7 +313,7 @@ impl ImapFolder {
             return Ok(());
         }
         let commands = std::mem::take(&mut self.queued);
-        self.run_all("change flags", &commands)
+        self.run_all("change flags or delete messages", &commands)
     }
 
     /// SELECT (or EXAMINE) the mailbox on the current connection.
@@ -713,9 +715,8 @@ impl Folder for ImapFolder {
     }
 
     fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
-        self.send_queued()?;
         if uids.is_empty() {
-            return Ok(());
+            return self.send_queued();
         }
         self.refuse_write("delete messages")?;
         // Selected first, so that what SELECT said is dropped as out of date below.
@@ -731,9 +732,12 @@ impl Folder for ImapFolder {
             // UID EXPUNGE removes only the UIDs it names, and only those marked \Deleted, so
             // it may follow the STOREs in the same round trip: should a STORE fail, its
             // messages are not marked and stay.
+            // They wait with the flag changes for the next call or flush: one round trip.
             commands.extend(sets.iter().map(|set| format!("UID EXPUNGE {set}")));
-            return self.run_all("delete messages", &commands);
+            self.queued.extend(commands);
+            return Ok(());
         }
+        self.send_queued()?;
         self.run_all("delete messages", &commands)?;
         if self.pool.options.expunge {
             // Without UIDPLUS, EXPUNGE also removes messages others marked \Deleted;

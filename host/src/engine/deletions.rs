@@ -1,4 +1,5 @@
-//! Step 3: deletions are applied, made durable, then recorded.
+//! Step 3: deletions are applied, made durable (with the flag changes, `flags.rs`), then
+//! recorded.
 //!
 //! A crash before the record leaves a pair whose message is gone from both sides, which
 //! the next run's plan forgets.
@@ -8,39 +9,43 @@ use backend_api::Uid;
 use super::failure::FolderFailure;
 use super::folder::FolderSync;
 use super::plan::FolderPlan;
-use super::report::FolderReport;
 use crate::side::Side;
 use crate::state::StateChange;
 
 impl FolderSync<'_> {
-    pub(super) fn apply_deletions(
+    /// Sends `side`'s deletions (not flushed: see `apply_flags_and_deletions`); how many.
+    pub(super) fn send_deletions(
         &mut self,
         plan: &FolderPlan,
-        report: &mut FolderReport,
-    ) -> Result<(), FolderFailure> {
+        side: Side,
+    ) -> Result<usize, FolderFailure> {
+        let deletions = &plan.deletions[side];
+        if deletions.is_empty() {
+            return Ok(0);
+        }
+        let uids: Vec<Uid> = deletions.iter().map(|deletion| deletion.uid).collect();
+        self.folders[side]
+            .folder
+            .delete_messages(&uids)
+            .map_err(FolderFailure::backend(side))?;
+        Ok(uids.len())
+    }
+
+    /// What the state records once the deletions are durable: the pairs forgotten (gone
+    /// from both sides) and those whose twin was deleted.
+    pub(super) fn deletion_records(&self, plan: &FolderPlan) -> Vec<StateChange> {
         let mut changes: Vec<StateChange> = plan
             .forget_pairs
             .iter()
             .map(|pair| StateChange::RemovePair(*pair))
             .collect();
         for side in Side::BOTH {
-            let deletions = &plan.deletions[side];
-            if deletions.is_empty() {
-                continue;
-            }
-            let uids: Vec<Uid> = deletions.iter().map(|deletion| deletion.uid).collect();
-            let folder = &mut self.folders[side].folder;
-            folder
-                .delete_messages(&uids)
-                .map_err(FolderFailure::backend(side))?;
-            folder.flush().map_err(FolderFailure::backend(side))?;
-            report.deleted_on[side] += uids.len();
             changes.extend(
-                deletions
+                plan.deletions[side]
                     .iter()
                     .map(|deletion| StateChange::RemovePair(deletion.pair)),
             );
         }
-        Ok(self.state.commit(self.path, &changes)?)
+        changes
     }
 }

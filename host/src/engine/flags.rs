@@ -1,4 +1,5 @@
-//! Step 2: flag changes are applied to both sides, made durable, then recorded.
+//! Step 2: flag changes are applied to both sides, made durable (with the deletions of
+//! step 3, one flush per side), then recorded.
 
 use std::collections::HashMap;
 
@@ -12,35 +13,53 @@ use crate::side::Side;
 use crate::state::StateChange;
 
 impl FolderSync<'_> {
-    pub(super) fn apply_flags(
+    /// Steps 2 and 3 together: on each side, the flag changes and then the deletions are
+    /// applied and made durable by one flush (one round trip on IMAP, where the flag
+    /// changes wait for the flush), then all of it is recorded in one transaction. A crash
+    /// before the record leaves changes made on both sides and not recorded, which the
+    /// next run's plan records without changing anything (the same flags on both sides; a
+    /// pair gone from both sides is forgotten).
+    pub(super) fn apply_flags_and_deletions(
         &mut self,
         plan: &FolderPlan,
         report: &mut FolderReport,
     ) -> Result<(), FolderFailure> {
-        if plan.updated_pairs.is_empty() {
-            return Ok(());
-        }
+        let mut records: Vec<StateChange> = Vec::new();
         for side in Side::BOTH {
-            let changes = &plan.flag_changes[side];
-            if changes.is_empty() {
-                continue;
-            }
-            let folder = &mut self.folders[side].folder;
-            for (add, remove, uids) in grouped(changes) {
-                folder
-                    .update_flags(&uids, add, remove)
+            let flagged = self.send_flags(plan, side)?;
+            let deleted = self.send_deletions(plan, side)?;
+            if flagged + deleted > 0 {
+                self.folders[side]
+                    .folder
+                    .flush()
                     .map_err(FolderFailure::backend(side))?;
             }
-            folder.flush().map_err(FolderFailure::backend(side))?;
-            report.flags_on[side] += changes.len();
+            report.flags_on[side] += flagged;
+            report.deleted_on[side] += deleted;
         }
-        let changes: Vec<StateChange> = plan
-            .updated_pairs
-            .iter()
-            .cloned()
-            .map(StateChange::PutPair)
-            .collect();
-        Ok(self.state.commit(self.path, &changes)?)
+        if !plan.updated_pairs.is_empty() {
+            records.extend(plan.updated_pairs.iter().cloned().map(StateChange::PutPair));
+        }
+        records.extend(self.deletion_records(plan));
+        if records.is_empty() {
+            return Ok(());
+        }
+        Ok(self.state.commit(self.path, &records)?)
+    }
+
+    /// Sends `side`'s flag changes (not flushed); how many messages they change.
+    fn send_flags(&mut self, plan: &FolderPlan, side: Side) -> Result<usize, FolderFailure> {
+        if plan.updated_pairs.is_empty() {
+            return Ok(0);
+        }
+        let changes = &plan.flag_changes[side];
+        let folder = &mut self.folders[side].folder;
+        for (add, remove, uids) in grouped(changes) {
+            folder
+                .update_flags(&uids, add, remove)
+                .map_err(FolderFailure::backend(side))?;
+        }
+        Ok(changes.len())
     }
 }
 

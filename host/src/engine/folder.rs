@@ -13,8 +13,9 @@
 //! 2. Messages on both sides that the state does not pair are paired by content
 //!    (`content_pairing.rs`), so that mail already on both sides is never copied twice.
 //! 3. The plan is checked by the mass-deletion guard (`deletion_guard.rs`).
-//! 4. Flag changes are applied to both sides, made durable, then recorded (`flags.rs`).
-//! 5. Deletions are applied, made durable, then recorded (`deletions.rs`).
+//! 4. Flag changes are applied to both sides (`flags.rs`), and
+//! 5. deletions (`deletions.rs`); both made durable by one flush per side, then recorded
+//!    in one transaction.
 //! 6. New messages are copied in batches (`copy.rs`): pending entries recorded, messages
 //!    appended, flushed, then pairs recorded and pending entries dropped in one
 //!    transaction.
@@ -139,8 +140,7 @@ impl FolderSync<'_> {
             count_plan(&plan, report);
             return Ok(());
         }
-        self.apply_flags(&plan, report)?;
-        self.apply_deletions(&plan, report)?;
+        self.apply_flags_and_deletions(&plan, report)?;
         for destination in Side::BOTH {
             self.copy_messages(
                 destination,
