@@ -4,14 +4,13 @@
 
 use std::collections::HashMap;
 
-use backend_api::{BackendError, ErrorScope, FetchedMessage, MessageInfo, NewMessage, Uid};
+use backend_api::{ErrorScope, FetchedMessage, MessageInfo, NewMessage, Uid};
 use backend_kit::line_endings;
 
 use super::batches::batches;
 use super::failure::FolderFailure;
 use super::folder::FolderSync;
 use super::plan::CommonFlags;
-use super::prefetch::{while_fetching, Lent};
 use super::recovery::Unfound;
 use super::report::{FolderReport, SyncEvent};
 use crate::side::Side;
@@ -45,35 +44,16 @@ impl FolderSync<'_> {
             .filter_map(|uid| by_uid.get(uid).copied())
             .collect();
         let mut all_known = true;
-        // Two batches are in memory at once (`prefetch`): each gets half the budget.
-        let batches = batches(&messages, (self.batch_bytes / 2).max(1));
-        let mut ahead: Option<Result<Vec<FetchedMessage>, BackendError>> = None;
-        for (index, batch) in batches.iter().enumerate() {
-            let fetched = match ahead.take() {
-                Some(Ok(fetched)) => fetched,
-                // A message-level error spoils the batch read ahead: read it again here,
-                // one by one if need be.
-                Some(Err(error)) if error.scope == ErrorScope::Message => {
-                    self.fetch_isolating_bad_messages(source, batch, report)?
-                }
-                Some(Err(error)) => return Err(FolderFailure::backend(source)(error)),
-                None => self.fetch_isolating_bad_messages(source, batch, report)?,
-            };
-            let next = batches.get(index + 1).map(Vec::as_slice);
-            let mut folder = std::mem::replace(&mut self.folders[source].folder, Box::new(Lent));
-            let (copied, fetched_next) = while_fetching(&mut folder, next, || {
-                self.copy_batch(
-                    destination,
-                    fetched,
-                    &by_uid,
-                    destination_uid_next,
-                    common,
-                    report,
-                )
-            });
-            self.folders[source].folder = folder;
-            all_known &= copied?;
-            ahead = fetched_next;
+        for batch in batches(&messages, self.batch_bytes) {
+            let fetched = self.fetch_isolating_bad_messages(source, &batch, report)?;
+            all_known &= self.copy_batch(
+                destination,
+                fetched,
+                &by_uid,
+                destination_uid_next,
+                common,
+                report,
+            )?;
         }
         if !all_known {
             // The destination could not tell every new UID: find them by content now, once

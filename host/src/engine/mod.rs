@@ -20,7 +20,6 @@ mod fingerprint;
 mod flags;
 pub mod folder;
 pub mod plan;
-mod prefetch;
 mod recovery;
 pub mod report;
 
