@@ -8,8 +8,10 @@
 //! - **neither** (Exchange), or a mailbox without MODSEQs, or a `since` above the mailbox's
 //!   HIGHESTMODSEQ (the server lost its MODSEQ state): `None`, a full listing.
 //!
-//! One round trip per folder (two on a connection's first use), and the bytes of what
-//! changed, instead of a `UID SEARCH` and a `FETCH` of every message.
+//! One round trip per changed folder, shared with its SELECT (and `ENABLE QRESYNC` on a
+//! connection's first use), and the bytes of what changed, instead of a `UID SEARCH` and a
+//! `FETCH` of every message; none for a folder whose HIGHESTMODSEQ, from the listing's
+//! SELECTs, is the one recorded.
 
 use std::collections::HashMap;
 

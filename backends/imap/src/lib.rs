@@ -31,6 +31,14 @@
 //!   and reads each response once, message bodies straight into the buffers handed to the
 //!   engine. A batch of bodies is one round trip, a batch of uploads one (MULTIAPPEND and
 //!   LITERAL+, see `append`), flag changes and deletions one.
+//! - **No round trip per unchanged folder.** Right after the LIST, one pipelined round trip
+//!   SELECTs every listed folder (`repository`); a folder opened soon after answers its
+//!   status from that, takes a connection only when a call needs the mailbox, and, when its
+//!   HIGHESTMODSEQ is the one the engine recorded, answers "no changes" without selecting
+//!   at all. Reads that follow a SELECT go in its round trip; writes wait for the SELECT's
+//!   answer, since they must not reach another mailbox generation (UIDVALIDITY). Login is
+//!   one round trip where the server allows (capabilities from the greeting, SASL-IR).
+//!   `-vv` logs one line per round trip (`round trip: ...`, command names only).
 //!
 //! Layout: `options` (the `[Repository]` section), `connection` (TCP, TLS, STARTTLS,
 //! login, pipelined commands), `link` (tagged commands and responses on the raw stream),
