@@ -343,3 +343,64 @@ fn a_changed_folder_among_unchanged_ones_is_synced_and_the_unchanged_are_not_sel
     assert_eq!(endings[0].0, endings[2].0, "neither ends as QRESYNC does");
     assert_eq!(endings[0].0["Two"].len(), PER_FOLDER);
 }
+
+/// A server that loses its MODSEQ state (here Dovecot's index of a folder, deleted: its
+/// UIDs stay, its HIGHESTMODSEQ starts over lower) is listed in full, never skipped as
+/// unchanged by the listing's snapshot: a flag changed after the loss is synced.
+#[test]
+fn a_folder_whose_server_lost_its_modseqs_is_listed_in_full_and_its_change_synced() {
+    let dovecot = Dovecot::start_default();
+    dovecot.create_folder(USER, "One");
+    let mut uids = Vec::new();
+    for n in 0..20 {
+        uids.push(dovecot.deliver(USER, "One", &message(&format!("one-{n}")), &[]));
+    }
+    let sandbox = maildir_imap_sandbox("", &dovecot.tls_repository(USER));
+    sync_ok(&sandbox, &[]);
+    // Raise the HIGHESTMODSEQ the state records well above where a new index starts.
+    for uid in &uids {
+        dovecot.set_flags(USER, "One", *uid, &["\\Answered"]);
+    }
+    sync_ok(&sandbox, &[]);
+    assert_no_changes(&sandbox);
+    let recorded = modseq_and_uidnext(&dovecot, "One");
+
+    let folder = dovecot
+        .dir()
+        .join("home")
+        .join(USER)
+        .join("Maildir")
+        .join(format!(".{}", dovecot.server_name("One")));
+    let mut removed = 0;
+    for entry in fs::read_dir(&folder).expect("the folder's directory") {
+        let path = entry.expect("an entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("dovecot.index") {
+            fs::remove_file(&path).expect("remove an index file");
+            removed += 1;
+        }
+    }
+    assert!(
+        removed > 0,
+        "Dovecot keeps an index in {}",
+        folder.display()
+    );
+    dovecot.set_flags(USER, "One", uids[3], &["\\Answered", "\\Flagged"]);
+    let now = modseq_and_uidnext(&dovecot, "One");
+    assert_ne!(now, recorded, "the index was rebuilt");
+
+    let outcome = verbose_sync(&sandbox);
+    assert!(
+        outcome.stderr.contains("listing the remote side in full")
+            || outcome.stderr.contains("lost its MODSEQs"),
+        "{}",
+        outcome.stderr
+    );
+    assert_folder_matches(&dovecot, USER, "One", &sandbox.local().join("One"));
+    let local = folder_map(&sandbox.local().join("One"));
+    assert_eq!(
+        local.get(&message("one-3")).map(String::as_str),
+        Some("FR"),
+        "the flag set after the loss reached the local side: {local:?}"
+    );
+}
