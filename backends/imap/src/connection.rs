@@ -888,6 +888,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_round_trip_is_logged_by_command_names_only() {
+        let commands = [
+            "AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==".to_owned(),
+            "CAPABILITY".to_owned(),
+        ];
+        assert_eq!(round_trip_summary(&commands), "AUTHENTICATE, CAPABILITY");
+        let commands = [
+            "ENABLE QRESYNC".to_owned(),
+            "SELECT \"INBOX\" (CONDSTORE)".to_owned(),
+            "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 5 VANISHED)".to_owned(),
+            "UID STORE 1:3 +FLAGS.SILENT (\\Seen)".to_owned(),
+            "UID STORE 4 -FLAGS.SILENT (\\Seen)".to_owned(),
+        ];
+        assert_eq!(
+            round_trip_summary(&commands),
+            "ENABLE, SELECT, UID FETCH, 2 x UID STORE"
+        );
+    }
+
+    #[test]
     fn capability_lines() {
         assert_eq!(
             capabilities_in(

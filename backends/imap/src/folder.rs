@@ -777,3 +777,46 @@ impl Folder for ImapFolder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enabled_qresync_is_read_from_the_enabled_response() {
+        assert!(qresync_enabled_in(
+            b"* ENABLED QRESYNC\r\nA1 OK Enabled\r\n"
+        ));
+        assert!(qresync_enabled_in(
+            b"* ENABLED CONDSTORE qresync\r\nA1 OK\r\n"
+        ));
+        assert!(!qresync_enabled_in(b"* ENABLED\r\nA1 OK\r\n"));
+        assert!(!qresync_enabled_in(b"A1 OK QRESYNC\r\n"));
+    }
+
+    #[test]
+    fn answers_are_their_untagged_responses_then_the_tagged_line() {
+        let answers = with_answers(
+            vec![b"* 3 EXISTS\r\n".to_vec(), Vec::new()],
+            vec![
+                Ok(b"A1 OK done\r\n".to_vec()),
+                Err("NO [NONEXISTENT] no such".into()),
+            ],
+        );
+        assert_eq!(
+            answers,
+            vec![
+                Ok(b"* 3 EXISTS\r\nA1 OK done\r\n".to_vec()),
+                Err("NO [NONEXISTENT] no such".to_owned())
+            ]
+        );
+        assert_eq!(
+            ImapFolder::select_command("INBOX", true, true),
+            "EXAMINE \"INBOX\" (CONDSTORE)"
+        );
+        assert_eq!(
+            ImapFolder::select_command("A", false, false),
+            "SELECT \"A\""
+        );
+    }
+}
