@@ -292,4 +292,15 @@ impl FfiFolder for ExportedFolder {
             Ok(self.inner.list_changes(since)?.map(Into::into).into())
         })
     }
+
+    fn wait_for_change(&mut self, timeout_ms: u64) -> RResult<u8, FfiError> {
+        guard("wait_for_change", || {
+            let timeout = std::time::Duration::from_millis(timeout_ms);
+            Ok(match self.inner.wait_for_change(timeout)? {
+                crate::FolderChange::Changed => 0,
+                crate::FolderChange::TimedOut => 1,
+                crate::FolderChange::Unsupported => 2,
+            })
+        })
+    }
 }

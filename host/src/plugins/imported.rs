@@ -8,12 +8,14 @@ use abi_stable::std_types::{RResult, RVec};
 
 use backend_api::ffi::{FfiError, FfiFolderBox, FfiRepositoryBox};
 use backend_api::{
-    BackendError, FetchedMessage, Flags, Folder, FolderChanges, FolderInfo, FolderPath,
-    FolderStatus, LineEnding, MessageInfo, NewMessage, Repository, RepositoryInfo, Uid,
+    BackendError, FetchedMessage, Flags, Folder, FolderChange, FolderChanges, FolderInfo,
+    FolderPath, FolderStatus, LineEnding, MessageInfo, NewMessage, Repository, RepositoryInfo, Uid,
 };
 
 /// The first interface version with [`Folder::list_changes`].
 const LIST_CHANGES_SINCE: (u32, u32) = (1, 1);
+/// The first interface version with [`Folder::wait_for_change`].
+const WAIT_FOR_CHANGE_SINCE: (u32, u32) = (1, 2);
 
 fn result<T>(value: RResult<T, FfiError>) -> Result<T, BackendError> {
     value.into_result().map_err(BackendError::from)
@@ -243,6 +245,23 @@ impl Folder for ImportedFolder {
         }
         Ok(Some(changes))
     }
+
+    /// Calls the plugin only if its interface has the method; an older plugin cannot wait,
+    /// and the caller polls instead.
+    fn wait_for_change(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<FolderChange, BackendError> {
+        if self.interface < WAIT_FOR_CHANGE_SINCE {
+            return Ok(FolderChange::Unsupported);
+        }
+        let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        Ok(match result(self.inner.wait_for_change(millis))? {
+            0 => FolderChange::Changed,
+            1 => FolderChange::TimedOut,
+            _ => FolderChange::Unsupported,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -309,6 +328,9 @@ mod tests {
                 vanished: self.vanished.clone().map(RVec::from).into(),
             }))
         }
+        fn wait_for_change(&mut self, _: u64) -> RResult<u8, FfiError> {
+            RResult::ROk(0)
+        }
     }
 
     fn folder(interface: (u32, u32), changed: &[u32], vanished: Option<&[u32]>) -> ImportedFolder {
@@ -331,6 +353,21 @@ mod tests {
         // The fake would answer; the adapter must not ask it.
         let answer = folder((1, 0), &[1], Some(&[])).list_changes(1).unwrap();
         assert_eq!(answer, None);
+    }
+
+    #[test]
+    fn a_plugin_before_interface_1_2_is_never_asked_to_wait() {
+        // The fake answers "changed" when asked; the adapter must not ask it.
+        for interface in [(1, 0), (1, 1)] {
+            let answer = folder(interface, &[], None)
+                .wait_for_change(std::time::Duration::from_millis(1))
+                .unwrap();
+            assert_eq!(answer, FolderChange::Unsupported);
+        }
+        let asked = folder((1, 2), &[], None)
+            .wait_for_change(std::time::Duration::from_millis(1))
+            .unwrap();
+        assert_eq!(asked, FolderChange::Changed);
     }
 
     #[test]

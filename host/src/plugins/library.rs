@@ -117,7 +117,8 @@ pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
 }
 
 /// The plugin's root module, checked against the current interface's layout or, failing
-/// that, against the frozen layout of an earlier interface minor (with that minor).
+/// that, against the frozen layouts of the earlier interface minors, newest first (with
+/// the minor that matched).
 ///
 /// abi_stable alone refuses a library built for an earlier minor: it accepts prefix types
 /// (vtables, modules) with more fields than the loader's but not fewer, although it is
@@ -138,18 +139,25 @@ fn init_root_module(
     let IsLayoutChecked::Yes(found) = header.root_mod_consts().layout() else {
         return Err(classify(path, error, Some(header)));
     };
-    let (interface, frozen) = backend_api::ffi_v1_0::root_module_layout();
-    if check_layout_compatibility(frozen, found).is_err() {
+    // Newest first: a 1.1 library also passes no check but its own, and a 1.0 library
+    // only 1.0's.
+    let Some(interface) = [
+        backend_api::ffi_v1_1::root_module_layout(),
+        backend_api::ffi_v1_0::root_module_layout(),
+    ]
+    .into_iter()
+    .find(|(_, frozen)| check_layout_compatibility(frozen, found).is_ok())
+    .map(|(interface, _)| interface) else {
         return Err(classify(path, error, Some(header)));
-    }
+    };
     log::debug!(
         "{}: the layout of interface {}.{}",
         path.display(),
         interface.0,
         interface.1
     );
-    // SAFETY: the layout was just checked, against interface 1.0's, whose types are the
-    // current ones minus the methods and fields appended after their
+    // SAFETY: the layout was just checked, against an earlier interface's, whose types are
+    // the current ones minus the methods and fields appended after their
     // `#[sabi(last_prefix_field)]`; abi_stable's prefix types carry their own field count
     // at run time, so a method the library lacks is never called through its vtable.
     let module = unsafe { header.init_root_module_with_unchecked_layout::<BackendModuleRef>() }
