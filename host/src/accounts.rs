@@ -94,6 +94,7 @@ pub fn prepare<'c>(
             deletion_guard_percent: account.deletionguard,
             allow_deletions: request.allow_deletions,
             repair: request.repair,
+            cancel: None,
         };
         prepared.push(PreparedAccount {
             state_path: state_file(&metadata, &account.name),
@@ -190,18 +191,23 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
         dry_run: account.options.dry_run,
         ..Default::default()
     };
-    let open = |(config, plugin): &(RepositoryConfig, &LoadedPlugin)| -> Result<Box<dyn Repository>, String> {
+    let open = |(config, plugin): &(RepositoryConfig, &LoadedPlugin)| -> Result<Box<dyn Repository>, (String, backend_api::Retry)> {
         let config = RepositoryConfig {
             read_only: account.options.dry_run,
             ..config.clone()
         };
         plugin
             .open_repository(&config)
-            .map_err(|e| format!("[Repository {}]: {e}", config.name))
+            .map_err(|e| (format!("[Repository {}]: {e}", config.name), e.retry))
     };
     let repositories = match PerSide::try_from_fn(|side| open(&account.repositories[side])) {
         Ok(repositories) => repositories,
-        Err(error) => return failed(error),
+        Err((error, retry)) => {
+            return AccountReport {
+                retry: Some(retry),
+                ..failed(error)
+            }
+        }
     };
     let repositories = match &account.names {
         None => repositories,
@@ -209,6 +215,17 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
             Ok(named) => named,
             Err(error) => return failed(error),
         },
+    };
+    // Only now that both repositories opened: a run that cannot log in leaves nothing,
+    // and neither does a dry run where no twinbox ever ran (it creates no file at all).
+    let lock_file = crate::account_lock::lock_file(&account.state_path);
+    let _lock = if account.options.dry_run && !lock_file.exists() {
+        None
+    } else {
+        match crate::account_lock::lock(&account.name, &account.state_path) {
+            Ok(lock) => Some(lock),
+            Err(error) => return failed(error.to_string()),
+        }
     };
     let state = match open_state(&account.state_path, account.options.dry_run) {
         Ok(state) => state,

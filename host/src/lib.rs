@@ -8,8 +8,10 @@
 //! the mailbox list for mutt after a sync, and `offlineimap_import` turns OfflineIMAP's
 //! sync state into ours.
 
+pub mod account_lock;
 pub mod accounts;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod folder_names;
 pub mod mbnames;

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use twinbox::accounts::{self, Request};
 use twinbox::config::{self, Config};
+use twinbox::daemon::{self, DaemonAccount, Hooks, Schedule};
 use twinbox::engine::{Repair, SyncEvent, SyncObserver};
 use twinbox::mbnames::Mbnames;
 use twinbox::offlineimap_import;
@@ -42,7 +43,17 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Sync accounts (all listed in [general] accounts, or those given with -a).
+    ///
+    /// If an account sets `autorefresh`, keeps running as `twinbox daemon` does (as
+    /// OfflineIMAP does), unless -o is given.
     Sync(SyncArgs),
+    /// Keep syncing until stopped: every account at start, then every `autorefresh`
+    /// minutes (default 5), and a folder of `idlefolders` (default INBOX of an IMAP remote)
+    /// as soon as the server reports new mail (IMAP IDLE).
+    ///
+    /// SIGUSR1 syncs every account now; SIGTERM or SIGINT finish the folders in flight,
+    /// save the state and exit 0. A failed sync is retried with backoff.
+    Daemon(DaemonArgs),
     /// List the backend plugins found, with their versions and any that failed to load.
     Plugins,
     /// Re-pair folders whose UIDs changed meaning (UIDVALIDITY changed, UIDNEXT went
@@ -83,6 +94,16 @@ struct SyncArgs {
     /// those; if more went missing since, the guard refuses again).
     #[arg(long = "allow-deletions")]
     allow_deletions: bool,
+    /// Sync once, even if an account sets `autorefresh` (OfflineIMAP's -o).
+    #[arg(short = 'o', long = "once")]
+    once: bool,
+}
+
+#[derive(Args, Debug)]
+struct DaemonArgs {
+    /// Only these accounts (comma-separated, or repeat -a).
+    #[arg(short = 'a', long = "accounts", value_name = "ACCOUNT[,...]")]
+    accounts: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +197,20 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 allow_deletions: args.allow_deletions,
                 repair: None,
             },
+            // A dry run changes nothing, so it has nothing to keep doing.
+            if args.once || args.dry_run {
+                Looping::Never
+            } else {
+                Looping::IfAutorefresh
+            },
+        ),
+        Command::Daemon(args) => sync(
+            &cli,
+            Request {
+                accounts: args.accounts.clone(),
+                ..Request::default()
+            },
+            Looping::Always,
         ),
         Command::Repair(args) => sync(
             &cli,
@@ -190,6 +225,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     Repair::Every
                 }),
             },
+            Looping::Never,
         ),
         Command::ImportOfflineimap(args) => import_offlineimap(
             &cli,
@@ -238,8 +274,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-/// `sync` and `repair`: syncs the requested accounts and prints their summaries.
-fn sync(cli: &Cli, request: Request) -> Result<ExitCode, Failure> {
+/// Whether a sync keeps running (see [`daemon`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Looping {
+    Never,
+    /// `twinbox sync`: if an account sets `autorefresh`.
+    IfAutorefresh,
+    /// `twinbox daemon`.
+    Always,
+}
+
+/// `sync`, `repair` and `daemon`: syncs the requested accounts and prints their summaries.
+fn sync(cli: &Cli, request: Request, looping: Looping) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
     let catalog = PluginCatalog::discover(plugins::search_path(
         &cli.plugin_dirs,
@@ -254,16 +300,60 @@ fn sync(cli: &Cli, request: Request) -> Result<ExitCode, Failure> {
         _ => None,
     };
     let observer = LogObserver;
+    let mut hooks = Vec::new();
+    let mut schedules = Vec::new();
+    for account in &prepared {
+        hooks.push(Hooks::read(&config, &account.name)?);
+        schedules.push(Schedule::read(&config, &account.name)?);
+    }
+    let loops = match looping {
+        Looping::Never => false,
+        Looping::IfAutorefresh => schedules.iter().any(|s| s.refresh.is_some()),
+        Looping::Always => true,
+    };
+    if loops {
+        let accounts = prepared
+            .into_iter()
+            .zip(hooks.into_iter().zip(schedules))
+            .map(|(prepared, (hooks, schedule))| DaemonAccount {
+                prepared,
+                hooks,
+                schedule,
+            })
+            .collect();
+        let default_refresh = (looping == Looping::Always).then_some(daemon::DEFAULT_REFRESH);
+        let after = |account: &accounts::PreparedAccount<'_>,
+                     report: &twinbox::engine::AccountReport| {
+            print!("{}", summary::render(report));
+            if let Some(mbnames) = &mbnames {
+                let listed = mbnames
+                    .account_synced(account, report)
+                    .and_then(|()| mbnames.finish());
+                if let Err(problem) = listed {
+                    eprintln!("twinbox: {problem}");
+                }
+            }
+        };
+        return match daemon::run(accounts, default_refresh, &observer, &after) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(problem) => {
+                eprintln!("twinbox: {problem}");
+                Ok(ExitCode::from(EXIT_FAILED))
+            }
+        };
+    }
     // Each account, then its part of the mailbox list (written at once with
     // `incremental`), as one unit of work.
-    let sync_one = |account: &accounts::PreparedAccount<'_>| {
-        let report = accounts::sync(account, &observer);
-        let listed = match &mbnames {
-            Some(mbnames) => mbnames.account_synced(account, &report),
-            None => Ok(()),
+    let sync_one =
+        |(account, (hooks, schedule)): (&accounts::PreparedAccount<'_>, (&Hooks, &Schedule))| {
+            let mode = daemon::QuickCounter::default().next(schedule.quick.min(0));
+            let report = daemon::run_account(account, hooks, mode, &observer);
+            let listed = match &mbnames {
+                Some(mbnames) => mbnames.account_synced(account, &report),
+                None => Ok(()),
+            };
+            (report, listed)
         };
-        (report, listed)
-    };
     // Accounts are independent (their own repositories and state files): up to
     // `maxsyncaccounts` at once, as in OfflineIMAP. Summaries print in config order.
     let results: Vec<_> = match rayon::ThreadPoolBuilder::new()
@@ -272,9 +362,17 @@ fn sync(cli: &Cli, request: Request) -> Result<ExitCode, Failure> {
     {
         Ok(pool) => pool.install(|| {
             use rayon::prelude::*;
-            prepared.par_iter().map(sync_one).collect()
+            prepared
+                .par_iter()
+                .zip(hooks.par_iter().zip(schedules.par_iter()))
+                .map(sync_one)
+                .collect()
         }),
-        Err(_) => prepared.iter().map(sync_one).collect(),
+        Err(_) => prepared
+            .iter()
+            .zip(hooks.iter().zip(schedules.iter()))
+            .map(sync_one)
+            .collect(),
     };
     let mut failed = false;
     let mut problems = Vec::new();

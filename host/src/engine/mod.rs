@@ -25,6 +25,7 @@ pub mod report;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use backend_api::{FolderPath, Repository};
 use rayon::prelude::*;
@@ -66,6 +67,9 @@ pub struct SyncOptions {
     pub allow_deletions: bool,
     /// `twinbox repair`: which folders forget their state and are paired again by content.
     pub repair: Option<Repair>,
+    /// Set from outside (a daemon told to stop): the folders in flight finish, and the
+    /// ones not yet started are skipped, so the run ends soon with its state saved.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// Which folders `twinbox repair` starts over.
@@ -94,6 +98,7 @@ impl Default for SyncOptions {
             deletion_guard_percent: DEFAULT_DELETION_GUARD_PERCENT,
             allow_deletions: false,
             repair: None,
+            cancel: None,
         }
     }
 }
@@ -145,6 +150,12 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
                 .push("skipped: a repository of this account failed on another folder".into());
             return folder_report;
         }
+        if cancelled(&account.options) {
+            folder_report
+                .errors
+                .push("skipped: twinbox was told to stop".into());
+            return folder_report;
+        }
         observer.event(&SyncEvent::FolderStarted {
             account: account.name,
             folder: path,
@@ -174,6 +185,13 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
         Err(_) => folders.iter().map(sync_one).collect(),
     };
     report
+}
+
+fn cancelled(options: &SyncOptions) -> bool {
+    options
+        .cancel
+        .as_ref()
+        .is_some_and(|cancel| cancel.load(Ordering::SeqCst))
 }
 
 /// A folder to sync, with where it exists or why it cannot be synced.

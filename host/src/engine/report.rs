@@ -58,6 +58,9 @@ pub struct AccountReport {
     pub folders: Vec<FolderReport>,
     /// An error that stopped the whole account (e.g. a repository could not be opened).
     pub error: Option<String>,
+    /// The retry class of the backend error behind `error`, when it came from one (a
+    /// daemon retries by it).
+    pub retry: Option<backend_api::Retry>,
     pub dry_run: bool,
 }
 
