@@ -79,6 +79,7 @@ fn run(watch: &Watch, wakeups: &Sender<Wakeup>, stop: &AtomicBool) {
                     if stop.load(Ordering::SeqCst) {
                         return;
                     }
+                    log::debug!("{account}: waiting for changes in {folder}");
                     match opened.wait_for_change(WAIT) {
                         Ok(FolderChange::Changed) => {
                             pause = RECONNECT_FIRST;
