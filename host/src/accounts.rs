@@ -213,7 +213,12 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
         None => repositories,
         Some(names) => match named(repositories, names, &account.options) {
             Ok(named) => named,
-            Err(error) => return failed(error),
+            Err((error, retry)) => {
+                return AccountReport {
+                    retry,
+                    ..failed(error)
+                }
+            }
         },
     };
     // Only now that both repositories opened: a run that cannot log in leaves nothing,
@@ -252,22 +257,32 @@ fn named(
     repositories: PerSide<Box<dyn Repository>>,
     names: &Arc<AccountNames>,
     options: &SyncOptions,
-) -> Result<PerSide<Box<dyn Repository>>, String> {
+) -> Result<PerSide<Box<dyn Repository>>, (String, Option<backend_api::Retry>)> {
     let mut slots = repositories.map(Some);
     let wrapped = PerSide::try_from_fn(|side| {
         slots[side]
             .take()
             .map(|repository| NamedRepository::new(repository, side, Arc::clone(names)))
-            .ok_or_else(|| "internal error: a repository wrapped twice".to_owned())
+            .ok_or_else(|| {
+                (
+                    "internal error: a repository wrapped twice".to_owned(),
+                    None,
+                )
+            })
     })?;
     let listed = PerSide::try_from_fn(|side| {
-        wrapped[side]
-            .synced_folders()
-            .map_err(|e| format!("{side} repository: cannot list folders: {e}"))
+        wrapped[side].synced_folders().map_err(|e| {
+            (
+                format!("{side} repository: cannot list folders: {e}"),
+                Some(e.retry),
+            )
+        })
     })?;
     let remote = Side::Remote;
     let creates_on_remote = options.create_folders[remote] && !options.read_only[remote];
-    names.check(&listed, creates_on_remote)?;
+    names
+        .check(&listed, creates_on_remote)
+        .map_err(|problem| (problem, None))?;
     Ok(wrapped.map(|repository| Box::new(repository) as Box<dyn Repository>))
 }
 

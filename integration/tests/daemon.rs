@@ -26,10 +26,13 @@ struct Running {
 impl Running {
     fn start(sandbox: &Sandbox, args: &[&str]) -> Running {
         require_imap_plugin();
+        Running::spawn(sandbox, sandbox.command(args))
+    }
+
+    fn spawn(sandbox: &Sandbox, mut command: std::process::Command) -> Running {
         let n = fs::read_dir(sandbox.path()).map_or(0, |d| d.count());
         let stdout = sandbox.path().join(format!("daemon-{n}.out"));
         let stderr = sandbox.path().join(format!("daemon-{n}.err"));
-        let mut command = sandbox.command(args);
         command
             .stdout(Stdio::from(fs::File::create(&stdout).unwrap()))
             .stderr(Stdio::from(fs::File::create(&stderr).unwrap()));
@@ -328,5 +331,115 @@ fn hooks_run_around_a_sync_and_one_that_hangs_is_killed_at_its_timeout() {
     assert!(
         refused.stderr.contains("write the shell command itself"),
         "{refused}"
+    );
+}
+
+#[test]
+fn a_server_that_cannot_be_reached_or_refuses_the_login_is_retried_with_backoff_not_in_a_loop() {
+    let dovecot = Dovecot::start_default();
+    // Nothing listens on the first account's port; the second's password is wrong.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let sandbox = Sandbox::new();
+    let unreachable = dovecot
+        .plaintext_repository(USER, closed_port)
+        .section("Unreachable");
+    let refused = dovecot
+        .tls_repository(USER)
+        .set("remotepass", "wrong")
+        .section("Refused");
+    let maildir = |name: &str| maildir_section(name, &sandbox.path().join(name));
+    sandbox.write_config(&format!(
+        "[general]\naccounts = Down, Denied\nmetadata = {}\n\n\
+         [Account Down]\nlocalrepository = DownLocal\nremoterepository = Unreachable\n\n\
+         [Account Denied]\nlocalrepository = DeniedLocal\nremoterepository = Refused\n\n\
+         {}\n{}\n{unreachable}\n{refused}",
+        sandbox.metadata().display(),
+        maildir("DownLocal"),
+        maildir("DeniedLocal"),
+    ));
+
+    let mut daemon = Running::start(&sandbox, &["-v", "daemon"]);
+    daemon.wait_for(
+        "both accounts failed once",
+        Duration::from_secs(20),
+        |out| runs(out, "Down") == 1 && runs(out, "Denied") == 1,
+    );
+    // Give a busy loop the time to show itself: still one run each.
+    std::thread::sleep(Duration::from_secs(2));
+    let output = daemon.output();
+    assert_eq!(
+        (runs(&output, "Down"), runs(&output, "Denied")),
+        (1, 1),
+        "{output}"
+    );
+    assert!(
+        output
+            .contains("Down: the sync failed (the connection or the server); trying again in 15 s"),
+        "{output}"
+    );
+    assert!(
+        output.contains("Denied: the sync failed (the server refused for good"),
+        "{output}"
+    );
+    assert!(output.contains("trying again in 300 s"), "{output}");
+    // The IDLE watcher of the refused account gave up once, with the reason.
+    assert_eq!(
+        output.matches("cannot watch INBOX for new mail").count(),
+        1,
+        "{output}"
+    );
+
+    // Stopping during the pause is immediate.
+    daemon.signal(libc::SIGTERM);
+    assert_eq!(
+        daemon.exit_within(Duration::from_secs(3)),
+        Some(0),
+        "{}",
+        daemon.output()
+    );
+}
+
+#[test]
+fn an_old_plugin_that_cannot_wait_for_changes_is_synced_on_the_schedule_only() {
+    let sandbox = Sandbox::new();
+    let installed = sandbox.install();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/libtwinbox_test_frozen_v1_1.so");
+    fs::copy(fixture, installed.join("libtwinbox_test_frozen_v1_1.so")).unwrap();
+    sandbox.write_config(&sandbox.account_config(
+        "Old",
+        "",
+        &maildir_section("Local", &sandbox.local()),
+        &repository_section("Remote", "type = FrozenV1_1\nidlefolders = ['INBOX']\n"),
+    ));
+    let mut command = sandbox.bare_command_for(&installed.join("twinbox"));
+    command
+        .arg("-c")
+        .arg(sandbox.config_path())
+        .arg("--plugin-dir")
+        .arg(&installed)
+        .args(["-v", "daemon"]);
+    let mut daemon = Running::spawn(&sandbox, command);
+    daemon.wait_for(
+        "the first sync and the watcher's answer",
+        Duration::from_secs(20),
+        |out| runs(out, "Old") == 1 && out.contains("cannot wait for changes in INBOX"),
+    );
+    assert_eq!(
+        folder_map(&sandbox.local().join("INBOX")).len(),
+        2,
+        "{}",
+        daemon.output()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(runs(&daemon.output(), "Old"), 1, "{}", daemon.output());
+    daemon.signal(libc::SIGTERM);
+    assert_eq!(
+        daemon.exit_within(Duration::from_secs(3)),
+        Some(0),
+        "{}",
+        daemon.output()
     );
 }

@@ -136,8 +136,9 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
     };
     let folders = match folder_plan(account) {
         Ok(folders) => folders,
-        Err(error) => {
+        Err((error, retry)) => {
             report.error = Some(error);
+            report.retry = retry;
             return report;
         }
     };
@@ -197,12 +198,18 @@ fn cancelled(options: &SyncOptions) -> bool {
 /// A folder to sync, with where it exists or why it cannot be synced.
 type FolderToSync = (FolderPath, Result<Presence, String>);
 
-/// The folders to sync.
-fn folder_plan(account: &Account<'_>) -> Result<Vec<FolderToSync>, String> {
-    let list = |side: Side| -> Result<BTreeSet<FolderPath>, String> {
-        let folders = account.repositories[side]
-            .list_folders()
-            .map_err(|e| format!("{} repository: cannot list folders: {e}", side.name()))?;
+/// The folders to sync. An error comes with the backend's retry class when it has one
+/// (a daemon retries by it).
+fn folder_plan(
+    account: &Account<'_>,
+) -> Result<Vec<FolderToSync>, (String, Option<backend_api::Retry>)> {
+    let list = |side: Side| -> Result<BTreeSet<FolderPath>, (String, Option<backend_api::Retry>)> {
+        let folders = account.repositories[side].list_folders().map_err(|e| {
+            (
+                format!("{} repository: cannot list folders: {e}", side.name()),
+                Some(e.retry),
+            )
+        })?;
         Ok(folders
             .into_iter()
             .filter(|f| f.selectable)
@@ -213,7 +220,7 @@ fn folder_plan(account: &Account<'_>) -> Result<Vec<FolderToSync>, String> {
     let known: BTreeSet<FolderPath> = account
         .state
         .folders()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| (e.to_string(), None))?
         .into_iter()
         .map(|(path, _)| path)
         .collect();
