@@ -115,6 +115,47 @@ pub fn lock(account: &str, state_file: &Path) -> Result<Arc<AccountLock>, LockEr
     Ok(lock)
 }
 
+/// For a dry run, which must not write even a lock file: refuses as [`lock`] does if
+/// another process holds the account's lock, and otherwise goes on without holding it
+/// (a dry run changes nothing a real sync could trip over). No lock file: nothing to check.
+pub fn check(account: &str, state_file: &Path) -> Result<(), LockError> {
+    let path = lock_file(state_file);
+    let registry = held()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if registry.get(&path).and_then(Weak::upgrade).is_some() {
+        return Ok(());
+    }
+    let mut file = match File::open(&path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => {
+            return Err(LockError::Io {
+                account: account.to_owned(),
+                path,
+                error,
+            })
+        }
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            Err(LockError::Held {
+                account: account.to_owned(),
+                pid: text.trim().parse().ok(),
+                path,
+            })
+        }
+        Err(TryLockError::Error(error)) => Err(LockError::Io {
+            account: account.to_owned(),
+            path,
+            error,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -142,6 +183,13 @@ mod tests {
         assert!(matches!(other.try_lock(), Err(TryLockError::WouldBlock)));
         drop((first, second));
         other.try_lock().unwrap();
+        // A dry run's check is refused while another holds it, and changes nothing.
+        let error = check("A", &state).unwrap_err();
+        assert!(error.to_string().contains("another twinbox"), "{error}");
+        drop(other);
+        check("A", &state).unwrap();
+        check("B", &dir.path().join("meta/Account-B.redb")).unwrap();
+        assert!(!dir.path().join("meta/Account-B.lock").exists());
     }
 
     #[test]

@@ -221,16 +221,16 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
             }
         },
     };
-    // Only now that both repositories opened: a run that cannot log in leaves nothing,
-    // and neither does a dry run where no twinbox ever ran (it creates no file at all).
-    let lock_file = crate::account_lock::lock_file(&account.state_path);
-    let _lock = if account.options.dry_run && !lock_file.exists() {
-        None
+    // Only now that both repositories opened: a run that cannot log in leaves nothing.
+    // A dry run writes nothing, not even the lock: it only checks that no one holds it.
+    let locked = if account.options.dry_run {
+        crate::account_lock::check(&account.name, &account.state_path).map(|()| None)
     } else {
-        match crate::account_lock::lock(&account.name, &account.state_path) {
-            Ok(lock) => Some(lock),
-            Err(error) => return failed(error.to_string()),
-        }
+        crate::account_lock::lock(&account.name, &account.state_path).map(Some)
+    };
+    let _lock = match locked {
+        Ok(lock) => lock,
+        Err(error) => return failed(error.to_string()),
     };
     let state = match open_state(&account.state_path, account.options.dry_run) {
         Ok(state) => state,

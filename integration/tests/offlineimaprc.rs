@@ -144,13 +144,13 @@ fn a_real_world_offlineimaprc_runs_unchanged() {
     for file in messages(&reports) {
         std::fs::remove_file(&file.path).expect("delete a message on the server");
     }
-    let outcome = sandbox.run(&["sync"]);
+    let outcome = sandbox.run(&["sync", "-o"]);
     outcome.assert_code(0);
     assert_eq!(contents(&work_local, "Reports"), [message("work-Reports")]);
     assert!(contents(&work_remote, "Reports").is_empty());
 
     // A third run changes nothing.
-    let outcome = sandbox.run(&["sync"]);
+    let outcome = sandbox.run(&["sync", "-o"]);
     outcome.assert_code(0);
     assert!(
         outcome
@@ -214,7 +214,7 @@ fn a_nametrans_pair_that_does_not_round_trip_fails_the_account_before_syncing() 
         "nametrans = lambda folder: folder",
     );
     sandbox.write_config(&text);
-    let outcome = sandbox.run(&["sync", "-a", "Personal"]);
+    let outcome = sandbox.run(&["sync", "-o", "-a", "Personal"]);
     outcome.assert_code(1);
     let line = outcome.account_line("Personal");
     assert!(
