@@ -249,6 +249,9 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
     engine::sync_account(&engine_account, observer)
 }
 
+/// Why an account could not start, with the backend's retry class when a backend said.
+type Refusal = (String, Option<backend_api::Retry>);
+
 /// Wraps both repositories in their folder-name rules and checks, before anything is
 /// synced, that the rules give each folder one name and that the two `nametrans` undo
 /// each other on the folders present (see [`AccountNames::check`]). A failure fails the
@@ -257,7 +260,7 @@ fn named(
     repositories: PerSide<Box<dyn Repository>>,
     names: &Arc<AccountNames>,
     options: &SyncOptions,
-) -> Result<PerSide<Box<dyn Repository>>, (String, Option<backend_api::Retry>)> {
+) -> Result<PerSide<Box<dyn Repository>>, Refusal> {
     let mut slots = repositories.map(Some);
     let wrapped = PerSide::try_from_fn(|side| {
         slots[side]
