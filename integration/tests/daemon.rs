@@ -384,7 +384,14 @@ fn a_server_that_cannot_be_reached_or_refuses_the_login_is_retried_with_backoff_
         "{output}"
     );
     assert!(output.contains("trying again in 300 s"), "{output}");
-    // The IDLE watcher of the refused account gave up once, with the reason.
+    // The IDLE watcher of the refused account gives up once, with the reason (its own
+    // login waits out the server's delay after a failed one, like the sync's).
+    daemon.wait_for(
+        "the refused watcher's message",
+        Duration::from_secs(15),
+        |out| out.contains("cannot watch INBOX for new mail"),
+    );
+    let output = daemon.output();
     assert_eq!(
         output.matches("cannot watch INBOX for new mail").count(),
         1,
