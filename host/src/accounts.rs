@@ -199,7 +199,13 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
             .open_repository(&config)
             .map_err(|e| format!("[Repository {}]: {e}", config.name))
     };
-    let repositories = match PerSide::try_from_fn(|side| open(&account.repositories[side])) {
+    // The remote side first: it is usually the server, where a login fails, and a local
+    // store creates its root when it opens. A failed login then leaves nothing on disk
+    // (the state file too is created only below, once both are open).
+    let opened = PerSide::try_from_fn_starting_with(Side::Remote, |side| {
+        open(&account.repositories[side])
+    });
+    let repositories = match opened {
         Ok(repositories) => repositories,
         Err(error) => return failed(error),
     };

@@ -9,11 +9,13 @@
 //! sync state into ours.
 
 pub mod accounts;
+pub mod check;
 pub mod config;
 pub mod engine;
 pub mod folder_names;
 pub mod mbnames;
 pub mod offlineimap_import;
+pub mod output;
 pub mod plugins;
 pub mod python;
 pub mod side;

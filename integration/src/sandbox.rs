@@ -313,7 +313,7 @@ impl MixedAccounts {
         assert!(
             outcome
                 .account_line("Good")
-                .starts_with("Account Good: synced 1 folders: 1 messages copied"),
+                .starts_with("Account Good: synced 1 folder: 1 message copied"),
             "{outcome}"
         );
         assert_same_tree(&tree_map(&self.good_local), &tree_map(&self.good_remote));

@@ -450,8 +450,8 @@ fn a_panicking_plugin_fails_its_account_only() {
     }
     assert_eq!(
         outcome.account_line("Good"),
-        "Account Good: synced 1 folders: 1 messages copied (0 to local, 1 to remote), \
-         0 flag updates, 0 deletions, 1 folders created",
+        "Account Good: synced 1 folder: 1 message copied (0 to local, 1 to remote), \
+         0 flag updates, 0 deletions, 1 folder created",
         "{outcome}"
     );
     accounts.assert_good_account_unharmed(&outcome);

@@ -287,7 +287,7 @@ fn dry_run_after_changes_on_both_sides_changes_nothing_and_says_what_it_would_do
     assert_eq!(
         dry.account_line("Test"),
         "Account Test: would sync 5 folders: 2 messages copied (1 to local, 1 to remote), \
-         1 flag updates, 1 deletions, 1 folders created",
+         1 flag update, 1 deletion, 1 folder created",
         "{dry}"
     );
 
@@ -308,7 +308,7 @@ fn the_folder_option_limits_the_sync_to_those_folders() {
     let outcome = sandbox.sync_ok(&["-f", "INBOX"]);
     assert_eq!(
         outcome.account_line("Test"),
-        "Account Test: synced 1 folders: 1 messages copied (0 to local, 1 to remote), \
+        "Account Test: synced 1 folder: 1 message copied (0 to local, 1 to remote), \
          0 flag updates, 0 deletions, 0 folders created",
         "{outcome}"
     );
@@ -453,7 +453,7 @@ fn dry_run_of_flag_changes_and_deletions_changes_nothing() {
     assert_eq!(
         dry.account_line("Test"),
         "Account Test: would sync 4 folders: 0 messages copied (0 to local, 0 to remote), \
-         1 flag updates, 1 deletions, 0 folders created",
+         1 flag update, 1 deletion, 0 folders created",
         "{dry}"
     );
 

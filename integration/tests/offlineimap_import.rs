@@ -437,8 +437,8 @@ fn messages_deleted_locally_after_offlineimaps_last_run() {
     assert_eq!(
         sync.account_line(ACCOUNT),
         format!(
-            "Account {ACCOUNT}: synced 1 folders: 0 messages copied (0 to local, 0 to remote), \
-             0 flag updates, 1 deletions, 0 folders created"
+            "Account {ACCOUNT}: synced 1 folder: 0 messages copied (0 to local, 0 to remote), \
+             0 flag updates, 1 deletion, 0 folders created"
         ),
         "{sync}"
     );

@@ -43,6 +43,15 @@ impl FolderSync<'_> {
             .iter()
             .filter_map(|uid| by_uid.get(uid).copied())
             .collect();
+        if !messages.is_empty() {
+            self.observer.event(&SyncEvent::CopiesPlanned {
+                account: self.account,
+                folder: self.path,
+                to: destination,
+                messages: messages.len(),
+                bytes: messages.iter().map(|m| m.size).sum(),
+            });
+        }
         let mut all_known = true;
         for batch in batches(&messages, self.batch_bytes) {
             let fetched = self.fetch_isolating_bad_messages(source, &batch, report)?;
@@ -144,6 +153,13 @@ impl FolderSync<'_> {
 
         let all_known = self.record_copies(&pending, new_uids)?;
         report.copied_to[destination] += pending.len();
+        self.observer.event(&SyncEvent::MessagesCopied {
+            account: self.account,
+            folder: self.path,
+            to: destination,
+            messages: pending.len(),
+            bytes: pending.iter().map(|(_, copy)| copy.size).sum(),
+        });
         Ok(all_known)
     }
 

@@ -136,6 +136,10 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
             return report;
         }
     };
+    observer.event(&SyncEvent::FoldersPlanned {
+        account: account.name,
+        folders: folders.len(),
+    });
     let stop = AtomicBool::new(false);
     let sync_one = |(path, presence): &FolderToSync| {
         let mut folder_report = FolderReport::for_folder(path);
