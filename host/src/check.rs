@@ -72,9 +72,9 @@ pub fn check(
     for (_, problem) in &catalog.broken {
         // A broken library only matters if a repository needs its type, which the
         // account checks below find; listed so that it is not a surprise.
-        report
-            .lines
-            .push(format!("  warning: a plugin library cannot be used: {problem}"));
+        report.lines.push(format!(
+            "  warning: a plugin library cannot be used: {problem}"
+        ));
     }
     let selected = match config.selected_accounts(accounts) {
         Ok(selected) => selected,
@@ -138,7 +138,9 @@ pub fn check(
                     )
                 )),
                 Err(error) => {
-                    report.lines.push(format!("  {}: PROBLEM: {error}", describe(side)));
+                    report
+                        .lines
+                        .push(format!("  {}: PROBLEM: {error}", describe(side)));
                     report.connect_problems += 1;
                 }
             }

@@ -169,10 +169,7 @@ fn main() -> ExitCode {
             eprintln!("twinbox: {message}");
             if json {
                 // The stream still ends with its summary, so a consumer always gets one.
-                output::json::emit(
-                    "summary",
-                    output::json::usage_summary(&message, EXIT_USAGE),
-                );
+                output::json::emit("summary", output::json::usage_summary(&message, EXIT_USAGE));
             }
             ExitCode::from(EXIT_USAGE)
         }

@@ -50,11 +50,7 @@ pub fn folder_changes(report: &FolderReport, dry_run: bool) -> String {
     if report.recovered > 0 {
         parts.push(format!(
             "{} recovered",
-            counted(
-                report.recovered,
-                "interrupted copy",
-                "interrupted copies"
-            )
+            counted(report.recovered, "interrupted copy", "interrupted copies")
         ));
     }
     if report.paired_by_content > 0 {
@@ -121,29 +117,23 @@ pub fn render(report: &AccountReport) -> String {
     let flags: usize = totals.flags_on.iter().sum();
     let deleted: usize = totals.deleted_on.iter().sum();
     let folders = report.folders.len();
-    let changes = if copied
-        + flags
-        + deleted
-        + created
-        + totals.recovered
-        + totals.paired_by_content
-        == 0
-    {
-        "no changes".to_owned()
-    } else {
-        let per_side: Vec<String> = Side::BOTH
-            .iter()
-            .map(|&side| format!("{} to {side}", totals.copied_to[side]))
-            .collect();
-        format!(
-            "{} copied ({}), {}, {}, {}",
-            counted(copied, "message", "messages"),
-            per_side.join(", "),
-            counted(flags, "flag update", "flag updates"),
-            counted(deleted, "deletion", "deletions"),
-            counted(created, "folder created", "folders created"),
-        )
-    };
+    let changes =
+        if copied + flags + deleted + created + totals.recovered + totals.paired_by_content == 0 {
+            "no changes".to_owned()
+        } else {
+            let per_side: Vec<String> = Side::BOTH
+                .iter()
+                .map(|&side| format!("{} to {side}", totals.copied_to[side]))
+                .collect();
+            format!(
+                "{} copied ({}), {}, {}, {}",
+                counted(copied, "message", "messages"),
+                per_side.join(", "),
+                counted(flags, "flag update", "flag updates"),
+                counted(deleted, "deletion", "deletions"),
+                counted(created, "folder created", "folders created"),
+            )
+        };
     let mut changes = changes;
     if totals.paired_by_content > 0 {
         changes.push_str(&format!(", {} paired by content", totals.paired_by_content));

@@ -207,7 +207,7 @@ fn libraries_that_are_not_plugins_are_listed_with_an_error_and_ignored() {
     let sandbox = sandbox_with_pending_work();
     let installed = sandbox.install();
     fs::write(
-        installed.join("libbogus.so"),
+        installed.join("libtwinbox_bogus.so"),
         "this is not a shared library\n",
     )
     .unwrap();
@@ -220,6 +220,8 @@ fn libraries_that_are_not_plugins_are_listed_with_an_error_and_ignored() {
     .map(Path::new)
     .find(|p| p.exists())
     .expect("zlib (libz.so.1) is installed");
+    fs::copy(libz, installed.join("libtwinbox_ztest.so")).unwrap();
+    // A library not named like a plugin is never loaded, so never listed.
     fs::copy(libz, installed.join("libz-test.so")).unwrap();
 
     let outcome = sandbox.run_installed(&installed, &["plugins"]);
@@ -238,7 +240,7 @@ fn libraries_that_are_not_plugins_are_listed_with_an_error_and_ignored() {
     assert!(maildir.starts_with("Maildir "), "{outcome}");
     assert!(maildir.ends_with(" ok"), "{outcome}");
     assert!(row(PANICKING_PLUGIN).ends_with(" ok"), "{outcome}");
-    for bad in ["libbogus.so", "libz-test.so"] {
+    for bad in ["libtwinbox_bogus.so", "libtwinbox_ztest.so"] {
         let line = row(bad);
         assert!(
             line.contains("error: "),
@@ -266,7 +268,7 @@ fn a_plugin_built_for_another_interface_version_is_refused_by_name() {
     let sandbox = sandbox_with_pending_work();
     let installed = sandbox.install();
     fs::copy(
-        target_dir().join(FUTURE_PLUGIN),
+        test_plugin_dir().join(FUTURE_PLUGIN),
         installed.join(FUTURE_PLUGIN),
     )
     .unwrap();

@@ -560,9 +560,13 @@ fn sha256_hex(certificate: &X509Ref) -> String {
 /// a plaintext IMAP server sends its `* OK` greeting, which OpenSSL reads as a record of
 /// an unknown version.
 fn answered_in_plaintext(openssl_error: &str) -> bool {
-    ["wrong version number", "packet length too long", "unknown protocol"]
-        .iter()
-        .any(|sign| openssl_error.contains(sign))
+    [
+        "wrong version number",
+        "packet length too long",
+        "unknown protocol",
+    ]
+    .iter()
+    .any(|sign| openssl_error.contains(sign))
 }
 
 fn tls_handshake(

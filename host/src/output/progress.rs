@@ -86,9 +86,10 @@ impl Progress {
 
     /// Adds the line of `account`.
     pub fn account_started(&self, account: &str) {
-        let style = ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {pos}/{len} messages, {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let style =
+            ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {pos}/{len} messages, {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
         let bar = self.lines.add(ProgressBar::new(0));
         bar.set_style(style);
         bar.set_prefix(account.to_owned());
@@ -177,9 +178,6 @@ mod tests {
                 bytes: 4096,
             }
         );
-        assert_eq!(
-            counts.message(),
-            "1/3 folders, 1.00 KiB/4.00 KiB"
-        );
+        assert_eq!(counts.message(), "1/3 folders, 1.00 KiB/4.00 KiB");
     }
 }

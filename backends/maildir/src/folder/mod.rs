@@ -274,9 +274,8 @@ impl MaildirFolder {
             uidstate::remove_leftover(&folder.dir);
             leftovers::clean_tmp(&folder.dir, SystemTime::now());
             if uidstate::migrate(&folder.dir).map_err(|e| folder.context(e))? {
-                sync_dir(&folder.dir).map_err(|e| {
-                    folder.io(ErrorScope::Folder, "cannot sync", &folder.dir, &e)
-                })?;
+                sync_dir(&folder.dir)
+                    .map_err(|e| folder.io(ErrorScope::Folder, "cannot sync", &folder.dir, &e))?;
             }
         }
         folder.state = match uidstate::read(&folder.dir).map_err(|e| folder.context(e))? {
