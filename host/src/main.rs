@@ -40,8 +40,8 @@ struct Cli {
     #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
     quiet: bool,
 
-    /// One JSON object per line on stdout for every event of a sync, then a `summary`
-    /// object (the README's JSON output reference).
+    /// For sync and repair: one JSON object per line on stdout for every event, then a
+    /// `summary` object (the README's JSON output reference).
     #[arg(long = "json", global = true)]
     json: bool,
 
