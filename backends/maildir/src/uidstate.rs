@@ -1,9 +1,11 @@
 //! A folder's UIDVALIDITY and next UID, kept in a one-line file inside the folder.
 //!
-//! The file is `.twinbox-uidvalidity`: hidden, so that mail tools skip it (notmuch warns
-//! "Ignoring non-mail file" about every file it does not know, but never looks at dot
-//! files). Earlier versions named it `twinbox-uidvalidity`; that name is still read, and
-//! renamed to the new one when the folder is opened for a sync.
+//! The file is `.twinbox-uidvalidity`: hidden, as mbsync's `.uidvalidity` is. Mail
+//! clients read only `cur/` and `new/`; notmuch, which reads every file under its root,
+//! notes "Ignoring non-mail file" for it (hidden or not, as for mbsync's) unless its
+//! `new.ignore` names it, which the README tells notmuch users to set. Earlier versions
+//! named it `twinbox-uidvalidity`; that name is still read, and renamed to the new one
+//! when the folder is opened for a sync.
 //!
 //! A Maildir has no UIDs of its own; the UIDs live in the file names and this file holds
 //! what the names cannot: which UIDVALIDITY they belong to, and the next UID to hand out
