@@ -10,6 +10,8 @@
 //! transaction, after the effects it records are durable.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use backend_api::{Flags, FolderPath, Uid, UidValidity};
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
@@ -308,6 +310,38 @@ pub enum StateError {
 pub struct SyncState {
     db: Db,
     path: PathBuf,
+    /// For crash tests: what happens after the Nth durable step.
+    crash_switch: Mutex<Option<CrashSwitch>>,
+}
+
+/// The hidden test switch: `TWINBOX_TEST_EXIT_AFTER_STEPS=N` makes the process die
+/// abruptly (no destructor, no flush of anything) right after its Nth durable step, so
+/// that the integration tests can kill a real sync at every step (see
+/// [`SyncState::durable_step`]).
+pub const EXIT_AFTER_STEPS_VARIABLE: &str = "TWINBOX_TEST_EXIT_AFTER_STEPS";
+
+/// What a crash test asked for: after `after` durable steps, `on_crash` runs (the test
+/// halts its repositories) and every later step and commit fails, as if the process had
+/// died there.
+struct CrashSwitch {
+    after: u64,
+    on_crash: Box<dyn Fn() + Send + Sync>,
+    steps: AtomicU64,
+    crashed: AtomicBool,
+}
+
+/// Durable steps counted for [`EXIT_AFTER_STEPS_VARIABLE`], over every state the
+/// process opens.
+static PROCESS_STEPS: AtomicU64 = AtomicU64::new(0);
+
+/// The step after which the process exits, if the test switch is set.
+fn exit_after_steps() -> Option<u64> {
+    static AFTER: OnceLock<Option<u64>> = OnceLock::new();
+    *AFTER.get_or_init(|| {
+        std::env::var(EXIT_AFTER_STEPS_VARIABLE)
+            .ok()
+            .and_then(|n| n.trim().parse().ok())
+    })
 }
 
 enum Db {
@@ -341,6 +375,7 @@ impl SyncState {
         Ok(SyncState {
             db: Db::ReadWrite(db),
             path: path.to_owned(),
+            crash_switch: Mutex::new(None),
         })
     }
 
@@ -352,6 +387,7 @@ impl SyncState {
         Ok(SyncState {
             db: Db::ReadOnly(db),
             path: path.to_owned(),
+            crash_switch: Mutex::new(None),
         })
     }
 
@@ -393,6 +429,7 @@ impl SyncState {
             let state = SyncState {
                 db: Db::ReadWrite(db),
                 path: temporary.clone(),
+                crash_switch: Mutex::new(None),
             };
             state.create_tables()?;
         }
@@ -421,6 +458,7 @@ impl SyncState {
         let state = SyncState {
             db: Db::ReadWrite(db),
             path,
+            crash_switch: Mutex::new(None),
         };
         state.create_tables()?;
         Ok(state)
@@ -428,6 +466,68 @@ impl SyncState {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// For crash tests: after the `after`th durable step from now, `on_crash` runs and
+    /// every later step and commit fails (the process is "dead"), until
+    /// [`Self::restart`]; see [`Self::durable_step`].
+    pub fn crash_after_steps(&self, after: u64, on_crash: impl Fn() + Send + Sync + 'static) {
+        *self.switch() = Some(CrashSwitch {
+            after,
+            on_crash: Box::new(on_crash),
+            steps: AtomicU64::new(0),
+            crashed: AtomicBool::new(false),
+        });
+    }
+
+    /// Whether a crash test's switch has fired.
+    pub fn crashed(&self) -> bool {
+        self.switch()
+            .as_ref()
+            .is_some_and(|switch| switch.crashed.load(Ordering::SeqCst))
+    }
+
+    /// For crash tests: the next process, with the state as the crash left it (every
+    /// commit is durable) and no switch set.
+    pub fn restart(&self) {
+        *self.switch() = None;
+    }
+
+    fn switch(&self) -> std::sync::MutexGuard<'_, Option<CrashSwitch>> {
+        // A test that panicked holding it has failed already; the switch is still sound.
+        self.crash_switch
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks one durable step done: a committed transaction, or effects made durable in a
+    /// store (the engine calls this after each flush). A crash after any of these must be
+    /// recoverable, so the crash tests stop the process right here: the test switch
+    /// [`EXIT_AFTER_STEPS_VARIABLE`] ends the process, and a unit test's
+    /// [`Self::crash_after_steps`] makes this and every later step fail.
+    pub fn durable_step(&self) -> Result<(), StateError> {
+        if let Some(after) = exit_after_steps() {
+            if PROCESS_STEPS.fetch_add(1, Ordering::SeqCst) + 1 >= after {
+                // Abruptly, as a power cut or SIGKILL would: no destructor, no buffer
+                // flushed, no lock released but by the kernel.
+                std::process::abort();
+            }
+        }
+        self.check_alive()?;
+        if let Some(switch) = self.switch().as_ref() {
+            if switch.steps.fetch_add(1, Ordering::SeqCst) + 1 >= switch.after {
+                switch.crashed.store(true, Ordering::SeqCst);
+                (switch.on_crash)();
+            }
+        }
+        Ok(())
+    }
+
+    fn check_alive(&self) -> Result<(), StateError> {
+        if self.crashed() {
+            return Err(self.storage("simulated crash: the process is gone"));
+        }
+        Ok(())
     }
 
     fn storage(&self, error: impl std::fmt::Display) -> StateError {
@@ -529,12 +629,14 @@ impl SyncState {
         if changes.is_empty() {
             return Ok(());
         }
+        self.check_alive()?;
         let txn = self
             .writable()?
             .begin_write()
             .map_err(|e| self.storage(e))?;
         self.apply(&txn, folder.as_str(), changes)?;
-        txn.commit().map_err(|e| self.storage(e))
+        txn.commit().map_err(|e| self.storage(e))?;
+        self.durable_step()
     }
 
     /// Replaces everything the state knows of `folder` by `changes`, in one durable
@@ -545,13 +647,15 @@ impl SyncState {
         folder: &FolderPath,
         changes: &[StateChange],
     ) -> Result<(), StateError> {
+        self.check_alive()?;
         let txn = self
             .writable()?
             .begin_write()
             .map_err(|e| self.storage(e))?;
         self.clear(&txn, folder.as_str())?;
         self.apply(&txn, folder.as_str(), changes)?;
-        txn.commit().map_err(|e| self.storage(e))
+        txn.commit().map_err(|e| self.storage(e))?;
+        self.durable_step()
     }
 
     fn apply(

@@ -31,9 +31,10 @@ impl FolderSync<'_> {
                     .update_flags(&uids, add, remove)
                     .map_err(FolderFailure::backend(side))?;
             }
-            folder.flush().map_err(FolderFailure::backend(side))?;
+            self.flush(side)?;
             report.flags_on[side] += changes.len();
         }
+        self.make_listed_durable()?;
         let changes: Vec<StateChange> = plan
             .updated_pairs
             .iter()

@@ -275,6 +275,7 @@ fn sync_folder(
         batch_bytes: batches::folder_batch_bytes(account.options.threads),
         observer,
         pending_ids_from: None,
+        listed_durable: false,
     };
     sync.run(report)
 }

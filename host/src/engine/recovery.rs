@@ -82,6 +82,10 @@ impl FolderSync<'_> {
             pairs.push(pair);
             recovered += 1;
         }
+        if recovered > 0 {
+            // What was found may be what a run that died left unflushed.
+            self.make_listed_durable()?;
+        }
         self.state.commit(self.path, &changes)?;
         Ok(recovered)
     }

@@ -1,6 +1,7 @@
 //! Engine tests on in-memory repositories, mbsync-style: each scenario runs normally, then
-//! interrupted after every write and resumed (it must reach the same end state), then once
-//! more (it must change nothing).
+//! interrupted after every write and after every durable step, with what was not flushed
+//! lost (the memory repository's crash model), and resumed (it must reach the same end
+//! state), then once more (it must change nothing).
 
 use backend_api::{Flags, FolderPath, LineEnding, PermanentFlags, SystemFlag};
 use backend_kit::memory::{Fault, MemoryRepository};
@@ -327,10 +328,104 @@ fn interrupted_anywhere_converges(uidplus: bool) {
     assert_interrupted_anywhere_converges(|| scenario(uidplus), SyncOptions::default(), 30);
 }
 
+/// What a crash does to the writes a store had not flushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Loss {
+    /// Nothing lost: the process died, the machine did not, and what was not flushed is
+    /// still there and still not durable.
+    Nothing,
+    /// Every unflushed write lost.
+    Everything,
+    /// Every other one lost, the first kept (a disk writes back in no particular order).
+    EveryOther,
+}
+
+impl Loss {
+    const ALL: [Loss; 3] = [Loss::Nothing, Loss::Everything, Loss::EveryOther];
+
+    fn strike(self, repository: &MemoryRepository) {
+        match self {
+            Loss::Nothing => repository.restart(),
+            Loss::Everything => repository.crash(),
+            Loss::EveryOther => repository.crash_keeping(|index| index % 2 == 0),
+        }
+    }
+}
+
+/// Where a run stops.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Interruption {
+    /// A write on one side fails after `after` writes succeeded (the failing one applied
+    /// or not, as a connection that dropped after or before the server did the work);
+    /// the run goes on with what it can, then the process crashes.
+    Writes {
+        side: Side,
+        after: usize,
+        applied: bool,
+        loss: Loss,
+    },
+    /// The process dies right after its `after`th durable step (a commit or a flush).
+    Steps { after: u64, loss: Loss },
+}
+
+/// Runs the scenario `setup` makes once more with `options`, stopped at each of
+/// `interruptions` in turn (each followed by a crash), then resumed with a plain sync.
+/// Returns the end state, or `None` if some interruption came after the end of its run.
+fn interrupted_run(
+    setup: &impl Fn() -> (MemoryRepository, MemoryRepository, SyncState),
+    options: &SyncOptions,
+    interruptions: &[Interruption],
+) -> Option<(MemoryRepository, MemoryRepository, SyncState)> {
+    let (local, remote, state) = setup();
+    for interruption in interruptions {
+        let loss = match *interruption {
+            Interruption::Writes {
+                side,
+                after,
+                applied,
+                loss,
+            } => {
+                let faulty = PerSide::new(&local, &remote)[side];
+                faulty.inject_fault(Fault {
+                    after_writes: after,
+                    effect_applied: applied,
+                });
+                sync_with(&local, &remote, &state, options.clone());
+                faulty.clear_fault();
+                loss
+            }
+            Interruption::Steps { after, loss } => {
+                let (halt_local, halt_remote) = (local.clone(), remote.clone());
+                state.crash_after_steps(after, move || {
+                    halt_local.halt();
+                    halt_remote.halt();
+                });
+                sync_with(&local, &remote, &state, options.clone());
+                let crashed = state.crashed();
+                state.restart();
+                if !crashed {
+                    return None;
+                }
+                loss
+            }
+        };
+        loss.strike(&local);
+        loss.strike(&remote);
+    }
+    Some((local, remote, state))
+}
+
 /// Runs the scenario `setup` makes with `options`, uninterrupted, for the expected end
-/// state; then again from scratch, stopped after each of the first `writes` writes on each
-/// side (with and without the write's effect applied), resumed with a plain sync: it must
-/// reach the same end state, and a third run must change nothing.
+/// state; then again from scratch, interrupted and resumed with a plain sync, which must
+/// reach the same end state (and a third run must change nothing):
+/// - a write failing after each of the first `writes` writes on each side (with and
+///   without its effect applied), then a crash losing all, none or some of what was not
+///   flushed;
+/// - the process dying after each durable step, losing all or some of what was not
+///   flushed;
+/// - both: a write failing with its effect applied and kept, then the resuming run
+///   dying after each of its durable steps with everything unflushed lost (what
+///   recovery found must be durable before it is recorded).
 pub(super) fn assert_interrupted_anywhere_converges(
     setup: impl Fn() -> (MemoryRepository, MemoryRepository, SyncState),
     options: SyncOptions,
@@ -342,32 +437,67 @@ pub(super) fn assert_interrupted_anywhere_converges(
     let expected = (contents(&local), contents(&remote));
     assert_in_sync(&local, &remote);
 
-    for after_writes in 0..writes {
-        for effect_applied in [false, true] {
-            for faulty_side in Side::BOTH {
-                let (local, remote, state) = setup();
-                let faulty = PerSide::new(&local, &remote)[faulty_side];
-                faulty.inject_fault(Fault {
-                    after_writes,
-                    effect_applied,
-                });
-                sync_with(&local, &remote, &state, options.clone());
-                faulty.clear_fault();
-                let resumed = sync(&local, &remote, &state);
-                assert!(
-                    !resumed.failed(),
-                    "resume after {after_writes} writes: {resumed:?}"
-                );
-                let got = (contents(&local), contents(&remote));
-                assert_eq!(
-                    got, expected,
-                    "interrupted after {after_writes} writes on {faulty_side:?} (applied: {effect_applied}), resumed: not the uninterrupted end state"
-                );
-                let again = sync(&local, &remote, &state);
-                assert!(
-                    !again.changed_anything(),
-                    "a third run changes nothing: {again:?}"
-                );
+    let check = |interruptions: &[Interruption]| -> bool {
+        let Some((local, remote, state)) = interrupted_run(&setup, &options, interruptions)
+        else {
+            return false;
+        };
+        let resumed = sync(&local, &remote, &state);
+        assert!(
+            !resumed.failed(),
+            "resumed after {interruptions:?}: {resumed:?}"
+        );
+        let got = (contents(&local), contents(&remote));
+        assert_eq!(
+            got, expected,
+            "interrupted {interruptions:?}, resumed: not the uninterrupted end state"
+        );
+        let again = sync(&local, &remote, &state);
+        assert!(
+            !again.changed_anything(),
+            "interrupted {interruptions:?}: a third run changes nothing: {again:?}"
+        );
+        true
+    };
+    let write_faults = || {
+        (0..writes).flat_map(|after| {
+            [false, true].into_iter().flat_map(move |applied| {
+                Side::BOTH.into_iter().map(move |side| (side, after, applied))
+            })
+        })
+    };
+
+    for (side, after, applied) in write_faults() {
+        for loss in Loss::ALL {
+            check(&[Interruption::Writes {
+                side,
+                after,
+                applied,
+                loss,
+            }]);
+        }
+    }
+    for loss in [Loss::Everything, Loss::EveryOther] {
+        for after in 1.. {
+            if !check(&[Interruption::Steps { after, loss }]) {
+                break;
+            }
+        }
+    }
+    for (side, after, _) in write_faults().filter(|(_, _, applied)| *applied) {
+        let first = Interruption::Writes {
+            side,
+            after,
+            applied: true,
+            loss: Loss::Nothing,
+        };
+        for step in 1.. {
+            let second = Interruption::Steps {
+                after: step,
+                loss: Loss::Everything,
+            };
+            if !check(&[first, second]) {
+                break;
             }
         }
     }
