@@ -597,3 +597,38 @@ fn sync_deletes_off_keeps_that_sides_deletions_to_itself() {
     assert!(!report.changed_anything(), "{report:?}");
     assert_eq!(local.messages("INBOX").len(), 1);
 }
+
+#[test]
+fn a_read_only_side_still_gets_the_flags_changed_on_the_other_side() {
+    // Issue 12: the pair whose read-only side would change is not recorded, and the flag
+    // changes left for the writable side were dropped with it when no other pair changed.
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new();
+    remote.deliver("INBOX", &message(1), Flags::new());
+    let state = SyncState::in_memory().unwrap();
+    let options = SyncOptions {
+        read_only: PerSide::new(false, true),
+        ..Default::default()
+    };
+    sync_with(&local, &remote, &state, options.clone());
+    let local_uid = local.messages("INBOX")[0].0;
+    let remote_uid = remote.messages("INBOX")[0].0;
+    local.set_flags("INBOX", local_uid, seen());
+    let flagged = Flags::from_system(&[SystemFlag::Flagged]);
+    remote.set_flags("INBOX", remote_uid, flagged);
+
+    let report = sync_with(&local, &remote, &state, options.clone());
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(
+        local.messages("INBOX")[0].1.flags,
+        Flags::from_system(&[SystemFlag::Seen, SystemFlag::Flagged]),
+        "the remote +Flagged reaches the local side"
+    );
+    assert_eq!(
+        remote.messages("INBOX")[0].1.flags,
+        Flags::from_system(&[SystemFlag::Flagged]),
+        "the read-only side is not written"
+    );
+    let again = sync_with(&local, &remote, &state, options);
+    assert!(!again.changed_anything(), "{again:?}");
+}
