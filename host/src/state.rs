@@ -181,6 +181,9 @@ pub struct PendingCopy {
     pub destination_uid_next: Uid,
     /// The flags the copy was given; they become the pair's synced flags.
     pub flags: Flags,
+    /// Whether this is the second upload of its original: the first could not be found
+    /// again, and a copy that cannot be found is never uploaded a third time.
+    pub retried: bool,
 }
 
 /// What an interrupted copy is found again by, with its size.
@@ -222,6 +225,8 @@ struct StoredPendingCopy {
     md5: Option<String>,
     destination_uid_next: Uid,
     flags: Flags,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    retried: bool,
 }
 
 impl From<StoredPendingCopy> for PendingCopy {
@@ -240,6 +245,7 @@ impl From<StoredPendingCopy> for PendingCopy {
             digest,
             destination_uid_next: stored.destination_uid_next,
             flags: stored.flags,
+            retried: stored.retried,
         }
     }
 }
@@ -258,6 +264,7 @@ impl From<PendingCopy> for StoredPendingCopy {
             md5,
             destination_uid_next: copy.destination_uid_next,
             flags: copy.flags,
+            retried: copy.retried,
         }
     }
 }
@@ -837,6 +844,7 @@ mod tests {
             digest: ContentDigest::Xxh3(7),
             destination_uid_next: 1,
             flags: Flags::new(),
+            retried: false,
         };
         let id = state.next_pending_id(&inbox()).unwrap();
         state

@@ -178,6 +178,7 @@ impl FolderSync<'_> {
                 digest: ContentDigest::of(&bytes),
                 destination_uid_next,
                 flags: flags.clone(),
+                retried: self.retrying.contains(&(destination, message.uid)),
             };
             pending.push((id, copy));
             messages.push(NewMessage {

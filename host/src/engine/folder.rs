@@ -70,6 +70,12 @@ pub struct FolderSync<'a> {
     pub(super) pending_ids_from: Option<u64>,
     /// Whether what the listings showed is known durable (see [`Self::make_listed_durable`]).
     pub(super) listed_durable: bool,
+    /// (destination, source UID) of the originals whose earlier copy could not be found
+    /// again: their next copy is their last (see `recovery.rs`).
+    pub(super) retrying: std::collections::HashSet<(Side, Uid)>,
+    /// Per side: the lowest UID from which its unpaired messages may be such unfound
+    /// copies; they are not copied back as new mail while their originals are retried.
+    pub(super) held_back_from: PerSide<Option<Uid>>,
 }
 
 /// What the state holds for a folder, once checked against both sides.
@@ -128,6 +134,9 @@ impl FolderSync<'_> {
             }
             if !self.sync_deletes[side] {
                 plan = plan.without_deletions_on(side.other());
+            }
+            if let Some(from) = self.held_back_from[side] {
+                plan.copies[side.other()].retain(|uid| *uid < from);
             }
         }
         let cleanliness = Cleanliness::of(&listings, &pairs, &unrestricted, &plan);

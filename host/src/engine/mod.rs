@@ -276,6 +276,8 @@ fn sync_folder(
         observer,
         pending_ids_from: None,
         listed_durable: false,
+        retrying: Default::default(),
+        held_back_from: PerSide::default(),
     };
     sync.run(report)
 }

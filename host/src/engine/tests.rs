@@ -632,3 +632,68 @@ fn a_read_only_side_still_gets_the_flags_changed_on_the_other_side() {
     let again = sync_with(&local, &remote, &state, options);
     assert!(!again.changed_anything(), "{again:?}");
 }
+
+/// A server that stores a header line of its own in every message it is given (as some
+/// archiving servers do): neither the exact bytes nor the content fingerprint match.
+fn add_a_server_header(bytes: &[u8]) -> Vec<u8> {
+    [b"X-Archived-By: server\r\n".as_slice(), bytes].concat()
+}
+
+fn rewriting_server_without_uidplus() -> MemoryRepository {
+    MemoryRepository::new()
+        .with_line_ending(LineEnding::CrLf)
+        .reporting_append_uids(false)
+        .rewriting_appends(add_a_server_header)
+}
+
+#[test]
+fn a_server_without_uidplus_that_rewrites_messages_gets_no_endless_duplicates() {
+    // Issue 12: the copy was not found again by its bytes, so it stayed pending, was
+    // copied again on the next run, and the server's copy came back as new mail. Found
+    // by Message-ID and INTERNALDATE among the UIDs given since, it is paired.
+    let local = MemoryRepository::new();
+    let remote = rewriting_server_without_uidplus();
+    local.deliver("INBOX", &message(1), Flags::new());
+    local.deliver("INBOX", &message(2), seen());
+    let state = SyncState::in_memory().unwrap();
+    for run in 0..3 {
+        let report = sync(&local, &remote, &state);
+        assert!(!report.failed(), "run {run}: {report:?}");
+        assert_eq!(remote.messages("INBOX").len(), 2, "run {run}: {report:?}");
+        assert_eq!(local.messages("INBOX").len(), 2, "run {run}: {report:?}");
+    }
+    assert_eq!(state.pairs(&FolderPath::inbox()).unwrap().len(), 2);
+    assert!(state.pending(&FolderPath::inbox()).unwrap().is_empty());
+    assert!(!sync(&local, &remote, &state).changed_anything());
+}
+
+#[test]
+fn a_copy_that_cannot_be_found_again_is_uploaded_again_once_then_the_folder_stops() {
+    // Without a Message-ID nothing can find the rewritten copy: one more upload (the first
+    // may never have landed), then a clear error instead of a copy per run.
+    let local = MemoryRepository::new();
+    let remote = rewriting_server_without_uidplus();
+    local.deliver("INBOX", b"Subject: no id\n\nbody\n", Flags::new());
+    let state = SyncState::in_memory().unwrap();
+    let first = sync(&local, &remote, &state);
+    assert!(!first.failed(), "{first:?}");
+    assert_eq!(remote.messages("INBOX").len(), 1);
+    let second = sync(&local, &remote, &state);
+    assert_eq!(remote.messages("INBOX").len(), 2, "one more upload: {second:?}");
+    assert_eq!(
+        local.messages("INBOX").len(),
+        1,
+        "the unrecognized copy does not come back as new mail: {second:?}"
+    );
+    for run in 0..3 {
+        let report = sync(&local, &remote, &state);
+        assert!(report.failed(), "run {run}: {report:?}");
+        let error = &report.folders[0].errors[0];
+        assert!(
+            error.contains("uploaded twice") && error.contains("twinbox repair -a test -f INBOX"),
+            "{error}"
+        );
+        assert_eq!(remote.messages("INBOX").len(), 2, "never a third upload");
+        assert_eq!(local.messages("INBOX").len(), 1);
+    }
+}
