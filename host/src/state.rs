@@ -9,6 +9,7 @@
 //! Every change the engine makes is one [`StateChange`] list committed in one durable
 //! transaction, after the effects it records are durable.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -372,9 +373,14 @@ impl SyncState {
     /// A new database is made under a temporary name and renamed into place once its
     /// tables are committed: redb writes its file header last, so a crash while creating
     /// it in place would leave a file that no later run could open.
+    ///
+    /// The state describes private mail: its file is made 0600 (also when an older
+    /// twinbox left it readable by others), and a directory created for it is 0700.
     pub fn open(path: &Path) -> Result<SyncState, StateError> {
         if !path.exists() {
             Self::create(path)?;
+        } else {
+            Self::make_private(path)?;
         }
         let db = Self::builder()
             .open(path)
@@ -423,12 +429,24 @@ impl SyncState {
             reason: e.to_string(),
         };
         let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(directory_error)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(directory_error)?;
         let mut temporary = path.as_os_str().to_owned();
         temporary.push(format!(".creating.{}", std::process::id()));
         let temporary = PathBuf::from(temporary);
         // A leftover from a run killed while creating: never opened by anyone, safe to drop.
         let _ = std::fs::remove_file(&temporary);
+        // Created here, 0600 and exclusively (never through a planted link), for redb to
+        // fill: it would create it readable by others.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
+            .map_err(directory_error)?;
         {
             let db = Self::builder()
                 .create(&temporary)
@@ -444,6 +462,23 @@ impl SyncState {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(directory_error)
+    }
+
+    /// Makes the state file 0600 if it is readable or writable by others.
+    fn make_private(path: &Path) -> Result<(), StateError> {
+        let metadata = std::fs::metadata(path).map_err(|e| StateError::Storage {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| StateError::Storage {
+                    path: path.to_owned(),
+                    reason: format!("cannot make it private (mode 0600): {e}"),
+                },
+            )?;
+        }
+        Ok(())
     }
 
     fn writable(&self) -> Result<&Database, StateError> {
@@ -744,6 +779,21 @@ mod tests {
 
     fn inbox() -> FolderPath {
         FolderPath::inbox()
+    }
+
+    #[test]
+    fn the_state_is_private() {
+        // Issue 12: the state directory 0700, the state file 0600, also when found looser.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metadata").join("Account-A").join("state.redb");
+        drop(SyncState::open(&path).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(mode(&dir.path().join("metadata")), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(SyncState::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]
