@@ -328,7 +328,8 @@ impl FfiFolder for ExportedFolder {
         remove: FfiFlags,
     ) -> RResult<(), FfiError> {
         guard("update_flags", || {
-            self.inner()?.update_flags(&uids, &add.into(), &remove.into())
+            self.inner()?
+                .update_flags(&uids, &add.into(), &remove.into())
         })
     }
 

@@ -277,7 +277,11 @@ mod tests {
         fs::write(&victim, b"precious\n").unwrap();
         std::os::unix::fs::symlink(&victim, &tmp).unwrap();
         replace_file(&path, &tmp, b"new\n").unwrap();
-        assert_eq!(fs::read(&victim).unwrap(), b"precious\n", "the link was followed");
+        assert_eq!(
+            fs::read(&victim).unwrap(),
+            b"precious\n",
+            "the link was followed"
+        );
         assert_eq!(fs::read(&path).unwrap(), b"new\n");
         assert!(!fs::symlink_metadata(&path).unwrap().is_symlink());
 

@@ -161,6 +161,9 @@ pub struct Fault {
     pub effect_applied: bool,
 }
 
+/// What a store does to the bytes of a message it is given.
+pub type Rewrite = fn(&[u8]) -> Vec<u8>;
+
 #[derive(Debug)]
 struct MemoryStore {
     folders: BTreeMap<FolderPath, MemoryFolder>,
@@ -172,7 +175,7 @@ struct MemoryStore {
     fault: Option<Fault>,
     writes: usize,
     /// What the store does to a message it is given (a server that rewrites bytes).
-    append_rewrite: Option<fn(&[u8]) -> Vec<u8>>,
+    append_rewrite: Option<Rewrite>,
     /// Set by [`MemoryRepository::halt`]: the "process" is gone, every call fails.
     halted: bool,
 }
@@ -235,7 +238,7 @@ impl MemoryRepository {
 
     /// Builder: stores `rewrite(bytes)` for every message appended through a folder, as a
     /// server that rewrites what it is given (Dovecot drops a CR before a CRLF).
-    pub fn rewriting_appends(self, rewrite: fn(&[u8]) -> Vec<u8>) -> Self {
+    pub fn rewriting_appends(self, rewrite: Rewrite) -> Self {
         self.lock().append_rewrite = Some(rewrite);
         self
     }

@@ -785,7 +785,11 @@ mod tests {
     fn the_state_is_private() {
         // Issue 12: the state directory 0700, the state file 0600, also when found looser.
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("metadata").join("Account-A").join("state.redb");
+        let path = dir
+            .path()
+            .join("metadata")
+            .join("Account-A")
+            .join("state.redb");
         drop(SyncState::open(&path).unwrap());
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(path.parent().unwrap()), 0o700);

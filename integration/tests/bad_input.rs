@@ -463,7 +463,10 @@ fn a_plugin_that_panics_while_closing_does_not_abort_twinbox() {
     // Issue 12: dropping a plugin's folder or repository runs plugin code outside the
     // guarded calls; a panic there aborted the host.
     let sandbox = Sandbox::new();
-    let accounts = MixedAccounts::write(&sandbox, &[("BadDrop", "type = Panicking\npanicin = drop\n")]);
+    let accounts = MixedAccounts::write(
+        &sandbox,
+        &[("BadDrop", "type = Panicking\npanicin = drop\n")],
+    );
     let outcome = sandbox.run(&["sync"]);
     assert_eq!(
         outcome.code,

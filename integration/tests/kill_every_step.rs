@@ -95,7 +95,11 @@ const TABLE: &[Scenario] = &[
     Scenario {
         name: "deletions both ways",
         prepare: |dovecot, sandbox| {
-            synced_inbox(dovecot, sandbox, &["d-1", "d-2", "d-3", "d-4", "d-5", "d-6"]);
+            synced_inbox(
+                dovecot,
+                sandbox,
+                &["d-1", "d-2", "d-3", "d-4", "d-5", "d-6"],
+            );
             let uid = server_uid(dovecot, "INBOX", "d-1");
             dovecot.expunge(USER, "INBOX", uid);
             fs::remove_file(find_message(&inbox(sandbox), &message("d-2"))).unwrap();

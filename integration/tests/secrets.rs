@@ -39,10 +39,7 @@ fn the_password_is_never_printed_at_any_verbosity_nor_in_a_dry_run_or_a_failed_l
     }
 
     let wrong = "Wr0ng-S3cret-Passw0rd";
-    let sandbox = maildir_imap_sandbox(
-        "",
-        &dovecot.tls_repository(USER).set("remotepass", wrong),
-    );
+    let sandbox = maildir_imap_sandbox("", &dovecot.tls_repository(USER).set("remotepass", wrong));
     let outcome = run_twinbox(&sandbox, &["sync", "-vvvv"]);
     assert_ne!(outcome.code, Some(0), "{outcome}");
     assert_no_password(&outcome, wrong);

@@ -20,7 +20,9 @@ impl FolderSync<'_> {
         // Not only when some pair is to be recorded: under `readonly`, a pair whose
         // read-only side would change is not recorded, yet the other side's changes of
         // the same pair must still be made.
-        if plan.updated_pairs.is_empty() && Side::BOTH.iter().all(|&s| plan.flag_changes[s].is_empty()) {
+        if plan.updated_pairs.is_empty()
+            && Side::BOTH.iter().all(|&s| plan.flag_changes[s].is_empty())
+        {
             return Ok(());
         }
         for side in Side::BOTH {

@@ -438,8 +438,7 @@ pub(super) fn assert_interrupted_anywhere_converges(
     assert_in_sync(&local, &remote);
 
     let check = |interruptions: &[Interruption]| -> bool {
-        let Some((local, remote, state)) = interrupted_run(&setup, &options, interruptions)
-        else {
+        let Some((local, remote, state)) = interrupted_run(&setup, &options, interruptions) else {
             return false;
         };
         let resumed = sync(&local, &remote, &state);
@@ -462,7 +461,9 @@ pub(super) fn assert_interrupted_anywhere_converges(
     let write_faults = || {
         (0..writes).flat_map(|after| {
             [false, true].into_iter().flat_map(move |applied| {
-                Side::BOTH.into_iter().map(move |side| (side, after, applied))
+                Side::BOTH
+                    .into_iter()
+                    .map(move |side| (side, after, applied))
             })
         })
     };
@@ -679,7 +680,11 @@ fn a_copy_that_cannot_be_found_again_is_uploaded_again_once_then_the_folder_stop
     assert!(!first.failed(), "{first:?}");
     assert_eq!(remote.messages("INBOX").len(), 1);
     let second = sync(&local, &remote, &state);
-    assert_eq!(remote.messages("INBOX").len(), 2, "one more upload: {second:?}");
+    assert_eq!(
+        remote.messages("INBOX").len(),
+        2,
+        "one more upload: {second:?}"
+    );
     assert_eq!(
         local.messages("INBOX").len(),
         1,

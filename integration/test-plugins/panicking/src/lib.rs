@@ -14,8 +14,8 @@
 //! (as the IMAP backend's logout in `Drop` could).
 
 use backend_api::{
-    BackendError, FetchedMessage, Flags, Folder, FolderInfo, FolderPath, FolderStatus,
-    LineEnding, MessageInfo, NewMessage, Repository, RepositoryConfig, RepositoryInfo, Uid,
+    BackendError, FetchedMessage, Flags, Folder, FolderInfo, FolderPath, FolderStatus, LineEnding,
+    MessageInfo, NewMessage, Repository, RepositoryConfig, RepositoryInfo, Uid,
 };
 
 /// The message every deliberate panic carries; tests look for it in the host's error.
