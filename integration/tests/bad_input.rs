@@ -459,3 +459,30 @@ fn a_panicking_plugin_fails_its_account_only() {
     accounts.assert_good_account_unharmed(&outcome);
     frozen.assert_unchanged();
 }
+
+#[test]
+fn a_plugin_that_panics_while_closing_does_not_abort_twinbox() {
+    // Issue 12: dropping a plugin's folder or repository runs plugin code outside the
+    // guarded calls; a panic there aborted the host.
+    let sandbox = Sandbox::new();
+    let accounts = MixedAccounts::write(
+        &sandbox,
+        &[("BadDrop", "type = Panicking\npanicin = drop\n")],
+    );
+    let outcome = sandbox.run(&["sync"]);
+    assert_eq!(
+        outcome.code,
+        Some(1),
+        "a panic while closing is logged, not a crash\n{outcome}"
+    );
+    assert!(
+        outcome.account_line("BadDrop").ends_with("1 error")
+            && outcome.stdout.contains("this test folder cannot be read"),
+        "{outcome}"
+    );
+    assert!(
+        outcome.stderr.contains("panicked while closing"),
+        "{outcome}"
+    );
+    accounts.assert_good_account_unharmed(&outcome);
+}

@@ -256,6 +256,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_state_file_is_private_and_never_written_through_a_planted_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(STATE_TMP_FILE)).unwrap();
+        let state = UidState {
+            uid_validity: 1_700_000_000,
+            uid_next: 7,
+            accepted_fmd5: None,
+        };
+        write(dir.path(), &state).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        let mode = fs::metadata(dir.path().join(STATE_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
     fn state_round_trips_and_damage_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(dir.path()).unwrap(), None);

@@ -141,15 +141,15 @@ impl FolderSync<'_> {
                 copy: copy.clone(),
             })
             .collect();
+        // The pairs will carry the source's flags as listed.
+        self.make_listed_durable()?;
         self.state.commit(self.path, &intents)?;
 
         let folder = &mut self.folders[destination].folder;
         let new_uids = folder
             .append_messages(messages)
             .map_err(FolderFailure::backend(destination))?;
-        folder
-            .flush()
-            .map_err(FolderFailure::backend(destination))?;
+        self.flush(destination)?;
 
         let all_known = self.record_copies(&pending, new_uids)?;
         report.copied_to[destination] += pending.len();
@@ -194,6 +194,7 @@ impl FolderSync<'_> {
                 digest: ContentDigest::of(&bytes),
                 destination_uid_next,
                 flags: flags.clone(),
+                retried: self.retrying.contains(&(destination, message.uid)),
             };
             pending.push((id, copy));
             messages.push(NewMessage {

@@ -279,6 +279,9 @@ fn sync_folder(
         batch_bytes: batches::folder_batch_bytes(account.options.threads),
         observer,
         pending_ids_from: None,
+        listed_durable: false,
+        retrying: Default::default(),
+        held_back_from: PerSide::default(),
     };
     sync.run(report)
 }
