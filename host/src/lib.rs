@@ -10,12 +10,14 @@
 
 pub mod account_lock;
 pub mod accounts;
+pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod folder_names;
 pub mod mbnames;
 pub mod offlineimap_import;
+pub mod output;
 pub mod plugins;
 pub mod python;
 pub mod side;

@@ -269,13 +269,14 @@ impl Slot {
 /// Runs the daemon until SIGTERM or SIGINT (or, for `sync` with some accounts only
 /// syncing once, until nothing is left to do). `default_refresh`: the refresh of accounts
 /// without `autorefresh` (`twinbox daemon`), or `None` to sync those once (`twinbox sync`).
-/// `after` is called after every run (summary, mailbox list).
+/// `before` and `after` are called around every run (output, summary, mailbox list).
 ///
 /// Fails only at start: an account locked by another twinbox.
 pub fn run(
     mut accounts: Vec<DaemonAccount<'_>>,
     default_refresh: Option<Duration>,
     observer: &dyn SyncObserver,
+    before: &dyn Fn(&PreparedAccount<'_>),
     after: &dyn Fn(&PreparedAccount<'_>, &AccountReport),
 ) -> Result<(), String> {
     let stop = signals::install();
@@ -324,7 +325,13 @@ pub fn run(
         }
         let now = Instant::now();
         if let Some(index) = slots.iter().position(|slot| slot.due(now)) {
-            sync_slot(&mut accounts[index], &mut slots[index], observer, after);
+            sync_slot(
+                &mut accounts[index],
+                &mut slots[index],
+                observer,
+                before,
+                after,
+            );
             continue;
         }
         let Some(wake) = slots.iter().filter_map(Slot::wakes_at).min() else {
@@ -382,6 +389,7 @@ fn sync_slot(
     account: &mut DaemonAccount<'_>,
     slot: &mut Slot,
     observer: &dyn SyncObserver,
+    before: &dyn Fn(&PreparedAccount<'_>),
     after: &dyn Fn(&PreparedAccount<'_>, &AccountReport),
 ) {
     let now = Instant::now();
@@ -405,6 +413,7 @@ fn sync_slot(
         }
         account.prepared.options.folders = Some(only);
     }
+    before(&account.prepared);
     let report = run_account(&account.prepared, &account.hooks, mode, observer);
     account.prepared.options.folders = configured_folders;
     after(&account.prepared, &report);
