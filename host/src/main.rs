@@ -41,8 +41,9 @@ struct Cli {
     #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
     quiet: bool,
 
-    /// For sync and repair: one JSON object per line on stdout for every event, then a
-    /// `summary` object (the README's JSON output reference).
+    /// For sync, repair and daemon: one JSON object per line on stdout for every event,
+    /// then a `summary` object (per run under the daemon; the README's JSON output
+    /// reference).
     #[arg(long = "json", global = true)]
     json: bool,
 
