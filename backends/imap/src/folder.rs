@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use backend_api::{
-    BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderChanges, FolderPath,
-    FolderStatus, MessageInfo, NewMessage, Retry, SystemFlag, Uid,
+    BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderChange, FolderChanges,
+    FolderPath, FolderStatus, MessageInfo, NewMessage, Retry, SystemFlag, Uid,
 };
 
 use crate::append::{AppendMode, Outgoing};
@@ -59,6 +59,9 @@ pub(crate) struct ImapFolder {
     /// acknowledged them). Only commands on UIDs go here, after the SELECT that checked
     /// the UIDVALIDITY.
     queued: Vec<String>,
+    /// Whether the connection broke after the last successful call (a folder not selected
+    /// yet has no connection either, and has lost nothing).
+    lost: bool,
 }
 
 impl ImapFolder {
@@ -80,6 +83,7 @@ impl ImapFolder {
             uid_validity: 0,
             fresh: None,
             queued: Vec::new(),
+            lost: false,
         };
         let data = folder.select()?;
         folder.uid_validity = folder.require_uid_validity(&data)?;
@@ -109,6 +113,7 @@ impl ImapFolder {
             uid_validity: 0,
             fresh: None,
             queued: Vec::new(),
+            lost: false,
         };
         folder.uid_validity = folder.require_uid_validity(&data)?;
         folder.fresh = Some(data);
@@ -140,6 +145,7 @@ impl ImapFolder {
             CommandError::Broken(text) => {
                 // Dropping it hands it to the pool, which discards broken connections.
                 self.session = None;
+                self.lost = true;
                 BackendError::new(
                     ErrorScope::Folder,
                     Retry::Later,
@@ -283,6 +289,7 @@ impl ImapFolder {
             )));
         }
         self.fresh = Some(data);
+        self.lost = false;
         Ok(reads_answers)
     }
 
@@ -753,6 +760,27 @@ impl Folder for ImapFolder {
         Ok(())
     }
 
+    /// IMAP IDLE on this folder's connection; unsupported when the server lacks IDLE.
+    /// While it waits, the connection serves nothing else (the folder is used by one
+    /// thread at a time anyway).
+    fn wait_for_change(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<FolderChange, BackendError> {
+        self.send_queued()?;
+        if !self.session()?.has("IDLE") {
+            return Ok(FolderChange::Unsupported);
+        }
+        // The next status() must re-select to see what changed.
+        self.fresh = None;
+        let idled = self.session()?.idle(timeout);
+        match idled {
+            Ok(true) => Ok(FolderChange::Changed),
+            Ok(false) => Ok(FolderChange::TimedOut),
+            Err(error) => Err(self.failed("wait for changes (IDLE)", error)),
+        }
+    }
+
     fn list_changes(&mut self, since: u64) -> Result<Option<FolderChanges>, BackendError> {
         self.send_queued()?;
         self.changes_since(since)
@@ -762,9 +790,9 @@ impl Folder for ImapFolder {
         // The queued flag changes go now. Every other command returned only after the
         // server's tagged OK, which is the server's promise that the change is made.
         self.send_queued()?;
-        match &self.session {
-            Some(_) => Ok(()),
-            None => Err(BackendError::new(
+        match self.lost {
+            false => Ok(()),
+            true => Err(BackendError::new(
                 ErrorScope::Folder,
                 Retry::Later,
                 format!(

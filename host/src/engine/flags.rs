@@ -24,34 +24,34 @@ impl FolderSync<'_> {
         plan: &FolderPlan,
         report: &mut FolderReport,
     ) -> Result<(), FolderFailure> {
-        let mut records: Vec<StateChange> = Vec::new();
         for side in Side::BOTH {
             let flagged = self.send_flags(plan, side)?;
             let deleted = self.send_deletions(plan, side)?;
             if flagged + deleted > 0 {
-                self.folders[side]
-                    .folder
-                    .flush()
-                    .map_err(FolderFailure::backend(side))?;
+                self.flush(side)?;
             }
             report.flags_on[side] += flagged;
             report.deleted_on[side] += deleted;
         }
-        if !plan.updated_pairs.is_empty() {
-            records.extend(plan.updated_pairs.iter().cloned().map(StateChange::PutPair));
-        }
+        let mut records: Vec<StateChange> = plan
+            .updated_pairs
+            .iter()
+            .cloned()
+            .map(StateChange::PutPair)
+            .collect();
         records.extend(self.deletion_records(plan));
         if records.is_empty() {
             return Ok(());
         }
+        self.make_listed_durable()?;
         Ok(self.state.commit(self.path, &records)?)
     }
 
-    /// Sends `side`'s flag changes (not flushed); how many messages they change.
+    /// Sends `side`'s flag changes (not flushed); how many messages they change. Not only
+    /// when some pair is to be recorded: under `readonly`, a pair whose read-only side
+    /// would change is not recorded, yet the other side's changes of the same pair must
+    /// still be made.
     fn send_flags(&mut self, plan: &FolderPlan, side: Side) -> Result<usize, FolderFailure> {
-        if plan.updated_pairs.is_empty() {
-            return Ok(0);
-        }
         let changes = &plan.flag_changes[side];
         let folder = &mut self.folders[side].folder;
         for (add, remove, uids) in grouped(changes) {
