@@ -94,6 +94,7 @@ pub fn prepare<'c>(
             deletion_guard_percent: account.deletionguard,
             allow_deletions: request.allow_deletions,
             repair: request.repair,
+            max_size: account.maxsize,
         };
         prepared.push(PreparedAccount {
             state_path: state_file(&metadata, &account.name),

@@ -55,6 +55,12 @@ fn folder_line(report: &FolderReport, dry_run: bool) -> String {
             report.near_duplicates
         ));
     }
+    if report.too_big > 0 {
+        parts.push(format!(
+            "{} larger than maxsize not copied",
+            report.too_big
+        ));
+    }
     parts.join(", ")
 }
 
@@ -96,6 +102,7 @@ pub fn render(report: &AccountReport) -> String {
         totals.recovered += folder.recovered;
         totals.paired_by_content += folder.paired_by_content;
         totals.near_duplicates += folder.near_duplicates;
+        totals.too_big += folder.too_big;
     }
     let created = report
         .folders
@@ -133,6 +140,12 @@ pub fn render(report: &AccountReport) -> String {
         changes.push_str(&format!(
             ", {} near-duplicates not paired",
             totals.near_duplicates
+        ));
+    }
+    if totals.too_big > 0 {
+        changes.push_str(&format!(
+            ", {} larger than maxsize not copied",
+            totals.too_big
         ));
     }
     let errors = match errors {

@@ -40,7 +40,6 @@ const DAEMON: &str = "it comes with the daemon mode (twinbox syncs once per run 
                       run twinbox from cron or a systemd timer meanwhile";
 const NEEDS_DATES: &str = "twinbox's backends do not report message dates in their \
                            listings yet, so every message is synced";
-const HARDENING: &str = "the size limit comes with the hardening work; every message is synced";
 
 const GENERAL: &[(&str, Support)] = &[
     ("accounts", Support::Works),
@@ -80,7 +79,7 @@ const ACCOUNT: &[(&str, Support)] = &[
     ("newmail_hook", Support::NotYet(DAEMON)),
     ("maxage", Support::NotYet(NEEDS_DATES)),
     ("startdate", Support::NotYet(NEEDS_DATES)),
-    ("maxsize", Support::NotYet(HARDENING)),
+    ("maxsize", Support::Works),
     (
         "status_backend",
         Support::Ignored(
@@ -105,7 +104,10 @@ const REPOSITORY: &[(&str, Support)] = &[
     ("newmail_hook", Support::NotYet(DAEMON)),
     ("maxage", Support::NotYet(NEEDS_DATES)),
     ("startdate", Support::NotYet(NEEDS_DATES)),
-    ("maxsize", Support::NotYet(HARDENING)),
+    (
+        "maxsize",
+        Support::Ignored("OfflineIMAP reads maxsize in [Account] only; set it there"),
+    ),
     (
         "foldersort",
         Support::Ignored("twinbox syncs folders in its own order"),
@@ -304,7 +306,6 @@ mod tests {
             "newmail_hook",
             "maxage",
             "startdate",
-            "maxsize",
         ] {
             assert!(
                 matches!(
