@@ -19,3 +19,4 @@ pub mod python;
 pub mod side;
 pub mod state;
 pub mod summary;
+pub mod terminal;

@@ -14,6 +14,7 @@ use twinbox::mbnames::Mbnames;
 use twinbox::offlineimap_import;
 use twinbox::plugins::{self, PluginCatalog};
 use twinbox::summary;
+use twinbox::terminal::printable;
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -138,7 +139,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(Failure::Usage(message)) => {
-            eprintln!("twinbox: {message}");
+            eprintln!("twinbox: {}", printable(&message.to_string()));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -280,14 +281,14 @@ fn sync(cli: &Cli, request: Request) -> Result<ExitCode, Failure> {
     let mut problems = Vec::new();
     for (report, listed) in results {
         failed |= report.failed();
-        print!("{}", summary::render(&report));
+        print!("{}", printable(&summary::render(&report)));
         problems.extend(listed.err());
     }
     if let Some(mbnames) = &mbnames {
         problems.extend(mbnames.finish().err());
     }
     for problem in &problems {
-        eprintln!("twinbox: {problem}");
+        eprintln!("twinbox: {}", printable(&problem.to_string()));
         failed = true;
     }
     Ok(if failed {
@@ -354,7 +355,18 @@ fn init_logging(verbose: u8) {
         _ => "trace",
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp(None)
+        .format(|out, record| {
+            use std::io::Write;
+            // As env_logger's own format without a timestamp, with what servers and
+            // plugins said made printable.
+            writeln!(
+                out,
+                "[{} {}] {}",
+                record.level(),
+                record.target(),
+                printable(&record.args().to_string())
+            )
+        })
         .init();
 }
 

@@ -56,10 +56,7 @@ fn folder_line(report: &FolderReport, dry_run: bool) -> String {
         ));
     }
     if report.too_big > 0 {
-        parts.push(format!(
-            "{} larger than maxsize not copied",
-            report.too_big
-        ));
+        parts.push(format!("{} larger than maxsize not copied", report.too_big));
     }
     parts.join(", ")
 }

@@ -73,7 +73,11 @@ fn survive(arm: impl Fn(&Proxy), expected: &str, within: Duration) {
             file.content.len()
         );
     }
-    assert!(tmp_leftovers(&local).is_empty(), "{:?}", tmp_leftovers(&local));
+    assert!(
+        tmp_leftovers(&local).is_empty(),
+        "{:?}",
+        tmp_leftovers(&local)
+    );
     assert!(stray_files(&local).is_empty(), "{:?}", stray_files(&local));
     assert_folder_matches(&dovecot, USER, "INBOX", &local.join("INBOX"));
 
@@ -82,7 +86,11 @@ fn survive(arm: impl Fn(&Proxy), expected: &str, within: Duration) {
     sync_ok(&sandbox, &[]);
     assert_folder_matches(&dovecot, USER, "Slow", &slow);
     assert_eq!(messages(&slow).len(), 3);
-    assert!(tmp_leftovers(&local).is_empty(), "{:?}", tmp_leftovers(&local));
+    assert!(
+        tmp_leftovers(&local).is_empty(),
+        "{:?}",
+        tmp_leftovers(&local)
+    );
     assert_no_changes(&sandbox);
 }
 

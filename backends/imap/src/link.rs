@@ -197,7 +197,11 @@ impl<S: Read + Write> Link<S> {
                 return Err(closed());
             }
             if out.text.last() != Some(&b'\n') {
-                return Err(if read > MAX_LINE { too_long() } else { closed() });
+                return Err(if read > MAX_LINE {
+                    too_long()
+                } else {
+                    closed()
+                });
             }
             if out.text.len() > MAX_RESPONSE {
                 return Err(too_long());

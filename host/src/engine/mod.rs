@@ -18,8 +18,8 @@ mod deletions;
 mod failure;
 mod fingerprint;
 mod flags;
-mod max_size;
 pub mod folder;
+mod max_size;
 pub mod plan;
 mod recovery;
 pub mod report;
@@ -336,8 +336,8 @@ fn open(account: &Account<'_>, side: Side, path: &FolderPath) -> Result<OpenFold
 #[cfg(test)]
 mod changes_tests;
 #[cfg(test)]
+mod look_alike_tests;
+#[cfg(test)]
 mod safety_tests;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod look_alike_tests;
