@@ -78,6 +78,8 @@ impl FakeFolder {
 
 struct Shared {
     folders: Mutex<Vec<FakeFolder>>,
+    /// Greet with a line that never ends.
+    endless_greeting: bool,
     stop: AtomicBool,
     /// Every command line received, for checks on what the client asked.
     commands: Mutex<Vec<String>>,
@@ -91,10 +93,20 @@ pub struct FakeImap {
 
 impl FakeImap {
     pub fn start(folders: Vec<FakeFolder>) -> FakeImap {
+        FakeImap::start_with(folders, false)
+    }
+
+    /// A server whose greeting never ends (before login, where the `imap` crate reads).
+    pub fn start_with_endless_greeting() -> FakeImap {
+        FakeImap::start_with(Vec::new(), true)
+    }
+
+    fn start_with(folders: Vec<FakeFolder>, endless_greeting: bool) -> FakeImap {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake server");
         let port = listener.local_addr().expect("its address").port();
         let shared = Arc::new(Shared {
             folders: Mutex::new(folders),
+            endless_greeting,
             stop: AtomicBool::new(false),
             commands: Mutex::new(Vec::new()),
         });
@@ -155,6 +167,14 @@ const CAPABILITIES: &str = "IMAP4rev1 UIDPLUS";
 fn serve(shared: &Shared, client: TcpStream) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut out = client;
+    if shared.endless_greeting {
+        out.write_all(b"* OK ")?;
+        let chunk = vec![b'x'; 64 * 1024];
+        while !shared.stop.load(Ordering::SeqCst) {
+            out.write_all(&chunk)?;
+        }
+        return Ok(());
+    }
     out.write_all(format!("* OK [CAPABILITY {CAPABILITIES}] fake ready\r\n").as_bytes())?;
     let mut selected: Option<FakeFolder> = None;
     let mut line = String::new();

@@ -294,3 +294,21 @@ fn uids_going_backwards_under_the_same_uidvalidity_fail_the_folder_and_delete_no
         );
     }
 }
+
+#[test]
+fn a_greeting_that_never_ends_is_cut_off_before_login() {
+    // The `imap` crate reads the greeting and buffers it whole: the connection's own
+    // budget for what comes before login ends it.
+    let server = FakeImap::start_with_endless_greeting();
+    let sandbox = maildir_imap_sandbox("", &server.repository());
+    let started = Instant::now();
+    let outcome = run_twinbox(&sandbox, &["sync"]);
+    assert_no_panic_and_no_raw_escapes(&outcome);
+    assert_ne!(outcome.code, Some(0), "{outcome}");
+    assert!(
+        outcome.stdout.contains("before the login was done"),
+        "{outcome}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20), "{outcome}");
+    assert!(folders(&sandbox.local()).is_empty());
+}

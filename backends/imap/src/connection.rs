@@ -81,11 +81,19 @@ pub(crate) struct Clock {
 
 #[derive(Default)]
 struct ClockState {
-    /// `None` outside commands (during login, the socket timeout alone applies).
+    /// `None` before the first command.
     deadline: Option<Instant>,
     /// Bytes moved since the deadline was last set.
     moved: usize,
+    /// Until login is done: how many more bytes the server may send. The `imap` crate,
+    /// which reads the greeting and the login's answers, buffers a response whole and
+    /// without bound, so a server that never ends its greeting is cut off here.
+    login_budget: Option<usize>,
 }
+
+/// What a server may send before login is done (greeting, capabilities, SASL
+/// challenges): a few kilobytes in practice.
+const LOGIN_BYTES: usize = 1 << 20;
 
 impl Clock {
     fn lock(&self) -> std::sync::MutexGuard<'_, ClockState> {
@@ -97,6 +105,16 @@ impl Clock {
         let mut state = self.lock();
         state.deadline = Some(Instant::now() + timeout);
         state.moved = 0;
+        state.login_budget = None;
+    }
+
+    /// Gives a step of the login starting now `timeout` and the rest of the bytes
+    /// allowed before login is done.
+    fn start_login(&self, timeout: Duration) {
+        let mut state = self.lock();
+        state.deadline = Some(Instant::now() + timeout);
+        state.moved = 0;
+        state.login_budget.get_or_insert(LOGIN_BYTES);
     }
 
     /// What is left of the command's time, or an error once it is over.
@@ -113,17 +131,30 @@ impl Clock {
         }
     }
 
-    /// Counts `bytes` moved; every [`PROGRESS_BYTES`] extend the deadline.
-    fn moved(&self, bytes: usize, timeout: Duration) {
+    /// Counts `bytes` moved (`received` from the server, or sent); every
+    /// [`PROGRESS_BYTES`] extend the deadline.
+    fn moved(&self, bytes: usize, timeout: Duration, received: bool) -> io::Result<()> {
         let mut state = self.lock();
+        if let Some(budget) = state.login_budget.as_mut().filter(|_| received) {
+            *budget = budget.checked_sub(bytes).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the server sent more than {} KiB before the login was done",
+                        LOGIN_BYTES >> 10
+                    ),
+                )
+            })?;
+        }
         if state.deadline.is_none() {
-            return;
+            return Ok(());
         }
         state.moved += bytes;
         if state.moved >= PROGRESS_BYTES {
             state.moved = 0;
             state.deadline = Some(Instant::now() + timeout);
         }
+        Ok(())
     }
 }
 
@@ -180,7 +211,7 @@ impl Read for Timed {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.arm(false)?;
         let n = self.stream.read(buf)?;
-        self.clock.moved(n, self.timeout);
+        self.clock.moved(n, self.timeout, true)?;
         Ok(n)
     }
 }
@@ -189,7 +220,8 @@ impl Write for Timed {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.arm(true)?;
         let n = self.stream.write(buf)?;
-        self.clock.moved(n, self.timeout);
+        // Only what the server sends counts against the login budget.
+        self.clock.moved(n, self.timeout, false)?;
         Ok(n)
     }
 
@@ -300,6 +332,7 @@ impl ImapSession {
             Security::Plaintext => Stream::Plain(tcp),
         };
         let clock = Arc::new(Clock::default());
+        clock.start_login(options.timeout);
         let transport = SharedStream::new(Timed::new(stream, Arc::clone(&clock), options.timeout));
         let mut client = imap::Client::new(transport.clone());
         if options.security == Security::StartTls {
@@ -329,7 +362,7 @@ impl ImapSession {
         // The crate is done once we are logged in. It reads ahead in a buffer of its own,
         // which is lost with it; that is safe because after the tagged answer to LOGIN
         // (or AUTHENTICATE) a server sends nothing until it gets the next command.
-        drop(login(options, credentials, client, &capabilities)?);
+        drop(login(options, credentials, client, &capabilities, &clock)?);
         let mut session = ImapSession {
             link: Link::new(transport),
             clock,
@@ -845,6 +878,7 @@ fn login(
     credentials: &Credentials,
     client: imap::Client<Transport>,
     capabilities: &BTreeSet<String>,
+    clock: &Clock,
 ) -> Result<imap::Session<Transport>, BackendError> {
     let server = options.server();
     let offered = |mechanism: Mechanism| match mechanism {
@@ -880,10 +914,14 @@ fn login(
     let result = match mechanism {
         Mechanism::Login => {
             let password = credentials.password(options, &user)?;
+            // A prompt may have taken a while: the login's answer gets `timeout` from now.
+            clock.start_login(options.timeout);
             client.login(&user, password.expose())
         }
         Mechanism::Plain => {
             let password = credentials.password(options, &user)?;
+            // A prompt may have taken a while: the login's answer gets `timeout` from now.
+            clock.start_login(options.timeout);
             client.authenticate(
                 "PLAIN",
                 &sasl::PlainAuth {
@@ -894,6 +932,8 @@ fn login(
         }
         Mechanism::CramMd5 => {
             let password = credentials.password(options, &user)?;
+            // A prompt may have taken a while: the login's answer gets `timeout` from now.
+            clock.start_login(options.timeout);
             client.authenticate(
                 "CRAM-MD5",
                 &sasl::CramMd5Auth {
@@ -904,10 +944,14 @@ fn login(
         }
         Mechanism::XOAuth2 => {
             let token = options.resolve_token()?;
+            // A prompt may have taken a while: the login's answer gets `timeout` from now.
+            clock.start_login(options.timeout);
             client.authenticate("XOAUTH2", &sasl::OAuthAuth::xoauth2(&user, &token))
         }
         Mechanism::OAuthBearer => {
             let token = options.resolve_token()?;
+            // A prompt may have taken a while: the login's answer gets `timeout` from now.
+            clock.start_login(options.timeout);
             client.authenticate(
                 "OAUTHBEARER",
                 &sasl::OAuthAuth::oauthbearer(&user, &options.host, options.port, &token),
