@@ -12,6 +12,10 @@ pub mod accounts;
 pub mod config;
 pub mod engine;
 pub mod folder_names;
+#[cfg(test)]
+mod fuzz_tests;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mbnames;
 pub mod offlineimap_import;
 pub mod plugins;

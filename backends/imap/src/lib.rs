@@ -43,6 +43,10 @@ mod append;
 mod changes;
 mod connection;
 mod folder;
+#[cfg(test)]
+mod fuzz_tests;
+#[doc(hidden)]
+pub mod fuzzing;
 mod link;
 mod names;
 mod options;
