@@ -10,7 +10,11 @@ use crate::state::{ContentDigest, FolderRecord, Pair, PendingCopy, StateChange, 
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
-        cases,
+        // PROPTEST_CASES runs longer by hand.
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(cases),
         failure_persistence: None,
         ..ProptestConfig::default()
     }

@@ -4,7 +4,11 @@ use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: 4000,
+        // PROPTEST_CASES runs longer by hand.
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(4000),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
