@@ -19,7 +19,7 @@ const PIECE: &str = "\\* |t1 |\\+ |OK |NO |BAD |BYE |FETCH |LIST |SEARCH |EXISTS
     |\\(|\\)|\\[|\\]|\\{[0-9]{1,3}\\+?\\}\r\n|\\{99999999999\\}\r\n|\"[^\"\r\n]{0,8}\"|UID [0-9]{1,10} \
     |FLAGS \\(\\\\Seen [a-z$]{0,5}\\) |RFC822.SIZE [0-9]{1,10} |BODY\\[\\] |INTERNALDATE \"1-Jan-2020 00:00:00 \\+0000\" \
     |\\[UIDVALIDITY [0-9]{1,10}\\] |\\[APPENDUID [0-9]{1,3} [0-9:,]{1,9}\\] |\\(\\\\Noselect\\) \"/\" \
-    |&[A-Za-z0-9+,]{0,6}-|[0-9]{1,4}|[a-zA-Z/.]{1,6}| |\r\n|\n|NIL";
+    |MODSEQ \\([0-9]{1,5}\\) |VANISHED \\(EARLIER\\) [0-9:,*]{1,8}|&[A-Za-z0-9+,]{0,6}-|[0-9]{1,4}|[a-zA-Z/.]{1,6}| |\r\n|\n|NIL";
 
 proptest! {
     #![proptest_config(config())]

@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 
 use crate::link::{Link, Literals, Response, SharedStream};
 use crate::names::NameMap;
-use crate::{append, response, wire};
+use crate::{append, changes, response, wire};
 
 /// A server that sends `input` in pieces of at most `chunk` bytes.
 struct Server {
@@ -85,6 +85,14 @@ fn parse(buffer: &[u8]) {
         }
     }
     let _ = response::parse_search(buffer);
+    // CONDSTORE/QRESYNC answers: a changed message is trusted only with its size.
+    if let Some(changed) = changes::changed_messages(buffer) {
+        assert!(
+            changed.iter().all(|m| m.uid != 0),
+            "a changed message with UID 0"
+        );
+    }
+    let _ = changes::vanished_uids(buffer);
     let _ = response::parse_capabilities(buffer);
     let map = NameMap::new(Some('/'), None);
     let dotted = NameMap::new(Some('.'), Some("INBOX."));
