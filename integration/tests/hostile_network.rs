@@ -12,7 +12,7 @@ use twinbox_integration::*;
 
 const USER: &str = "alice";
 /// The `timeout` the tests give twinbox, in seconds.
-const TIMEOUT: u64 = 2;
+const TIMEOUT: u64 = 3;
 
 /// The stdout lines about `folder` (`  FOLDER  ERROR: ...`).
 fn folder_lines<'a>(outcome: &'a Outcome, folder: &str) -> Vec<&'a str> {
