@@ -1,5 +1,6 @@
 //! A hostile network between twinbox and Dovecot (issue 12, deliver 3): a proxy that cuts
-//! the connection in the middle of a response line, stalls, or trickles one byte a second.
+//! the connection in the middle of a response line, stalls, trickles one byte a second, or
+//! stops reading an upload.
 //! Each ends in a clear error for the folder within the `timeout` given to a command as a
 //! whole (not per read), leaves no partial or empty file in any Maildir folder, records
 //! nothing for what did not land, and the next run completes. (Cuts in a literal and
@@ -122,4 +123,50 @@ fn a_connection_cut_in_a_response_line_fails_the_folder_cleanly() {
         "closed the connection",
         Duration::from_secs(30),
     );
+}
+
+#[test]
+fn a_server_that_stops_reading_an_upload_is_given_up_after_the_timeout() {
+    let dovecot = Dovecot::start_default();
+    let proxy = dovecot.proxy(ProxyOptions::default());
+    let remote = dovecot
+        .plaintext_repository(USER, proxy.port())
+        .set("timeout", &TIMEOUT.to_string());
+    let sandbox = maildir_imap_sandbox("", &remote);
+    let inbox = create_folder(&sandbox.local().join("INBOX"));
+    // 8 MB in all: more than the socket buffers hold, so the writes themselves block.
+    let mut expected = std::collections::BTreeMap::new();
+    for n in 0..40 {
+        let mut content = message(&format!("upload-{n}"));
+        while content.len() < 200_000 {
+            content.extend_from_slice(format!("upload {n} padding line\n").as_bytes());
+        }
+        deliver_cur(&inbox, &content, "S");
+        expected.insert(content, "S".to_owned());
+    }
+    proxy.set_stall_uploads(true);
+    let started = Instant::now();
+    let outcome = sync_code(&sandbox, &[], 1);
+    let took = started.elapsed();
+    assert!(
+        proxy.slowed() >= 1,
+        "the proxy never stalled an upload\n{outcome}"
+    );
+    assert!(
+        took < Duration::from_secs(TIMEOUT * 5),
+        "the run took {took:?}\n{outcome}"
+    );
+    assert!(
+        folder_lines(&outcome, "INBOX")
+            .iter()
+            .any(|l| l.contains("ERROR") && l.contains("timeout")),
+        "{outcome}"
+    );
+    assert!(dovecot.fetch_all(USER, "INBOX").is_empty());
+
+    proxy.set_stall_uploads(false);
+    sync_ok(&sandbox, &[]);
+    assert_eq!(dovecot.folder_map(USER, "INBOX"), expected);
+    assert_eq!(folder_map(&inbox), expected);
+    assert_no_changes(&sandbox);
 }

@@ -79,6 +79,9 @@ struct ProxyShared {
     slow: AtomicUsize,
     /// How many connections were stalled or trickled.
     slowed: AtomicUsize,
+    /// Once the client starts an APPEND, stop reading from it (the server never gets
+    /// the upload, and the client's writes block once the socket buffers are full).
+    stall_uploads: AtomicBool,
     connections: AtomicUsize,
     live: Mutex<Vec<TcpStream>>,
 }
@@ -107,6 +110,7 @@ impl Proxy {
             cuts: AtomicUsize::new(0),
             slow: AtomicUsize::new(options.slow as usize),
             slowed: AtomicUsize::new(0),
+            stall_uploads: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
             live: Mutex::new(Vec::new()),
         });
@@ -156,6 +160,11 @@ impl Proxy {
     /// Slows the server's side down (or not) from now on, for connections that fetch.
     pub fn set_slow(&self, slow: Slow) {
         self.shared.slow.store(slow as usize, Ordering::SeqCst);
+    }
+
+    /// Stalls (or not) every upload from now on: see [`ProxyShared::stall_uploads`].
+    pub fn set_stall_uploads(&self, stall: bool) {
+        self.shared.stall_uploads.store(stall, Ordering::SeqCst);
     }
 
     /// How many connections the proxy has stalled or trickled.
@@ -252,6 +261,28 @@ fn relay(shared: Arc<ProxyShared>, client: TcpStream, server: TcpStream) {
                 }
                 let keep = window.len().saturating_sub(16);
                 window.drain(..keep);
+                if appending.is_some() && shared.stall_uploads.load(Ordering::SeqCst) {
+                    shared.slowed.fetch_add(1, Ordering::SeqCst);
+                    // Read nothing more until the client gives up (its end closes) or the
+                    // proxy stops.
+                    let _ = from.set_read_timeout(Some(std::time::Duration::from_millis(50)));
+                    let mut probe = [0u8; 1];
+                    while !shared.stop.load(Ordering::SeqCst) {
+                        match from.peek(&mut probe) {
+                            Ok(0) => break,
+                            Err(e)
+                                if !matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) =>
+                            {
+                                break
+                            }
+                            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+                        }
+                    }
+                    break;
+                }
                 let mut out = &buf[..n];
                 let mut cut = false;
                 if let Some(sent) = appending.as_mut() {
