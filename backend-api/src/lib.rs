@@ -209,7 +209,10 @@ pub trait Folder: Send {
     fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError>;
 
     /// Makes every effect of the calls before it durable (fsync, or the server's
-    /// acknowledgement). The engine records state only after this returns.
+    /// acknowledgement). The engine records state only after this returns. The first
+    /// call on a handle also makes durable what earlier handles left in the folder (a
+    /// process that died before its own flush): the engine calls it before it records
+    /// anything it listed.
     fn flush(&mut self) -> Result<(), BackendError>;
     // End of interface v1: new methods are appended below this line only, each with a
     // default that is never wrong (e.g. a full listing instead of a delta).

@@ -5,9 +5,11 @@
 //! anything is opened ([`prepare`]), so a typo never leaves a sync half done.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use backend_api::{FolderPath, Repository, RepositoryConfig};
+use backend_api::{
+    BackendError, Folder, FolderInfo, FolderPath, Repository, RepositoryConfig, RepositoryInfo,
+};
 
 use crate::config::{Config, ConfigError, RepositoryConfigExt};
 use crate::engine::{self, AccountReport, NearDuplicates, Repair, SyncObserver, SyncOptions};
@@ -200,7 +202,25 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
             .open_repository(&config)
             .map_err(|e| format!("[Repository {}]: {e}", config.name))
     };
-    let repositories = match PerSide::try_from_fn(|side| open(&account.repositories[side])) {
+    // The remote side first, listed at once: it is usually the server, where a login
+    // fails (servers log in on first use, not when opened), and a local store creates
+    // its root when it opens. A failed login then leaves nothing on disk (the state file
+    // too is created only below, once both are open). The listing is not wasted: it
+    // answers the engine's first one.
+    let opened = PerSide::try_from_fn_starting_with(Side::Remote, |side| {
+        let repository = open(&account.repositories[side])?;
+        if side == Side::Local {
+            return Ok(repository);
+        }
+        let listed = repository
+            .list_folders()
+            .map_err(|e| format!("{side} repository: cannot list folders: {e}"))?;
+        Ok(Box::new(Prelisted {
+            inner: repository,
+            listed: Mutex::new(Some(listed)),
+        }) as Box<dyn Repository>)
+    });
+    let repositories = match opened {
         Ok(repositories) => repositories,
         Err(error) => return failed(error),
     };
@@ -248,6 +268,34 @@ pub(crate) fn guarded<T>(path: &Path, f: impl FnOnce() -> T) -> Result<T, String
             path.display()
         )
     })
+}
+
+/// A repository whose folders were listed once already: the next listing is that one.
+struct Prelisted {
+    inner: Box<dyn Repository>,
+    listed: Mutex<Option<Vec<FolderInfo>>>,
+}
+
+impl Repository for Prelisted {
+    fn info(&self) -> Result<RepositoryInfo, BackendError> {
+        self.inner.info()
+    }
+
+    fn list_folders(&self) -> Result<Vec<FolderInfo>, BackendError> {
+        let listed = self.listed.lock().ok().and_then(|mut listed| listed.take());
+        match listed {
+            Some(listed) => Ok(listed),
+            None => self.inner.list_folders(),
+        }
+    }
+
+    fn create_folder(&self, path: &FolderPath) -> Result<(), BackendError> {
+        self.inner.create_folder(path)
+    }
+
+    fn open_folder(&self, path: &FolderPath) -> Result<Box<dyn Folder>, BackendError> {
+        self.inner.open_folder(path)
+    }
 }
 
 /// Wraps both repositories in their folder-name rules and checks, before anything is

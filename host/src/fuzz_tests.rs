@@ -40,6 +40,7 @@ fn template() -> &'static [u8] {
             digest: ContentDigest::of(b"hello"),
             destination_uid_next: 4,
             flags: Flags::from_system(&[SystemFlag::Seen]),
+            retried: false,
         };
         state
             .commit(

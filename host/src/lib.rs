@@ -9,6 +9,7 @@
 //! sync state into ours.
 
 pub mod accounts;
+pub mod check;
 pub mod config;
 pub mod engine;
 pub mod folder_names;
@@ -18,6 +19,7 @@ mod fuzz_tests;
 pub mod fuzzing;
 pub mod mbnames;
 pub mod offlineimap_import;
+pub mod output;
 pub mod plugins;
 pub mod python;
 pub mod side;

@@ -2,6 +2,7 @@
 //! library. Errors reach the user as one line; exit codes are 0 (all synced), 1 (some
 //! folder or account failed, the rest synced) and 2 (bad usage or configuration).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,11 +10,11 @@ use clap::{Args, Parser, Subcommand};
 
 use twinbox::accounts::{self, Request};
 use twinbox::config::{self, Config};
-use twinbox::engine::{Repair, SyncEvent, SyncObserver};
+use twinbox::engine::Repair;
 use twinbox::mbnames::Mbnames;
 use twinbox::offlineimap_import;
+use twinbox::output::{self, Output, Style};
 use twinbox::plugins::{self, PluginCatalog};
-use twinbox::summary;
 use twinbox::terminal::printable;
 
 const EXIT_FAILED: u8 = 1;
@@ -35,6 +36,15 @@ struct Cli {
     /// More detail on stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+
+    /// Print nothing unless something failed, and then only what failed (on stderr).
+    #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// For sync and repair: one JSON object per line on stdout for every event, then a
+    /// `summary` object (the README's JSON output reference).
+    #[arg(long = "json", global = true)]
+    json: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -67,6 +77,23 @@ enum Command {
     /// writes twinbox's state for each folder OfflineIMAP synced. Nothing of OfflineIMAP's
     /// is changed, and no message is renamed or rewritten.
     ImportOfflineimap(ImportArgs),
+    /// Check the configuration and the plugins, and with --connect log in to every
+    /// repository, listing each problem with its fix. Syncs nothing, creates nothing.
+    ///
+    /// Exit codes: 0 no problem, 1 a repository could not be opened (--connect), 2 the
+    /// configuration or a plugin has a problem.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// Only these accounts (comma-separated, or repeat -a).
+    #[arg(short = 'a', long = "accounts", value_name = "ACCOUNT[,...]")]
+    accounts: Vec<String>,
+    /// Also open every repository read-only and list its folders: logs in to servers and
+    /// checks their TLS.
+    #[arg(long = "connect")]
+    connect: bool,
 }
 
 #[derive(Args, Debug)]
@@ -134,12 +161,17 @@ struct ImportArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(if cli.quiet { None } else { Some(cli.verbose) });
     quiet_panics();
+    let json = cli.json;
     match run(cli) {
         Ok(code) => code,
         Err(Failure::Usage(message)) => {
-            eprintln!("twinbox: {}", printable(&message.to_string()));
+            eprintln!("twinbox: {}", printable(&message));
+            if json {
+                // The stream still ends with its summary, so a consumer always gets one.
+                output::json::emit("summary", output::json::usage_summary(&message, EXIT_USAGE));
+            }
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -208,6 +240,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 force: args.force,
             },
         ),
+        Command::Check(args) => check(&cli, args),
         Command::Forget(args) => {
             let config = load_config(&cli)?;
             let account = config.account(&args.account)?;
@@ -254,11 +287,26 @@ fn sync(cli: &Cli, request: Request) -> Result<ExitCode, Failure> {
         }
         _ => None,
     };
-    let observer = LogObserver;
+    let style = Style::choose(
+        cli.json,
+        cli.quiet,
+        cli.verbose,
+        std::io::stderr().is_terminal(),
+    );
+    let output = Output::new(style);
+    let names: Vec<&str> = prepared.iter().map(|a| a.name.as_str()).collect();
+    let command = if request.repair.is_some() {
+        "repair"
+    } else {
+        "sync"
+    };
+    output.start(command, request.dry_run, &names);
     // Each account, then its part of the mailbox list (written at once with
     // `incremental`), as one unit of work.
     let sync_one = |account: &accounts::PreparedAccount<'_>| {
-        let report = accounts::sync(account, &observer);
+        output.account_started(&account.name);
+        let report = accounts::sync(account, &output);
+        output.account_finished(&report);
         let listed = match &mbnames {
             Some(mbnames) => mbnames.account_synced(account, &report),
             None => Ok(()),
@@ -277,25 +325,39 @@ fn sync(cli: &Cli, request: Request) -> Result<ExitCode, Failure> {
         }),
         Err(_) => prepared.iter().map(sync_one).collect(),
     };
-    let mut failed = false;
+    let mut reports = Vec::with_capacity(results.len());
     let mut problems = Vec::new();
     for (report, listed) in results {
-        failed |= report.failed();
-        print!("{}", printable(&summary::render(&report)));
+        reports.push(report);
         problems.extend(listed.err());
     }
     if let Some(mbnames) = &mbnames {
         problems.extend(mbnames.finish().err());
     }
-    for problem in &problems {
-        eprintln!("twinbox: {}", printable(&problem.to_string()));
-        failed = true;
-    }
-    Ok(if failed {
-        ExitCode::from(EXIT_FAILED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let failed = !problems.is_empty() || reports.iter().any(|r| r.failed());
+    let code = if failed { EXIT_FAILED } else { 0 };
+    output.finish(&reports, &problems, code);
+    Ok(ExitCode::from(code))
+}
+
+/// `check`: prints what it checked and every problem found.
+fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, Failure> {
+    let config = match Config::load(config_path(cli)?) {
+        Ok(config) => config,
+        Err(error) => {
+            // The file itself does not read: that is the one problem to fix first.
+            println!("PROBLEM: {error}\ncheck: 1 problem found");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let catalog = PluginCatalog::discover(plugins::search_path(
+        &cli.plugin_dirs,
+        &config.general.pluginpath,
+    ));
+    let report = twinbox::check::check(&config, &catalog, &args.accounts, args.connect);
+    print!("{}", report.render());
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 /// `import-offlineimap`: imports each account's OfflineIMAP state and prints what it did.
@@ -333,8 +395,10 @@ fn config_path(cli: &Cli) -> Result<PathBuf, Failure> {
 /// that nothing in it is ignored silently.
 fn load_config(cli: &Cli) -> Result<Config, Failure> {
     let config = Config::load(config_path(cli)?)?;
-    for warning in &config.warnings {
-        eprintln!("twinbox: warning: {warning}");
+    if !cli.quiet {
+        for warning in &config.warnings {
+            eprintln!("twinbox: warning: {warning}");
+        }
     }
     Ok(config)
 }
@@ -347,12 +411,14 @@ fn load_config_if_any(cli: &Cli) -> Result<Option<Config>, Failure> {
     load_config(cli).map(Some)
 }
 
-fn init_logging(verbose: u8) {
+/// The log level of `-v` (`None`: `-q`, errors only).
+fn init_logging(verbose: Option<u8>) {
     let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+        None => "error",
+        Some(0) => "warn",
+        Some(1) => "info",
+        Some(2) => "debug",
+        Some(_) => "trace",
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
         .format(|out, record| {
@@ -380,27 +446,4 @@ fn quiet_panics() {
             "twinbox: internal error: {info}; please report it (set RUST_BACKTRACE=1 for details)"
         );
     }));
-}
-
-/// Logs progress (shown with -v); the summary is printed at the end.
-struct LogObserver;
-
-impl SyncObserver for LogObserver {
-    fn event(&self, event: &SyncEvent<'_>) {
-        match event {
-            SyncEvent::FolderStarted { account, folder } => {
-                log::info!("{account}: syncing {folder}")
-            }
-            SyncEvent::MessageSkipped {
-                account,
-                folder,
-                error,
-            } => log::warn!("{account}: {folder}: {error}"),
-            SyncEvent::FolderFinished { account, report } => {
-                if let Some(folder) = &report.folder {
-                    log::info!("{account}: {folder} done");
-                }
-            }
-        }
-    }
 }

@@ -102,7 +102,7 @@ fn a_plugin_with_another_layout_is_refused_by_the_layout_check() {
     sandbox.write_two_maildirs_config("");
     let installed = sandbox.install();
     let bad = "libtwinbox_test_bad_layout.so";
-    std::fs::copy(target_dir().join(bad), installed.join(bad)).unwrap();
+    std::fs::copy(test_plugin_dir().join(bad), installed.join(bad)).unwrap();
 
     let outcome = sandbox.run_installed(&installed, &["plugins"]);
     outcome.assert_code(0);

@@ -768,6 +768,19 @@ fn sha256_hex(certificate: &X509Ref) -> String {
         .unwrap_or_else(|_| "(unknown)".into())
 }
 
+/// Whether a failed TLS handshake's error says the server spoke something else than TLS:
+/// a plaintext IMAP server sends its `* OK` greeting, which OpenSSL reads as a record of
+/// an unknown version.
+fn answered_in_plaintext(openssl_error: &str) -> bool {
+    [
+        "wrong version number",
+        "packet length too long",
+        "unknown protocol",
+    ]
+    .iter()
+    .any(|sign| openssl_error.contains(sign))
+}
+
 fn tls_handshake(
     options: &ImapOptions,
     tcp: TcpStream,
@@ -823,13 +836,20 @@ fn tls_handshake(
                     verify.error_string()
                 )));
             }
+            let detail = mid.error().to_string();
+            if answered_in_plaintext(&detail) {
+                return Err(BackendError::repository(format!(
+                    "{section}: IMAP server {server} did not answer in TLS (OpenSSL: wrong \
+                     version number): port {} is a plaintext IMAP port, as 143 is. Set ssl = no \
+                     to use it with STARTTLS (required unless starttls = no), or set \
+                     remoteport = 993 (or remove remoteport) for TLS from the first byte",
+                    options.port
+                )));
+            }
             return Err(BackendError::new(
                 ErrorScope::Repository,
                 Retry::Later,
-                format!(
-                    "{section}: TLS handshake with IMAP server {server} failed: {}",
-                    mid.error()
-                ),
+                format!("{section}: TLS handshake with IMAP server {server} failed: {detail}"),
             ));
         }
         Err(HandshakeError::SetupFailure(error)) => return Err(setup(error)),

@@ -57,7 +57,11 @@ const GENERAL: &[(&str, Support)] = &[
     ),
     (
         "ui",
-        Support::Ignored("twinbox prints one summary per account; -v shows progress"),
+        Support::Ignored(
+            "twinbox picks its display itself: a progress line per account on a terminal, \
+             plain lines elsewhere; -q is OfflineIMAP's quiet, -v adds detail, --json gives \
+             one JSON object per event",
+        ),
     ),
     (
         "fsync",

@@ -600,3 +600,28 @@ fn python_we_cannot_read_is_refused_at_load_with_its_line() {
                 folderincludes = lambda f: True\n";
     assert!(error(text).contains(":5: [Repository R] option 'folderincludes'"));
 }
+
+#[test]
+fn a_stray_percent_in_a_password_never_quotes_the_password() {
+    // Issue 12: the error quoted 20 characters after the '%', which were the password.
+    let account =
+        "[general]\naccounts = A\n[Account A]\nlocalrepository = L\nremoterepository = R\n\
+                   [Repository L]\ntype = Maildir\nlocalfolders = /m\n\
+                   [Repository R]\ntype = IMAP\nremotehost = h\nremoteuser = u\n";
+    for option in [
+        "remotepass = ab%S3cr3tPassw0rd\n",
+        "remotepass = ab%(S3cr3tPassw0rd\n",
+        "secret = ab%S3cr3tPassw0rd\nremotepass = %(secret)s\n",
+    ] {
+        let message = error(&format!("{account}{option}"));
+        assert!(
+            message.contains("'%'") || message.contains("reference"),
+            "{message}"
+        );
+        assert!(!message.contains("S3cr3t"), "{message}");
+        assert!(message.contains("not shown"), "{message}");
+    }
+    // Other options still show where the '%' is.
+    let message = error(&format!("{account}remotepass = x\nssl = y%x\n"));
+    assert!(message.contains("\"%x\""), "{message}");
+}

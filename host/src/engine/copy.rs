@@ -43,6 +43,15 @@ impl FolderSync<'_> {
             .iter()
             .filter_map(|uid| by_uid.get(uid).copied())
             .collect();
+        if !messages.is_empty() {
+            self.observer.event(&SyncEvent::CopiesPlanned {
+                account: self.account,
+                folder: self.path,
+                to: destination,
+                messages: messages.len(),
+                bytes: messages.iter().map(|m| m.size).sum(),
+            });
+        }
         let mut all_known = true;
         for batch in batches(&messages, self.batch_bytes) {
             let fetched = self.fetch_isolating_bad_messages(source, &batch, report)?;
@@ -132,18 +141,25 @@ impl FolderSync<'_> {
                 copy: copy.clone(),
             })
             .collect();
+        // The pairs will carry the source's flags as listed.
+        self.make_listed_durable()?;
         self.state.commit(self.path, &intents)?;
 
         let folder = &mut self.folders[destination].folder;
         let new_uids = folder
             .append_messages(messages)
             .map_err(FolderFailure::backend(destination))?;
-        folder
-            .flush()
-            .map_err(FolderFailure::backend(destination))?;
+        self.flush(destination)?;
 
         let all_known = self.record_copies(&pending, new_uids)?;
         report.copied_to[destination] += pending.len();
+        self.observer.event(&SyncEvent::MessagesCopied {
+            account: self.account,
+            folder: self.path,
+            to: destination,
+            messages: pending.len(),
+            bytes: pending.iter().map(|(_, copy)| copy.size).sum(),
+        });
         Ok(all_known)
     }
 
@@ -178,6 +194,7 @@ impl FolderSync<'_> {
                 digest: ContentDigest::of(&bytes),
                 destination_uid_next,
                 flags: flags.clone(),
+                retried: self.retrying.contains(&(destination, message.uid)),
             };
             pending.push((id, copy));
             messages.push(NewMessage {

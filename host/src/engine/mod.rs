@@ -140,6 +140,10 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
             return report;
         }
     };
+    observer.event(&SyncEvent::FoldersPlanned {
+        account: account.name,
+        folders: folders.len(),
+    });
     let stop = AtomicBool::new(false);
     let sync_one = |(path, presence): &FolderToSync| {
         let mut folder_report = FolderReport::for_folder(path);
@@ -316,6 +320,9 @@ fn sync_folder(
         batch_bytes: batches::folder_batch_bytes(account.options.threads),
         observer,
         pending_ids_from: None,
+        listed_durable: false,
+        retrying: Default::default(),
+        held_back_from: PerSide::default(),
     };
     sync.run(report)
 }

@@ -13,7 +13,7 @@ use backend_api::{
     INTERFACE_CRATE_VERSION, INTERFACE_VERSION,
 };
 
-use super::imported::ImportedRepository;
+use super::imported::{checked_text, ImportedRepository};
 
 /// Why a library could not be used as a plugin. Each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -68,13 +68,13 @@ pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
         .into_result()
         .map_err(|e| LoadError::Hello {
             path: path.to_owned(),
-            reason: e.message.into(),
+            reason: checked_text(e.message),
         })?;
     let mut hello = PluginHello {
-        name: hello.name.into(),
-        plugin_version: hello.plugin_version.into(),
+        name: checked_text(hello.name),
+        plugin_version: checked_text(hello.plugin_version),
         interface_version: (hello.interface_major, hello.interface_minor),
-        capabilities: hello.capabilities.into_iter().map(Into::into).collect(),
+        capabilities: hello.capabilities.into_iter().map(checked_text).collect(),
     };
     if let Some(layout_interface) = layout_interface {
         if hello.interface_version > layout_interface {
@@ -211,7 +211,9 @@ extern "C" fn host_log(level: u8, target: RStr<'_>, message: RStr<'_>) {
         4 => log::Level::Debug,
         _ => log::Level::Trace,
     };
-    log::log!(target: target.as_str(), level, "{}", message.as_str());
+    // Both are the plugin's bytes: checked as UTF-8 before they are read as text.
+    let text = |s: RStr<'_>| String::from_utf8_lossy(s.as_rslice().as_slice()).into_owned();
+    log::log!(target: &text(target), level, "{}", text(message));
 }
 
 impl LoadedPlugin {
