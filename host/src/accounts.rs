@@ -97,6 +97,7 @@ pub fn prepare<'c>(
             allow_deletions: request.allow_deletions,
             repair: request.repair,
             cancel: None,
+            max_size: account.maxsize,
         };
         prepared.push(PreparedAccount {
             state_path: state_file(&metadata, &account.name),
@@ -255,9 +256,10 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
         Ok(lock) => lock,
         Err(error) => return failed(error.to_string()),
     };
-    let state = match open_state(&account.state_path, account.options.dry_run) {
-        Ok(state) => state,
-        Err(error) => return failed(error),
+    let path = &account.state_path;
+    let state = match guarded(path, || open_state(path, account.options.dry_run)) {
+        Ok(Ok(state)) => state,
+        Ok(Err(error)) | Err(error) => return failed(error),
     };
     let engine_account = engine::Account {
         name: &account.name,
@@ -269,7 +271,28 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
         state: &state,
         options: account.options.clone(),
     };
-    engine::sync_account(&engine_account, observer)
+    guarded(path, || engine::sync_account(&engine_account, observer)).unwrap_or_else(failed)
+}
+
+/// Runs `f`, which reads the state at `path`, turning a panic into this account's error.
+///
+/// redb (4.6) panics instead of failing on some damaged files (`Malformed allocator
+/// state`, out-of-bounds page offsets; found by fuzzing, `fuzz_tests.rs`), when the file
+/// is opened and when it is read. A file damaged by a disk or file-system fault must stop
+/// its account with a message that says what to do, not end twinbox: the other accounts
+/// still sync. (The panic hook has printed its line by then; this adds the way out.)
+pub(crate) fn guarded<T>(path: &Path, f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let said = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        format!(
+            "sync state {}: twinbox stopped while reading it ({said}); the file is probably damaged (a disk or file-system fault): move it aside to start over (messages found on both sides are paired again by content)",
+            path.display()
+        )
+    })
 }
 
 /// Why an account could not start, with the backend's retry class when a backend said.

@@ -15,6 +15,10 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod folder_names;
+#[cfg(test)]
+mod fuzz_tests;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mbnames;
 pub mod offlineimap_import;
 pub mod output;
@@ -23,3 +27,4 @@ pub mod python;
 pub mod side;
 pub mod state;
 pub mod summary;
+pub mod terminal;

@@ -16,6 +16,7 @@ use twinbox::mbnames::Mbnames;
 use twinbox::offlineimap_import;
 use twinbox::output::{self, Output, Style};
 use twinbox::plugins::{self, PluginCatalog};
+use twinbox::terminal::printable;
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -188,7 +189,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(Failure::Usage(message)) => {
-            eprintln!("twinbox: {message}");
+            eprintln!("twinbox: {}", printable(&message));
             if json {
                 // The stream still ends with its summary, so a consumer always gets one.
                 output::json::emit("summary", output::json::usage_summary(&message, EXIT_USAGE));
@@ -527,7 +528,18 @@ fn init_logging(verbose: Option<u8>) {
         Some(_) => "trace",
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp(None)
+        .format(|out, record| {
+            use std::io::Write;
+            // As env_logger's own format without a timestamp, with what servers and
+            // plugins said made printable.
+            writeln!(
+                out,
+                "[{} {}] {}",
+                record.level(),
+                record.target(),
+                printable(&record.args().to_string())
+            )
+        })
         .init();
 }
 

@@ -66,6 +66,9 @@ pub fn folder_changes(report: &FolderReport, dry_run: bool) -> String {
             counted(report.near_duplicates, "near-duplicate", "near-duplicates")
         ));
     }
+    if report.too_big > 0 {
+        parts.push(format!("{} larger than maxsize not copied", report.too_big));
+    }
     parts.join(", ")
 }
 
@@ -107,6 +110,7 @@ pub fn render(report: &AccountReport) -> String {
         totals.recovered += folder.recovered;
         totals.paired_by_content += folder.paired_by_content;
         totals.near_duplicates += folder.near_duplicates;
+        totals.too_big += folder.too_big;
     }
     let created = report
         .folders
@@ -142,6 +146,12 @@ pub fn render(report: &AccountReport) -> String {
         changes.push_str(&format!(
             ", {} not paired",
             counted(totals.near_duplicates, "near-duplicate", "near-duplicates")
+        ));
+    }
+    if totals.too_big > 0 {
+        changes.push_str(&format!(
+            ", {} larger than maxsize not copied",
+            totals.too_big
         ));
     }
     let errors = match errors {

@@ -27,9 +27,13 @@
 //! - `python`: Python's `mailbox` module as an independent reader of mbox and MH.
 //! - `snapshot`: "nothing changed on disk" ([`snapshot`], [`Frozen`]).
 //! - [`dovecot`] and [`corpus`]: a real IMAP server, and mail in bulk for it.
+//! - [`cyrus`]: a real Cyrus IMAP, the second server for part of the IMAP suite.
+//! - [`fake_imap`]: a scripted fake IMAP server, only for protocol edge cases.
 
 pub mod corpus;
+pub mod cyrus;
 pub mod dovecot;
+pub mod fake_imap;
 mod maildir;
 mod outcome;
 mod peers;

@@ -90,11 +90,20 @@ impl ImapFolder {
             );
             return Ok(None);
         };
-        let vanished = qresync.then(|| {
-            let mut uids = vanished_uids(&buffer);
-            uids.retain(|uid| changed.binary_search_by_key(uid, |m| m.uid).is_err());
-            uids
-        });
+        let vanished = match (qresync, vanished_uids(&buffer)) {
+            (false, _) => None,
+            (true, Some(mut uids)) => {
+                uids.retain(|uid| changed.binary_search_by_key(uid, |m| m.uid).is_err());
+                Some(uids)
+            }
+            (true, None) => {
+                log::debug!(
+                    "folder {}: VANISHED names more than {MAX_VANISHED} UIDs; listing in full",
+                    self.path
+                );
+                return Ok(None);
+            }
+        };
         Ok(Some(FolderChanges { changed, vanished }))
     }
 
@@ -125,7 +134,7 @@ impl ImapFolder {
 /// The messages the FETCH responses in `buffer` describe, ascending by UID, a message
 /// answered in several responses merged; `None` if one lacks its flags or size (an
 /// unsolicited FETCH alone does not count: the server answers the command for it too).
-fn changed_messages(buffer: &[u8]) -> Option<Vec<MessageInfo>> {
+pub(crate) fn changed_messages(buffer: &[u8]) -> Option<Vec<MessageInfo>> {
     let mut found: HashMap<Uid, MessageInfo> = HashMap::new();
     let mut complete: HashMap<Uid, (bool, bool)> = HashMap::new();
     for record in response::parse_fetch(buffer) {
@@ -159,19 +168,34 @@ fn changed_messages(buffer: &[u8]) -> Option<Vec<MessageInfo>> {
     Some(messages)
 }
 
-/// The UIDs of every `* VANISHED` response in `buffer`, ascending, without duplicates.
-fn vanished_uids(buffer: &[u8]) -> Vec<Uid> {
-    let mut uids = Vec::new();
+/// Most UIDs we expand from VANISHED ranges (40 MB). Servers may name UIDs that were
+/// never given out (`1:4294967295` is a valid answer), and expanding that would take
+/// 16 GB; past the bound the changes are not used and the folder is listed in full.
+const MAX_VANISHED: u64 = 10_000_000;
+
+/// The UIDs of every `* VANISHED` response in `buffer`, ascending, without duplicates;
+/// `None` if the ranges name more than [`MAX_VANISHED`] UIDs.
+pub(crate) fn vanished_uids(buffer: &[u8]) -> Option<Vec<Uid>> {
+    let mut ranges = Vec::new();
     response::for_each_response(buffer, |_, response| {
-        if let Response::Vanished { uids: ranges, .. } = response {
-            for range in ranges {
-                uids.extend(range.filter(|uid| *uid != 0));
-            }
+        if let Response::Vanished { uids, .. } = response {
+            ranges.extend(uids);
         }
     });
+    let total: u64 = ranges
+        .iter()
+        .map(|r| u64::from(r.end().saturating_sub(*r.start())) + 1)
+        .sum();
+    if total > MAX_VANISHED {
+        return None;
+    }
+    let mut uids: Vec<Uid> = ranges
+        .into_iter()
+        .flat_map(|range| range.filter(|uid| *uid != 0))
+        .collect();
     uids.sort_unstable();
     uids.dedup();
-    uids
+    Some(uids)
 }
 
 #[cfg(test)]
@@ -197,7 +221,7 @@ A1 OK done\r\n";
         );
         assert_eq!((changed[0].size, changed[0].modseq), (80, Some(13)));
         assert!(changed[1].flags.contains(SystemFlag::Seen));
-        assert_eq!(vanished_uids(buffer), vec![3, 4, 5, 9]);
+        assert_eq!(vanished_uids(buffer), Some(vec![3, 4, 5, 9]));
     }
 
     #[test]
@@ -205,5 +229,20 @@ A1 OK done\r\n";
         let buffer = b"* 1 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (13))\r\nA1 OK done\r\n";
         assert_eq!(changed_messages(buffer), None);
         assert_eq!(changed_messages(b"A1 OK done\r\n"), Some(vec![]));
+    }
+
+    /// Found while fuzzing the response parsers (issue 12): a server may answer
+    /// `VANISHED (EARLIER) 1:4294967295`, which was expanded into 16 GB of UIDs.
+    #[test]
+    fn vanished_ranges_are_not_expanded_beyond_a_bound() {
+        let buffer = b"* VANISHED (EARLIER) 1:4294967295\r\nt1 OK done\r\n";
+        assert_eq!(vanished_uids(buffer), None);
+        let buffer = b"* VANISHED (EARLIER) 4294967290:4294967295,1\r\nt1 OK done\r\n";
+        assert_eq!(
+            vanished_uids(buffer),
+            Some(vec![
+                1, 4294967290, 4294967291, 4294967292, 4294967293, 4294967294, 4294967295
+            ])
+        );
     }
 }

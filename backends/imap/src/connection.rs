@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backend_api::{BackendError, ErrorScope, Retry};
@@ -55,9 +55,190 @@ impl Write for Stream {
     }
 }
 
+impl Stream {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(stream) => stream,
+            Stream::Tls(stream) => stream.get_ref(),
+        }
+    }
+}
+
+/// Bytes that a command must move (either way) within `timeout` to earn another
+/// `timeout`. A socket timeout alone bounds each read, not a command: a server that
+/// trickles a byte a second never trips it and keeps a sync running for hours. With this,
+/// a command gets `timeout` as a whole, plus `timeout` more for every 64 KiB that moved, so
+/// a large message on a slow but working link (down to about 1 KiB/s at the default 60 s)
+/// still arrives, and a stalled or trickling server is given up after `timeout`.
+const PROGRESS_BYTES: usize = 64 * 1024;
+
+/// The running command's deadline, shared by the session (which starts it) and the
+/// stream (which enforces it on every read and write).
+#[derive(Default)]
+pub(crate) struct Clock {
+    state: Mutex<ClockState>,
+}
+
+#[derive(Default)]
+struct ClockState {
+    /// `None` before the first command.
+    deadline: Option<Instant>,
+    /// Bytes moved since the deadline was last set.
+    moved: usize,
+    /// Until login is done: how many more bytes the server may send. The `imap` crate,
+    /// which reads the greeting and the login's answers, buffers a response whole and
+    /// without bound, so a server that never ends its greeting is cut off here.
+    login_budget: Option<usize>,
+}
+
+/// What a server may send before login is done (greeting, capabilities, SASL
+/// challenges): a few kilobytes in practice.
+const LOGIN_BYTES: usize = 1 << 20;
+
+impl Clock {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClockState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Gives the command starting now `timeout`.
+    fn start(&self, timeout: Duration) {
+        let mut state = self.lock();
+        state.deadline = Some(Instant::now() + timeout);
+        state.moved = 0;
+        state.login_budget = None;
+    }
+
+    /// Gives a step of the login starting now `timeout` and the rest of the bytes
+    /// allowed before login is done.
+    fn start_login(&self, timeout: Duration) {
+        let mut state = self.lock();
+        state.deadline = Some(Instant::now() + timeout);
+        state.moved = 0;
+        state.login_budget.get_or_insert(LOGIN_BYTES);
+    }
+
+    /// What is left of the command's time, or an error once it is over.
+    fn remaining(&self) -> io::Result<Option<Duration>> {
+        let Some(deadline) = self.lock().deadline else {
+            return Ok(None);
+        };
+        match deadline.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the command took longer than the timeout",
+            )),
+        }
+    }
+
+    /// Counts `bytes` moved (`received` from the server, or sent); every
+    /// [`PROGRESS_BYTES`] extend the deadline.
+    fn moved(&self, bytes: usize, timeout: Duration, received: bool) -> io::Result<()> {
+        let mut state = self.lock();
+        if let Some(budget) = state.login_budget.as_mut().filter(|_| received) {
+            *budget = budget.checked_sub(bytes).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the server sent more than {} KiB before the login was done",
+                        LOGIN_BYTES >> 10
+                    ),
+                )
+            })?;
+        }
+        if state.deadline.is_none() {
+            return Ok(());
+        }
+        state.moved += bytes;
+        if state.moved >= PROGRESS_BYTES {
+            state.moved = 0;
+            state.deadline = Some(Instant::now() + timeout);
+        }
+        Ok(())
+    }
+}
+
+/// The connection's stream with the per-command deadline of [`Clock`] enforced: before
+/// each read or write the socket's timeout is lowered to what is left of the command's
+/// time.
+pub(crate) struct Timed {
+    stream: Stream,
+    clock: Arc<Clock>,
+    timeout: Duration,
+    /// The read and write timeouts last set on the socket.
+    applied: (Duration, Duration),
+}
+
+/// Slack under which the socket timeout is not changed again (saves a system call per
+/// read; the command may overrun its deadline by this much).
+const TIMEOUT_SLACK: Duration = Duration::from_millis(10);
+
+impl Timed {
+    fn new(stream: Stream, clock: Arc<Clock>, timeout: Duration) -> Timed {
+        Timed {
+            stream,
+            clock,
+            timeout,
+            applied: (timeout, timeout),
+        }
+    }
+
+    /// The socket timeout for the next read or write, set if it changed.
+    fn arm(&mut self, write: bool) -> io::Result<()> {
+        let wanted = self
+            .clock
+            .remaining()?
+            .map_or(self.timeout, |left| left.min(self.timeout));
+        let applied = if write {
+            &mut self.applied.1
+        } else {
+            &mut self.applied.0
+        };
+        if wanted + TIMEOUT_SLACK < *applied || wanted > *applied {
+            let socket = self.stream.socket();
+            if write {
+                socket.set_write_timeout(Some(wanted))?;
+            } else {
+                socket.set_read_timeout(Some(wanted))?;
+            }
+            *applied = wanted;
+        }
+        Ok(())
+    }
+}
+
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.arm(false)?;
+        let n = self.stream.read(buf)?;
+        self.clock.moved(n, self.timeout, true)?;
+        Ok(n)
+    }
+}
+
+impl Write for Timed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.arm(true)?;
+        let n = self.stream.write(buf)?;
+        // Only what the server sends counts against the login budget.
+        self.clock.moved(n, self.timeout, false)?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.arm(true)?;
+        self.stream.flush()
+    }
+}
+
+/// Most untagged responses to one command. A FETCH of a chunk answers one per message,
+/// a LIST one per folder; far more is a server that never stops talking (each response
+/// may be small and quick, so neither the size bounds nor the deadline would end it).
+const MAX_UNTAGGED: usize = 2_000_000;
+
 /// What the `imap` crate runs on during login: a handle on the stream that our [`Link`]
 /// keeps afterwards.
-pub(crate) type Transport = SharedStream<Stream>;
+pub(crate) type Transport = SharedStream<Timed>;
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -100,7 +281,9 @@ impl Credentials {
 /// An authenticated connection.
 pub(crate) struct ImapSession {
     /// Commands and responses after login (the `imap` crate is done by then).
-    link: Link<Stream>,
+    link: Link<Timed>,
+    /// The running command's deadline.
+    clock: Arc<Clock>,
     /// A second handle on the socket, to change timeouts and to shut it down.
     socket: TcpStream,
     capabilities: BTreeSet<String>,
@@ -148,7 +331,9 @@ impl ImapSession {
             }
             Security::Plaintext => Stream::Plain(tcp),
         };
-        let transport = SharedStream::new(stream);
+        let clock = Arc::new(Clock::default());
+        clock.start_login(options.timeout);
+        let transport = SharedStream::new(Timed::new(stream, Arc::clone(&clock), options.timeout));
         let mut client = imap::Client::new(transport.clone());
         let greeting = if options.security == Security::StartTls {
             // Read in plain text before the handshake.
@@ -188,8 +373,10 @@ impl ImapSession {
             greeted.into_iter().collect()
         };
         let mechanism = chosen_mechanism(options, &capabilities)?;
+        let session_clock = Arc::clone(&clock);
         let session = |link| ImapSession {
             link,
+            clock: session_clock,
             socket,
             capabilities: BTreeSet::new(),
             server: server.clone(),
@@ -212,7 +399,7 @@ impl ImapSession {
             let commands = [format!("AUTHENTICATE PLAIN {initial}"), "CAPABILITY".into()];
             let mut buffer = Vec::new();
             let answers = session
-                .pipeline(&commands, Literals::Inline, |index, response| {
+                .send_pipeline(&commands, true, Literals::Inline, |index, response| {
                     if index == 1 {
                         buffer.extend_from_slice(&response.text)
                     }
@@ -230,7 +417,7 @@ impl ImapSession {
             // own, which is lost with it; that is safe because after the tagged answer to
             // LOGIN (or AUTHENTICATE) a server sends nothing until it gets the next
             // command.
-            drop(login(options, credentials, client, mechanism)?);
+            drop(login(options, credentials, client, mechanism, &clock)?);
             session(Link::new(transport))
         };
         if session.capabilities.is_empty() {
@@ -267,9 +454,22 @@ impl ImapSession {
     /// literals inline.
     pub fn run(&mut self, command: &str) -> Result<Vec<u8>, CommandError> {
         let mut buffer = Vec::new();
+        let mut overflow = false;
         let answers = self.pipeline(&[command.to_owned()], Literals::Inline, |_, response| {
-            buffer.extend_from_slice(&response.text)
+            // An endless stream of untagged responses must not take all memory: past the
+            // bound they are dropped, and the command fails once its answer is in.
+            if buffer.len() + response.text.len() > link::MAX_RESPONSE {
+                overflow = true;
+            } else {
+                buffer.extend_from_slice(&response.text)
+            }
         })?;
+        if overflow {
+            return Err(self.out_of_step(&format!(
+                "more than {} MiB of responses to one command",
+                link::MAX_RESPONSE >> 20
+            )));
+        }
         match answers.into_iter().next() {
             Some(Ok(tagged)) => {
                 buffer.extend_from_slice(&tagged);
@@ -292,12 +492,29 @@ impl ImapSession {
         literals: Literals,
         each: impl FnMut(usize, &mut link::Response),
     ) -> Result<Vec<Answer>, CommandError> {
+        self.send_pipeline(commands, false, literals, each)
+    }
+
+    /// [`ImapSession::pipeline`]; `logging_in` keeps the login's byte budget until the
+    /// first answer (the login's).
+    fn send_pipeline(
+        &mut self,
+        commands: &[String],
+        logging_in: bool,
+        literals: Literals,
+        each: impl FnMut(usize, &mut link::Response),
+    ) -> Result<Vec<Answer>, CommandError> {
         self.usable()?;
         log::debug!(
             "{}: round trip: {}",
             self.server,
             round_trip_summary(commands)
         );
+        if logging_in {
+            self.clock.start_login(self.timeout);
+        } else {
+            self.clock.start(self.timeout);
+        }
         let mut tags = Vec::with_capacity(commands.len());
         for command in commands {
             let tag = self.link.command(command);
@@ -319,10 +536,19 @@ impl ImapSession {
         let mut answers: Vec<Option<Answer>> = (0..tags.len()).map(|_| None).collect();
         let mut response = link::Response::default();
         let mut waiting = 0;
+        let mut untagged = 0usize;
         while waiting < answers.len() {
             self.read(literals, &mut response)?;
             match response.kind() {
-                Kind::Untagged => each(waiting, &mut response),
+                Kind::Untagged => {
+                    untagged += 1;
+                    if untagged > MAX_UNTAGGED {
+                        return Err(self.out_of_step(&format!(
+                            "more than {MAX_UNTAGGED} untagged responses to one command"
+                        )));
+                    }
+                    each(waiting, &mut response)
+                }
                 Kind::Continuation => {
                     return Err(self.out_of_step("a continuation request we did not ask for"))
                 }
@@ -331,6 +557,9 @@ impl ImapSession {
                         return Err(self.out_of_step(&format!("an answer tagged {tag:?}")));
                     };
                     answers[index] = Some(self.answer(&response)?);
+                    untagged = 0;
+                    // Each command of a pipeline gets its own `timeout`.
+                    self.clock.start(self.timeout);
                     while answers.get(waiting).is_some_and(Option::is_some) {
                         waiting += 1;
                     }
@@ -341,8 +570,9 @@ impl ImapSession {
     }
 
     /// The command side of the connection, for protocols of their own (APPEND).
-    pub fn link(&mut self) -> Result<&mut Link<Stream>, CommandError> {
+    pub fn link(&mut self) -> Result<&mut Link<Timed>, CommandError> {
         self.usable()?;
+        self.clock.start(self.timeout);
         Ok(&mut self.link)
     }
 
@@ -492,9 +722,9 @@ impl ImapSession {
             if session.broken {
                 continue;
             }
-            let short = Some(Duration::from_secs(3).min(session.timeout));
-            let _ = session.socket.set_read_timeout(short);
-            let _ = session.socket.set_write_timeout(short);
+            // The deadline of the LOGOUTs and their answers.
+            session.timeout = Duration::from_secs(3).min(session.timeout);
+            session.clock.start(session.timeout);
             log::debug!("{}: round trip: LOGOUT", session.server);
             let tag = session.link.command("LOGOUT");
             let flushed = session.link.flush();
@@ -933,16 +1163,21 @@ fn login(
     credentials: &Credentials,
     client: imap::Client<Transport>,
     mechanism: Mechanism,
+    clock: &Clock,
 ) -> Result<imap::Session<Transport>, BackendError> {
     let server = options.server();
     let user = options.login_user()?;
     let result = match mechanism {
         Mechanism::Login => {
             let password = credentials.password(options, &user)?;
+            // A prompt may have taken a while: the login's answer gets `timeout` from now.
+            clock.start_login(options.timeout);
             client.login(&user, password.expose())
         }
         Mechanism::Plain => {
             let password = credentials.password(options, &user)?;
+            // A prompt may have taken a while: the login's answer gets `timeout` from now.
+            clock.start_login(options.timeout);
             client.authenticate(
                 "PLAIN",
                 &sasl::PlainAuth {
@@ -953,6 +1188,8 @@ fn login(
         }
         Mechanism::CramMd5 => {
             let password = credentials.password(options, &user)?;
+            // A prompt may have taken a while: the login's answer gets `timeout` from now.
+            clock.start_login(options.timeout);
             client.authenticate(
                 "CRAM-MD5",
                 &sasl::CramMd5Auth {
@@ -963,10 +1200,14 @@ fn login(
         }
         Mechanism::XOAuth2 => {
             let token = options.resolve_token()?;
+            // A prompt may have taken a while: the login's answer gets `timeout` from now.
+            clock.start_login(options.timeout);
             client.authenticate("XOAUTH2", &sasl::OAuthAuth::xoauth2(&user, &token))
         }
         Mechanism::OAuthBearer => {
             let token = options.resolve_token()?;
+            // A prompt may have taken a while: the login's answer gets `timeout` from now.
+            clock.start_login(options.timeout);
             client.authenticate(
                 "OAUTHBEARER",
                 &sasl::OAuthAuth::oauthbearer(&user, &options.host, options.port, &token),

@@ -599,7 +599,15 @@ impl Folder for ImapFolder {
         // batch's bytes, FETCH_CHUNK the length of each command), and each body lands in
         // the buffer it was read into, which is the one returned.
         let sets = uid_sets(uids, FETCH_CHUNK);
+        // A UID answered twice with other bytes: neither version can be trusted.
+        let mut twice: Option<Uid> = None;
         self.fetch_bodies(&sets, |uid, bytes, date| {
+            if let Some(earlier) = found.get(&uid) {
+                if earlier.bytes != bytes {
+                    twice.get_or_insert(uid);
+                }
+                return;
+            }
             if wanted.contains(&uid) {
                 let internal_date = date.as_deref().and_then(wire::parse_internal_date);
                 found.insert(
@@ -612,6 +620,18 @@ impl Folder for ImapFolder {
                 );
             }
         })?;
+        if let Some(uid) = twice {
+            return Err(BackendError::new(
+                ErrorScope::Message,
+                Retry::Later,
+                format!(
+                    "folder {} on IMAP server {}: the server sent two different messages as \
+                     UID {uid}; neither is copied",
+                    self.path,
+                    self.server()
+                ),
+            ));
+        }
         // In the order asked; a UID asked twice is returned twice.
         let mut last_position: HashMap<Uid, usize> = HashMap::new();
         for (position, uid) in uids.iter().enumerate() {

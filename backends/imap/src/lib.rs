@@ -22,9 +22,11 @@
 //!   Certificates are checked against the system store, a CA file, or pinned
 //!   fingerprints, and a refusal shows the fingerprint so the user can pin it. Secrets
 //!   never reach a log line or an error.
-//! - **A network fault is an error, never a hang or a panic.** Every socket has the
-//!   `timeout`; a connection that breaks is thrown away and reported as a folder-level
-//!   error to retry later. We parse the server's answers ourselves (`response`), because
+//! - **A network fault is an error, never a hang or a panic.** A command gets `timeout` as
+//!   a whole (plus `timeout` for every 64 KiB that moves), not per read, so a stalled or
+//!   trickling server is given up; what a server sends is bounded per line, response and
+//!   message (`connection`, `link`). A connection that breaks is thrown away and reported
+//!   as a folder-level error to retry later. We parse the server's answers ourselves (`response`), because
 //!   the crate's typed parsers panic on some legal replies.
 //! - **No round trip per message.** The `imap` crate only logs us in; after that, commands
 //!   go over our own `link`, which writes several commands before reading their answers
@@ -51,6 +53,10 @@ mod append;
 mod changes;
 mod connection;
 mod folder;
+#[cfg(test)]
+mod fuzz_tests;
+#[doc(hidden)]
+pub mod fuzzing;
 mod link;
 mod names;
 mod options;

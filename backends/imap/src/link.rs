@@ -20,6 +20,17 @@ use crate::response::literal_length;
 /// line end from taking all memory before the timeout.
 const MAX_LINE: usize = 64 << 20;
 
+/// Most bytes of one response kept in its text (lines and inline literals, so everything
+/// but message bodies): a `LIST` of 10,000 folders or a `SEARCH` of a million UIDs is far
+/// below it. A server sending more is out of its mind, not merely large.
+pub(crate) const MAX_RESPONSE: usize = 64 << 20;
+
+/// Largest message body (a literal read apart) we take. A server may store bigger ones,
+/// but holding one needs that much memory twice over (here and where it is written), so
+/// the bound protects the machine from a server that announces gigabytes; `maxsize`
+/// skips big messages before they are asked for.
+pub(crate) const MAX_MESSAGE: usize = 1 << 30;
+
 /// Read and write buffer sizes: large enough that bodies pass in few system calls, small
 /// next to a batch. Reads of a literal that do not fit bypass the buffer.
 const BUFFER: usize = 64 * 1024;
@@ -187,16 +198,33 @@ impl<S: Read + Write> Link<S> {
             }
             if out.text.last() != Some(&b'\n') {
                 return Err(if read > MAX_LINE {
-                    io::Error::new(io::ErrorKind::InvalidData, "a response line is too long")
+                    too_long()
                 } else {
                     closed()
                 });
+            }
+            if out.text.len() > MAX_RESPONSE {
+                return Err(too_long());
             }
             let line = &out.text[start..out.text.len() - 1];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let Some(length) = literal_length(line) else {
                 return Ok(());
             };
+            if literals == Literals::Apart && length > MAX_MESSAGE {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the server announced a literal of {length} bytes, more than the {} MiB \
+                         twinbox takes for one message (set maxsize to skip such messages)",
+                        MAX_MESSAGE >> 20
+                    ),
+                ));
+            }
+            if literals == Literals::Inline && out.text.len().saturating_add(length) > MAX_RESPONSE
+            {
+                return Err(too_long());
+            }
             let body = match literals {
                 Literals::Inline => {
                     let at = out.text.len();
@@ -236,6 +264,16 @@ fn reserve(buffer: &mut Vec<u8>, length: usize) -> io::Result<()> {
             format!("the server announced {length} bytes, more than we can hold"),
         )
     })
+}
+
+fn too_long() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "the server sent a response line (or response) longer than {} MiB",
+            MAX_LINE.min(MAX_RESPONSE) >> 20
+        ),
+    )
 }
 
 fn closed() -> io::Error {

@@ -45,6 +45,8 @@
 //! traits); the durable file steps come from `backend_kit`. Unix only, like Maildir itself.
 
 mod folder;
+#[doc(hidden)]
+pub mod fuzzing;
 mod layout;
 mod leftovers;
 mod names;
@@ -77,5 +79,7 @@ impl Backend for MaildirBackend {
 
 backend_api::export_backend!(MaildirBackend);
 
+#[cfg(test)]
+mod fuzz_tests;
 #[cfg(test)]
 mod tests;

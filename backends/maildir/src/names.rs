@@ -174,9 +174,16 @@ impl MessageName {
             stem.push_str(field);
         }
         stem.push_str(&format!(",U={uid},FMD5={fmd5}"));
+        // A name with a `:` but no info part (`x:2`, from some other program) would end in
+        // `:2,U=...`, which reads as an info part whose letters are flags (the F of FMD5
+        // as \Flagged) and hides the UID. An empty info part keeps the fields in the stem.
+        let info = match &self.info {
+            None if stem.contains(':') => Some("2,".to_owned()),
+            info => info.clone(),
+        };
         MessageName {
             stem,
-            info: self.info.clone(),
+            info,
             uid: Some(uid),
             fmd5: Some(fmd5.to_owned()),
         }
@@ -486,5 +493,19 @@ mod tests {
         assert!(!a.contains(['/', ':', ',']));
         assert_eq!(sanitize_hostname("a/b:c,d e"), "a-b-c-de");
         assert_eq!(sanitize_hostname(""), "localhost");
+    }
+
+    /// Found by fuzzing (issue 12): a name with a `:` but no info part got its UID fields
+    /// after the `:`, where they read as flags (F of FMD5 = \Flagged) and the UID was lost.
+    #[test]
+    fn a_uid_added_to_a_name_with_a_colon_but_no_info_part_stays_a_uid() {
+        let fmd5 = "0123456789abcdef0123456789abcdef";
+        for name in ["x:2", ":2,U=:", "1700000000.a.host:1"] {
+            let parsed = MessageName::parse(name);
+            let renamed = parsed.with_uid(5, fmd5).file_name();
+            let reread = MessageName::parse(&renamed);
+            assert_eq!(reread.uid_for(fmd5), Some(5), "{name} -> {renamed}");
+            assert_eq!(reread.flags(), Flags::new(), "{name} -> {renamed}");
+        }
     }
 }

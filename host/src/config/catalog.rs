@@ -38,7 +38,6 @@ pub enum SectionKind<'a> {
 
 const NEEDS_DATES: &str = "twinbox's backends do not report message dates in their \
                            listings yet, so every message is synced";
-const HARDENING: &str = "the size limit comes with the hardening work; every message is synced";
 
 const GENERAL: &[(&str, Support)] = &[
     ("accounts", Support::Works),
@@ -88,7 +87,7 @@ const ACCOUNT: &[(&str, Support)] = &[
     ("hooktimeout", Support::Works),
     ("maxage", Support::NotYet(NEEDS_DATES)),
     ("startdate", Support::NotYet(NEEDS_DATES)),
-    ("maxsize", Support::NotYet(HARDENING)),
+    ("maxsize", Support::Works),
     (
         "status_backend",
         Support::Ignored(
@@ -114,7 +113,10 @@ const REPOSITORY: &[(&str, Support)] = &[
     ("newmail_hook", Support::Works),
     ("maxage", Support::NotYet(NEEDS_DATES)),
     ("startdate", Support::NotYet(NEEDS_DATES)),
-    ("maxsize", Support::NotYet(HARDENING)),
+    (
+        "maxsize",
+        Support::Ignored("OfflineIMAP reads maxsize in [Account] only; set it there"),
+    ),
     (
         "foldersort",
         Support::Ignored("twinbox syncs folders in its own order"),
@@ -324,6 +326,7 @@ mod tests {
             "postsynchook",
             "newmail_hook",
             "hooktimeout",
+            "maxsize",
         ] {
             assert_eq!(
                 lookup(SectionKind::Account, option),
@@ -331,7 +334,7 @@ mod tests {
                 "{option}"
             );
         }
-        for option in ["maxage", "startdate", "maxsize"] {
+        for option in ["maxage", "startdate"] {
             assert!(
                 matches!(
                     lookup(SectionKind::Account, option),

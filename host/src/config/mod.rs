@@ -126,6 +126,9 @@ pub struct Account {
     /// `deletionguard`: the mass-deletion guard's limit in percent of a folder, `0` for
     /// off (default [`crate::engine::DEFAULT_DELETION_GUARD_PERCENT`]).
     pub deletionguard: u32,
+    /// `maxsize`: messages larger than this many bytes are not copied (no limit if unset
+    /// or 0, as in OfflineIMAP).
+    pub maxsize: Option<u64>,
     /// Every option of the section (with those of `[DEFAULT]`), interpolated.
     pub options: BTreeMap<String, String>,
     /// The line each option was written on, for messages.
@@ -553,12 +556,29 @@ fn read_account(
         })
         .transpose()?
         .unwrap_or(crate::engine::DEFAULT_DELETION_GUARD_PERCENT);
+    let maxsize = options
+        .get("maxsize")
+        .map(|v| {
+            v.value
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| ConfigError::InvalidValue {
+                    at: at(file, v.line),
+                    section: section.clone(),
+                    option: "maxsize".to_owned(),
+                    value: v.value.clone(),
+                    expected: "write a size in bytes, e.g. 10000000 (0 for no limit)".to_owned(),
+                })
+        })
+        .transpose()?
+        .filter(|&n| n > 0);
     Ok(Account {
         name: name.to_owned(),
         repositories: REPOSITORY_OPTIONS.map(text),
         createfolders,
         pairbymessageid,
         deletionguard,
+        maxsize,
         lines: options
             .iter()
             .map(|(name, v)| (name.clone(), v.line))

@@ -493,7 +493,7 @@ fn options_without_effect_are_warned_about_with_their_line() {
 
 #[test]
 fn unknown_options_and_sections_are_named() {
-    let text = "[general]\naccounts = A\nfrobnicate = 1\n[Account A]\nmaxsize = 100\n\
+    let text = "[general]\naccounts = A\nfrobnicate = 1\n[Account A]\nmaxage = 100\n\
                 [Repository R]\ntype = Maildir\nlocalfolders = /m\nremotehost = x\n\
                 holdconnectionopen = yes\n[ui.Curses.Blinkenlights]\nstatuschar = .\n[extra]\n";
     let config = Config::parse(text, "/home/u/.twinboxrc").unwrap();
@@ -503,7 +503,7 @@ fn unknown_options_and_sections_are_named() {
         warnings[0].starts_with("/home/u/.twinboxrc:3: [general] option 'frobnicate' is unknown")
     );
     assert!(warnings[1]
-        .starts_with("/home/u/.twinboxrc:5: [Account A] option 'maxsize' has no effect yet"));
+        .starts_with("/home/u/.twinboxrc:5: [Account A] option 'maxage' has no effect yet"));
     assert!(warnings[2]
         .starts_with("/home/u/.twinboxrc:9: [Repository R] option 'remotehost' is unknown"));
     assert!(warnings[3].starts_with(

@@ -64,6 +64,8 @@ pub struct FolderSync<'a> {
     pub allow_deletions: bool,
     /// Under `twinbox repair`: which folders start over.
     pub repair: Option<Repair>,
+    /// `maxsize`: messages larger than this are not copied.
+    pub max_size: Option<u64>,
     /// How many bytes of messages this folder fetches into memory at once.
     pub batch_bytes: u64,
     pub observer: &'a dyn SyncObserver,
@@ -140,6 +142,7 @@ impl FolderSync<'_> {
                 plan.copies[side.other()].retain(|uid| *uid < from);
             }
         }
+        self.leave_out_too_big(&mut plan, &listings, report);
         let cleanliness = Cleanliness::of(&listings, &pairs, &unrestricted, &plan);
         let guard = self.check_deletion_guard(&plan, &listings, &mut record);
         if guard.is_err() && !self.dry_run {

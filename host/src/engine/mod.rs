@@ -19,11 +19,12 @@ mod failure;
 mod fingerprint;
 mod flags;
 pub mod folder;
+mod max_size;
 pub mod plan;
 mod recovery;
 pub mod report;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -70,6 +71,8 @@ pub struct SyncOptions {
     /// Set from outside (a daemon told to stop): the folders in flight finish, and the
     /// ones not yet started are skipped, so the run ends soon with its state saved.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// `maxsize`: messages larger than this many bytes are not copied either way.
+    pub max_size: Option<u64>,
 }
 
 /// Which folders `twinbox repair` starts over.
@@ -99,6 +102,7 @@ impl Default for SyncOptions {
             allow_deletions: false,
             repair: None,
             cancel: None,
+            max_size: None,
         }
     }
 }
@@ -233,8 +237,19 @@ fn folder_plan(
     if let Some(only) = &account.options.folders {
         wanted = only.iter().cloned().collect();
     }
+    let look_alikes = look_alikes(listed.iter().flatten());
     let mut folders = Vec::new();
     for path in wanted {
+        if let Some(others) = look_alikes.get(&path) {
+            let others: Vec<String> = others.iter().map(|o| format!("{o:?}")).collect();
+            let problem = format!(
+                "refused: folder {:?} differs from {} only by case or Unicode normalization, so on a case-insensitive or normalizing file system both would be one directory and their messages merged; rename one of them (or leave one out with folderfilter)",
+                path.as_str(),
+                others.join(" and ")
+            );
+            folders.push((path, Err(problem)));
+            continue;
+        }
         let listed_on = PerSide::from_fn(|side| listed[side].contains(&path));
         let presence = match Side::BOTH.into_iter().find(|&side| !listed_on[side]) {
             None => Ok(Presence::Both),
@@ -258,6 +273,31 @@ fn folder_plan(
         folders.push((path, presence));
     }
     Ok(folders)
+}
+
+/// The folders among `paths` that would be one directory on a case-insensitive or
+/// Unicode-normalizing file system (macOS, Windows, some network shares), each with the
+/// others it would be merged with. Such folders are refused, never merged: a file system
+/// that folds names would otherwise mix two folders' messages, and each run would move
+/// them between the two server folders.
+fn look_alikes<'p>(
+    paths: impl Iterator<Item = &'p FolderPath>,
+) -> BTreeMap<FolderPath, Vec<FolderPath>> {
+    use unicode_normalization::UnicodeNormalization;
+    let mut groups: BTreeMap<String, BTreeSet<FolderPath>> = BTreeMap::new();
+    for path in paths {
+        let folded: String = path.as_str().nfd().collect::<String>().to_lowercase();
+        let key: String = folded.nfd().collect();
+        groups.entry(key).or_default().insert(path.clone());
+    }
+    let mut look_alikes = BTreeMap::new();
+    for group in groups.into_values().filter(|g| g.len() > 1) {
+        for path in &group {
+            let others = group.iter().filter(|o| *o != path).cloned().collect();
+            look_alikes.insert(path.clone(), others);
+        }
+    }
+    look_alikes
 }
 
 fn sync_folder(
@@ -301,6 +341,7 @@ fn sync_folder(
         deletion_guard_percent: account.options.deletion_guard_percent,
         allow_deletions: account.options.allow_deletions,
         repair: account.options.repair,
+        max_size: account.options.max_size,
         batch_bytes: batches::folder_batch_bytes(account.options.threads),
         observer,
         pending_ids_from: None,
@@ -326,6 +367,8 @@ fn open(account: &Account<'_>, side: Side, path: &FolderPath) -> Result<OpenFold
 
 #[cfg(test)]
 mod changes_tests;
+#[cfg(test)]
+mod look_alike_tests;
 #[cfg(test)]
 mod safety_tests;
 #[cfg(test)]

@@ -30,6 +30,8 @@ pub struct FolderReport {
     /// Messages left unpaired whose Message-ID is that of an unpaired message on the other
     /// side, with other bytes: both are copied.
     pub near_duplicates: usize,
+    /// Messages not copied because they are larger than `maxsize` (told again each run).
+    pub too_big: usize,
     /// Errors, each one line: messages that were skipped (the rest of the folder was
     /// synced), or what stopped the folder.
     pub errors: Vec<String>,

@@ -160,7 +160,7 @@ pub fn usage_summary(error: &str, exit_code: u8) -> Value {
 }
 
 /// The change counts over `folders`: `copied`, `flags`, `deleted` (each per side),
-/// `folders_created`, `recovered`, `paired_by_content`, `near_duplicates`.
+/// `folders_created`, `recovered`, `paired_by_content`, `near_duplicates`, `too_big`.
 fn changes(folders: &[FolderReport]) -> Value {
     let per_side = |count: &dyn Fn(&FolderReport) -> &PerSide<usize>| {
         let total = |side: Side| folders.iter().map(|f| count(f)[side]).sum::<usize>();
@@ -174,6 +174,7 @@ fn changes(folders: &[FolderReport]) -> Value {
         "recovered": folders.iter().map(|f| f.recovered).sum::<usize>(),
         "paired_by_content": folders.iter().map(|f| f.paired_by_content).sum::<usize>(),
         "near_duplicates": folders.iter().map(|f| f.near_duplicates).sum::<usize>(),
+        "too_big": folders.iter().map(|f| f.too_big).sum::<usize>(),
     })
 }
 

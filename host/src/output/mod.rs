@@ -23,6 +23,7 @@ use serde_json::json;
 
 use crate::engine::{AccountReport, SyncEvent, SyncObserver};
 use crate::summary;
+use crate::terminal::printable;
 use progress::Progress;
 
 /// How a run shows itself.
@@ -137,20 +138,21 @@ impl Output {
                     ),
                 );
             }
+            // What servers said reaches the terminal only through `printable`.
             Style::Plain | Style::Progress => {
                 for report in reports {
-                    print!("{}", summary::render(report));
+                    print!("{}", printable(&summary::render(report)));
                 }
                 for problem in problems {
-                    eprintln!("twinbox: {problem}");
+                    eprintln!("twinbox: {}", printable(problem));
                 }
             }
             Style::Quiet => {
                 for report in reports.iter().filter(|r| r.failed()) {
-                    eprint!("{}", summary::render_failures(report));
+                    eprint!("{}", printable(&summary::render_failures(report)));
                 }
                 for problem in problems {
-                    eprintln!("twinbox: {problem}");
+                    eprintln!("twinbox: {}", printable(problem));
                 }
             }
         }

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::engine::SyncEvent;
+use crate::terminal::printable;
 
 /// What one account's line counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -117,7 +118,9 @@ impl Progress {
         counts.add(event);
         if let SyncEvent::MessageSkipped { folder, error, .. } = event {
             // Above the bars, so it is not drawn over.
-            bar.println(format!("twinbox: warning: {account}: {folder}: {error}"));
+            bar.println(printable(&format!(
+                "twinbox: warning: {account}: {folder}: {error}"
+            )));
         }
         bar.set_length(counts.messages);
         bar.set_position(counts.messages_done);

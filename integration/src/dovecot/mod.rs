@@ -57,7 +57,7 @@ pub use conversions::{
     parse_internal_date, quote,
 };
 pub use mailboxes::ServerMessage;
-pub use proxy::{Proxy, ProxyOptions, StripSize};
+pub use proxy::{Proxy, ProxyOptions, Slow, StripSize};
 pub use response::Value;
 pub use runs::{
     assert_no_changes, require_imap_plugin, run_twinbox, sync_code, sync_ok, IMAP_PLUGIN,

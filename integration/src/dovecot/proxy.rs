@@ -34,6 +34,22 @@ pub struct ProxyOptions {
     pub strip_uidplus: bool,
     /// Leave `RFC822.SIZE <n>` out of the FETCH responses of these messages.
     pub strip_rfc822_size: StripSize,
+    /// Once the client asked for message contents, stop passing the server's bytes on
+    /// ([`Slow::Stall`]) or pass one byte a second ([`Slow::Trickle`]); changeable later
+    /// with [`Proxy::set_slow`].
+    pub slow: Slow,
+}
+
+/// How a [`Proxy`] slows the server's side down once message contents are asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Slow {
+    /// Not at all.
+    #[default]
+    No,
+    /// The connection stays open, and nothing more comes.
+    Stall,
+    /// One byte a second.
+    Trickle,
 }
 
 /// Whose FETCH responses a [`Proxy`] sends without their `RFC822.SIZE`.
@@ -59,6 +75,13 @@ struct ProxyShared {
     /// How many `RFC822.SIZE` items were left out.
     sizes_stripped: AtomicUsize,
     cuts: AtomicUsize,
+    /// A [`Slow`] as a number (0 no, 1 stall, 2 trickle).
+    slow: AtomicUsize,
+    /// How many connections were stalled or trickled.
+    slowed: AtomicUsize,
+    /// Once the client starts an APPEND, stop reading from it (the server never gets
+    /// the upload, and the client's writes block once the socket buffers are full).
+    stall_uploads: AtomicBool,
     connections: AtomicUsize,
     live: Mutex<Vec<TcpStream>>,
 }
@@ -85,6 +108,9 @@ impl Proxy {
             strip_rfc822_size: options.strip_rfc822_size,
             sizes_stripped: AtomicUsize::new(0),
             cuts: AtomicUsize::new(0),
+            slow: AtomicUsize::new(options.slow as usize),
+            slowed: AtomicUsize::new(0),
+            stall_uploads: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
             live: Mutex::new(Vec::new()),
         });
@@ -129,6 +155,21 @@ impl Proxy {
         self.shared
             .cut_after_append
             .store(bytes.unwrap_or(usize::MAX), Ordering::SeqCst);
+    }
+
+    /// Slows the server's side down (or not) from now on, for connections that fetch.
+    pub fn set_slow(&self, slow: Slow) {
+        self.shared.slow.store(slow as usize, Ordering::SeqCst);
+    }
+
+    /// Stalls (or not) every upload from now on: see [`ProxyShared::stall_uploads`].
+    pub fn set_stall_uploads(&self, stall: bool) {
+        self.shared.stall_uploads.store(stall, Ordering::SeqCst);
+    }
+
+    /// How many connections the proxy has stalled or trickled.
+    pub fn slowed(&self) -> usize {
+        self.shared.slowed.load(Ordering::SeqCst)
     }
 
     /// How many connections the proxy has cut.
@@ -180,6 +221,8 @@ fn relay(shared: Arc<ProxyShared>, client: TcpStream, server: TcpStream) {
         }
     }
     let fetching = Arc::new(AtomicBool::new(false));
+    // Set when the client's side ends, so that a stalled server side ends too.
+    let client_gone = Arc::new(AtomicBool::new(false));
     let close = |a: &TcpStream, b: &TcpStream| {
         let _ = a.shutdown(Shutdown::Both);
         let _ = b.shutdown(Shutdown::Both);
@@ -189,6 +232,7 @@ fn relay(shared: Arc<ProxyShared>, client: TcpStream, server: TcpStream) {
     {
         let fetching = Arc::clone(&fetching);
         let shared = Arc::clone(&shared);
+        let client_gone = Arc::clone(&client_gone);
         let (mut from, mut to) = (client, server_out);
         std::thread::spawn(move || {
             let mut window: Vec<u8> = Vec::new();
@@ -217,6 +261,28 @@ fn relay(shared: Arc<ProxyShared>, client: TcpStream, server: TcpStream) {
                 }
                 let keep = window.len().saturating_sub(16);
                 window.drain(..keep);
+                if appending.is_some() && shared.stall_uploads.load(Ordering::SeqCst) {
+                    shared.slowed.fetch_add(1, Ordering::SeqCst);
+                    // Read nothing more until the client gives up (its end closes) or the
+                    // proxy stops.
+                    let _ = from.set_read_timeout(Some(std::time::Duration::from_millis(50)));
+                    let mut probe = [0u8; 1];
+                    while !shared.stop.load(Ordering::SeqCst) {
+                        match from.peek(&mut probe) {
+                            Ok(0) => break,
+                            Err(e)
+                                if !matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) =>
+                            {
+                                break
+                            }
+                            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+                        }
+                    }
+                    break;
+                }
                 let mut out = &buf[..n];
                 let mut cut = false;
                 if let Some(sent) = appending.as_mut() {
@@ -236,6 +302,7 @@ fn relay(shared: Arc<ProxyShared>, client: TcpStream, server: TcpStream) {
                     break;
                 }
             }
+            client_gone.store(true, Ordering::SeqCst);
             close(&from, &to);
         });
     }
@@ -269,6 +336,30 @@ fn relay(shared: Arc<ProxyShared>, client: TcpStream, server: TcpStream) {
                 shared
                     .sizes_stripped
                     .fetch_add(sizes.stripped - before, Ordering::SeqCst);
+            }
+            if fetching.load(Ordering::SeqCst) && shared.slow.load(Ordering::SeqCst) != 0 {
+                shared.slowed.fetch_add(1, Ordering::SeqCst);
+                let trickle = shared.slow.load(Ordering::SeqCst) == Slow::Trickle as usize;
+                let mut left: std::collections::VecDeque<u8> = out.iter().copied().collect();
+                while !client_gone.load(Ordering::SeqCst) && !shared.stop.load(Ordering::SeqCst) {
+                    if !trickle {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        continue;
+                    }
+                    let Some(byte) = left.pop_front() else {
+                        // More to trickle: the rest of the server's bytes.
+                        match from.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => left.extend(&buf[..n]),
+                        }
+                        continue;
+                    };
+                    if to.write_all(&[byte]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+                break;
             }
             if fetching.load(Ordering::SeqCst) {
                 let limit = shared.cut_after.load(Ordering::SeqCst);
