@@ -386,9 +386,8 @@ impl ImapSession {
             qresync_enabled: false,
         };
         let mut session = if mechanism == Mechanism::Plain && capabilities.contains("SASL-IR") {
-            // The credentials go with the command (RFC 4959), and the capabilities after
-            // login are asked in the same round trip: login costs one round trip. (The
-            // crate has not read past the greeting: the server waits for a command.)
+            // The credentials go with the command (RFC 4959): login costs one round trip.
+            // (The crate has not read past the greeting: the server waits for a command.)
             drop(client);
             let mut session = session(Link::new(transport));
             let user = options.login_user()?;
@@ -396,21 +395,21 @@ impl ImapSession {
             use base64::Engine as _;
             let initial = base64::engine::general_purpose::STANDARD
                 .encode(sasl::plain_response(&user, password.expose()));
-            let commands = [format!("AUTHENTICATE PLAIN {initial}"), "CAPABILITY".into()];
-            let mut buffer = Vec::new();
+            // Alone: a server may read what follows AUTHENTICATE as part of the exchange
+            // (Cyrus waits), so CAPABILITY is not pipelined behind it. Most servers list
+            // the new capabilities in the tagged OK anyway (`OK [CAPABILITY ...]`).
+            let commands = [format!("AUTHENTICATE PLAIN {initial}")];
             let answers = session
-                .send_pipeline(&commands, true, Literals::Inline, |index, response| {
-                    if index == 1 {
-                        buffer.extend_from_slice(&response.text)
-                    }
-                })
+                .send_pipeline(&commands, true, Literals::Inline, |_, _| {})
                 .map_err(|e| network("login failed", &e))?;
             match answers.into_iter().next() {
-                Some(Ok(_)) => {}
+                Some(Ok(tagged)) => {
+                    session.capabilities =
+                        response::parse_capabilities(&tagged).into_iter().collect();
+                }
                 Some(Err(said)) => return Err(refused_login(options, mechanism, &user, &said)),
                 None => return Err(network("login failed", &"no answer")),
             }
-            session.capabilities = response::parse_capabilities(&buffer).into_iter().collect();
             session
         } else {
             // The crate is done once we are logged in. It reads ahead in a buffer of its
