@@ -337,7 +337,7 @@ impl From<FetchedMessage> for FfiFetchedMessage {
     fn from(message: FetchedMessage) -> Self {
         FfiFetchedMessage {
             uid: message.uid,
-            bytes: message.bytes.into(),
+            bytes: message.bytes,
             internal_date: message.internal_date.into(),
         }
     }
@@ -347,7 +347,8 @@ impl From<FfiFetchedMessage> for FetchedMessage {
     fn from(message: FfiFetchedMessage) -> Self {
         FetchedMessage {
             uid: message.uid,
-            bytes: message.bytes.into_vec(),
+            // Moved, not copied: see [`crate::Body`].
+            bytes: message.bytes,
             internal_date: message.internal_date.into(),
         }
     }
@@ -356,7 +357,7 @@ impl From<FfiFetchedMessage> for FetchedMessage {
 impl From<NewMessage> for FfiNewMessage {
     fn from(message: NewMessage) -> Self {
         FfiNewMessage {
-            bytes: message.bytes.into(),
+            bytes: message.bytes,
             flags: (&message.flags).into(),
             internal_date: message.internal_date.into(),
         }
@@ -366,7 +367,8 @@ impl From<NewMessage> for FfiNewMessage {
 impl From<FfiNewMessage> for NewMessage {
     fn from(message: FfiNewMessage) -> Self {
         NewMessage {
-            bytes: message.bytes.into_vec(),
+            // Moved, not copied: see [`crate::Body`].
+            bytes: message.bytes,
             flags: message.flags.into(),
             internal_date: message.internal_date.into(),
         }

@@ -39,9 +39,9 @@ pub use config::RepositoryConfig;
 pub use error::{BackendError, ErrorScope, Retry};
 pub use export::{export_module, Backend};
 pub use types::{
-    FetchedMessage, Flags, FolderChanges, FolderInfo, FolderPath, FolderStatus, InvalidFolderPath,
-    LineEnding, MessageInfo, NewMessage, PermanentFlags, RepositoryInfo, SystemFlag, Uid,
-    UidValidity, UnixTime,
+    Body, FetchedMessage, Flags, FolderChanges, FolderInfo, FolderPath, FolderStatus,
+    InvalidFolderPath, LineEnding, MessageInfo, NewMessage, PermanentFlags, RepositoryInfo,
+    SystemFlag, Uid, UidValidity, UnixTime,
 };
 
 /// Re-exported so that a plugin's `export_backend!` expands without naming versions.

@@ -4,15 +4,17 @@
 //! the two touches nothing but the line ends: a lone CR stays, and a CRLF already present in
 //! a file is not doubled.
 
-use backend_api::LineEnding;
+use backend_api::{Body, LineEnding};
 
 /// `bytes` converted from line endings `from` to `to` (unchanged when they are the same).
-/// CRLF to LF works in place; LF to CRLF allocates once, at the exact size.
-pub fn convert(mut bytes: Vec<u8>, from: LineEnding, to: LineEnding) -> Vec<u8> {
+/// CRLF to LF works in place, in the buffer as it came (a body fetched by another plugin
+/// is not copied); LF to CRLF allocates once, at the exact size.
+pub fn convert(mut bytes: Body, from: LineEnding, to: LineEnding) -> Body {
     match (from, to) {
-        (LineEnding::Lf, LineEnding::CrLf) => lf_to_crlf(&bytes),
+        (LineEnding::Lf, LineEnding::CrLf) => lf_to_crlf(&bytes).into(),
         (LineEnding::CrLf, LineEnding::Lf) => {
-            crlf_to_lf_in_place(&mut bytes);
+            let length = crlf_to_lf_in_slice(&mut bytes);
+            bytes.truncate(length);
             bytes
         }
         _ => bytes,
@@ -43,6 +45,13 @@ pub fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
 
 /// [`crlf_to_lf`] without a second buffer: the bytes between CRLFs move down in place.
 pub fn crlf_to_lf_in_place(bytes: &mut Vec<u8>) {
+    let length = crlf_to_lf_in_slice(bytes);
+    bytes.truncate(length);
+}
+
+/// Converts `bytes` in place; the converted message is the returned length's prefix
+/// (whatever buffer holds the bytes, the caller truncates it).
+fn crlf_to_lf_in_slice(bytes: &mut [u8]) -> usize {
     let crlf = memchr::memmem::Finder::new(b"\r\n");
     let mut write = 0;
     let mut read = 0;
@@ -54,7 +63,7 @@ pub fn crlf_to_lf_in_place(bytes: &mut Vec<u8>) {
     }
     let tail = bytes.len() - read;
     bytes.copy_within(read.., write);
-    bytes.truncate(write + tail);
+    write + tail
 }
 
 #[cfg(test)]
@@ -70,8 +79,9 @@ mod tests {
         assert_eq!(crlf_to_lf(b"\r\n\r\n"), b"\n\n");
         assert_eq!(crlf_to_lf(b"\r\r\n"), b"\r\n");
         assert_eq!(crlf_to_lf(b"no line end"), b"no line end");
-        let original = b"From: x\n\nbody\n".to_vec();
+        let original = Body::from(b"From: x\n\nbody\n".to_vec());
         let there = convert(original.clone(), LineEnding::Lf, LineEnding::CrLf);
+        assert_eq!(there, *b"From: x\r\n\r\nbody\r\n");
         assert_eq!(convert(there, LineEnding::CrLf, LineEnding::Lf), original);
     }
 

@@ -394,7 +394,7 @@ impl Folder for MemoryFolderHandle {
             .filter_map(|uid| {
                 folder.messages.get(uid).map(|message| FetchedMessage {
                     uid: *uid,
-                    bytes: message.bytes.clone(),
+                    bytes: message.bytes.clone().into(),
                     internal_date: message.internal_date,
                 })
             })
@@ -418,7 +418,7 @@ impl Folder for MemoryFolderHandle {
                 folder.messages.insert(
                     uid,
                     StoredMessage {
-                        bytes: message.bytes,
+                        bytes: message.bytes.into_vec(),
                         flags: permanent.storable(&message.flags),
                         internal_date: message.internal_date,
                     },
@@ -594,7 +594,7 @@ mod tests {
             effect_applied: true,
         });
         let message = |n: u8| NewMessage {
-            bytes: vec![b'a' + n],
+            bytes: vec![b'a' + n].into(),
             flags: Flags::new(),
             internal_date: None,
         };

@@ -398,7 +398,7 @@ impl Folder for ImapFolder {
                     uid,
                     FetchedMessage {
                         uid,
-                        bytes,
+                        bytes: bytes.into(),
                         internal_date,
                     },
                 );
