@@ -9,6 +9,7 @@
 //! sync state into ours.
 
 pub mod accounts;
+pub mod allocator;
 pub mod config;
 pub mod engine;
 pub mod folder_names;

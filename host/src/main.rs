@@ -132,6 +132,7 @@ struct ImportArgs {
 }
 
 fn main() -> ExitCode {
+    twinbox::allocator::tune();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     quiet_panics();
