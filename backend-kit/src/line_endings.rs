@@ -7,11 +7,15 @@
 use backend_api::{Body, LineEnding};
 
 /// `bytes` converted from line endings `from` to `to` (unchanged when they are the same).
-/// CRLF to LF works in place, in the buffer as it came (a body fetched by another plugin
-/// is not copied); LF to CRLF allocates once, at the exact size.
+/// Both work in the buffer as it came (a body fetched by another plugin is not copied): CRLF
+/// to LF shrinks it, LF to CRLF grows it once by the CRs to add (a reallocation, which for
+/// a large body is a remap rather than a copy) and moves the lines up from the end.
 pub fn convert(mut bytes: Body, from: LineEnding, to: LineEnding) -> Body {
     match (from, to) {
-        (LineEnding::Lf, LineEnding::CrLf) => lf_to_crlf(&bytes).into(),
+        (LineEnding::Lf, LineEnding::CrLf) => {
+            lf_to_crlf_in_place(&mut bytes);
+            bytes
+        }
         (LineEnding::CrLf, LineEnding::Lf) => {
             let length = crlf_to_lf_in_slice(&mut bytes);
             bytes.truncate(length);
@@ -34,6 +38,41 @@ pub fn lf_to_crlf(bytes: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(&bytes[start..]);
     out
+}
+
+/// [`lf_to_crlf`] in `bytes`' own buffer, grown once.
+pub fn lf_to_crlf_in_place(bytes: &mut Body) {
+    let old = bytes.len();
+    let added = {
+        let bytes: &[u8] = bytes;
+        let bare = |&at: &usize| at == 0 || bytes[at - 1] != b'\r';
+        memchr::memchr_iter(b'\n', bytes).filter(bare).count()
+    };
+    if added == 0 {
+        return;
+    }
+    bytes.reserve_exact(added);
+    bytes.resize(old + added, 0);
+    // From the end: the bytes after each bare LF (and the LF) move up by the CRs still to
+    // insert before them; once all are inserted the rest is already in place. Writes land
+    // at or above `write`, which stays above what is still to be read.
+    let mut segment_end = old;
+    let mut search = old;
+    let mut write = old + added;
+    while write > segment_end {
+        let Some(at) = memchr::memrchr(b'\n', &bytes[..search]) else {
+            unreachable!("fewer bare LFs than counted");
+        };
+        search = at;
+        if at > 0 && bytes[at - 1] == b'\r' {
+            continue;
+        }
+        let length = segment_end - at;
+        bytes.copy_within(at..segment_end, write - length);
+        write -= length + 1;
+        bytes[write] = b'\r';
+        segment_end = at;
+    }
 }
 
 /// Every CRLF becomes LF; other CRs stay.
@@ -118,6 +157,9 @@ mod tests {
                     .collect();
                 let (to_crlf, to_lf) = naive(&bytes);
                 assert_eq!(lf_to_crlf(&bytes), to_crlf, "{bytes:?}");
+                let mut in_place = Body::from(bytes.clone());
+                lf_to_crlf_in_place(&mut in_place);
+                assert_eq!(in_place, to_crlf, "{bytes:?}");
                 assert_eq!(crlf_to_lf(&bytes), to_lf, "{bytes:?}");
             }
         }
