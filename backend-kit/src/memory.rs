@@ -91,6 +91,7 @@ struct MemoryStore {
     change_tracking: ChangeTracking,
     fault: Option<Fault>,
     writes: usize,
+    refuses_empty: bool,
 }
 
 /// The in-memory repository. Cheap to clone; clones share the store.
@@ -118,6 +119,7 @@ impl MemoryRepository {
                 change_tracking: ChangeTracking::None,
                 fault: None,
                 writes: 0,
+                refuses_empty: false,
             })),
         }
     }
@@ -170,6 +172,13 @@ impl MemoryRepository {
             let uids: Vec<Uid> = folder.messages.keys().copied().collect();
             folder.modseqs = uids.into_iter().map(|uid| (uid, 1)).collect();
         }
+    }
+
+    /// Refuses, as Dovecot does, to store an empty message, and with it the whole batch
+    /// that carries it (a MULTIAPPEND is all or none): a message-scoped error.
+    pub fn refusing_empty_messages(self, refuses: bool) -> Self {
+        self.lock().refuses_empty = refuses;
+        self
     }
 
     /// Makes a write fail later; see [`Fault`]. Replaces any earlier fault.
@@ -406,6 +415,12 @@ impl Folder for MemoryFolderHandle {
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Option<Uid>>, BackendError> {
         let mut store = self.repository.lock();
+        if store.refuses_empty && messages.iter().any(|m| m.bytes.is_empty()) {
+            return Err(BackendError::message(format!(
+                "folder {}: can't save a zero byte message",
+                self.path
+            )));
+        }
         let reports = store.reports_append_uids;
         let permanent = store.permanent_flags.clone();
         let mut uids = Vec::with_capacity(messages.len());

@@ -156,8 +156,9 @@ impl FolderSync<'_> {
     /// again and appended one at a time, so that one bad message does not fail the others.
     /// A message refused on its own is reported (folder, UID, size) and left uncopied, its
     /// pending entry dropped: it was not stored, and the next run tries again. If every
-    /// one of several messages is refused, the fault is the folder's, not a message's: the
-    /// folder fails with the first refusal. Returns whether every copy's UID was told.
+    /// message of a batch of several is refused (a full mailbox, a folder the server will
+    /// not append to), the fault is the folder's, not a message's: the folder fails with
+    /// the first refusal rather than report each message. Returns whether every copy's UID was told.
     fn append_one_at_a_time(
         &mut self,
         destination: Side,
@@ -219,7 +220,7 @@ impl FolderSync<'_> {
             .map(|(id, _, _)| StateChange::RemovePending { id: *id })
             .collect();
         self.state.commit(self.path, &dropped)?;
-        if refused.len() > 1 && appended.is_empty() {
+        if refused.len() > 1 && refused.len() == pending.len() {
             let first = refused.into_iter().next().map(|(_, _, e)| e);
             return Err(fail(first.unwrap_or(error)));
         }
