@@ -1,8 +1,9 @@
 //! Errors a backend returns, graded twice, as isync grades them: by how much of the sync
 //! they spoil ([`ErrorScope`], which the engine acts on today: skip a message, stop a
-//! folder, give up an account) and by whether trying again can help ([`Retry`]). The host
-//! does not read `Retry` yet; it is part of the interface so that plugins report it from
-//! the start, for the daemon's reconnect-and-backoff (a later issue) to act on.
+//! folder, give up an account) and by whether trying again can help ([`Retry`], which
+//! `twinbox daemon` acts on: it retries a failed account soon for `Now`, with growing
+//! pauses for `Later`, and only at its next refresh for `Never`; its IDLE watchers
+//! reconnect unless told `Never`).
 
 use std::fmt;
 

@@ -175,12 +175,49 @@ fn guard<T>(call: &str, body: impl FnOnce() -> Result<T, BackendError>) -> RResu
     }
 }
 
+/// Drops a plugin object inside `catch_unwind`: dropping runs plugin code too (the IMAP
+/// backend logs out over the network), and a panic unwinding out of the FFI drop function
+/// would abort the host. A panic here is logged; there is no caller left to tell.
+fn drop_guarded<T>(what: &str, value: T) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        log::error!(
+            "the plugin panicked while closing a {what}: {}",
+            panic_message(payload.as_ref())
+        );
+    }
+}
+
 fn folder_path(path: RStr<'_>) -> Result<FolderPath, BackendError> {
     FolderPath::new(path.as_str()).map_err(|e| BackendError::folder(e.to_string()))
 }
 
 struct ExportedRepository {
     inner: Box<dyn Repository>,
+}
+
+/// What an exported object holds once its drop has taken the real one away.
+struct Closed;
+
+impl Repository for Closed {
+    fn info(&self) -> Result<crate::RepositoryInfo, BackendError> {
+        Err(BackendError::repository("closed"))
+    }
+    fn list_folders(&self) -> Result<Vec<crate::FolderInfo>, BackendError> {
+        Err(BackendError::repository("closed"))
+    }
+    fn create_folder(&self, _: &FolderPath) -> Result<(), BackendError> {
+        Err(BackendError::repository("closed"))
+    }
+    fn open_folder(&self, _: &FolderPath) -> Result<Box<dyn Folder>, BackendError> {
+        Err(BackendError::repository("closed"))
+    }
+}
+
+impl Drop for ExportedRepository {
+    fn drop(&mut self) {
+        let inner = std::mem::replace(&mut self.inner, Box::new(Closed));
+        drop_guarded("repository", inner);
+    }
 }
 
 impl FfiRepository for ExportedRepository {
@@ -212,7 +249,9 @@ impl FfiRepository for ExportedRepository {
         guard("open_folder", || {
             let folder = self.inner.open_folder(&folder_path(path)?)?;
             Ok(FfiFolder_TO::from_value(
-                ExportedFolder { inner: folder },
+                ExportedFolder {
+                    inner: Some(folder),
+                },
                 TD_Opaque,
             ))
         })
@@ -220,18 +259,35 @@ impl FfiRepository for ExportedRepository {
 }
 
 struct ExportedFolder {
-    inner: Box<dyn Folder>,
+    /// `None` only while it is being dropped.
+    inner: Option<Box<dyn Folder>>,
+}
+
+impl ExportedFolder {
+    fn inner(&mut self) -> Result<&mut Box<dyn Folder>, BackendError> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| BackendError::folder("the folder is closed"))
+    }
+}
+
+impl Drop for ExportedFolder {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            drop_guarded("folder", inner);
+        }
+    }
 }
 
 impl FfiFolder for ExportedFolder {
     fn status(&mut self) -> RResult<FfiFolderStatus, FfiError> {
-        guard("status", || Ok(self.inner.status()?.into()))
+        guard("status", || Ok(self.inner()?.status()?.into()))
     }
 
     fn list_messages(&mut self) -> RResult<RVec<FfiMessageInfo>, FfiError> {
         guard("list_messages", || {
             Ok(self
-                .inner
+                .inner()?
                 .list_messages()?
                 .into_iter()
                 .map(Into::into)
@@ -242,7 +298,7 @@ impl FfiFolder for ExportedFolder {
     fn fetch_messages(&mut self, uids: RVec<u32>) -> RResult<RVec<FfiFetchedMessage>, FfiError> {
         guard("fetch_messages", || {
             Ok(self
-                .inner
+                .inner()?
                 .fetch_messages(&uids)?
                 .into_iter()
                 .map(Into::into)
@@ -257,7 +313,7 @@ impl FfiFolder for ExportedFolder {
         guard("append_messages", || {
             let messages = messages.into_iter().map(Into::into).collect();
             Ok(self
-                .inner
+                .inner()?
                 .append_messages(messages)?
                 .into_iter()
                 .map(Into::into)
@@ -272,16 +328,17 @@ impl FfiFolder for ExportedFolder {
         remove: FfiFlags,
     ) -> RResult<(), FfiError> {
         guard("update_flags", || {
-            self.inner.update_flags(&uids, &add.into(), &remove.into())
+            self.inner()?
+                .update_flags(&uids, &add.into(), &remove.into())
         })
     }
 
     fn delete_messages(&mut self, uids: RVec<u32>) -> RResult<(), FfiError> {
-        guard("delete_messages", || self.inner.delete_messages(&uids))
+        guard("delete_messages", || self.inner()?.delete_messages(&uids))
     }
 
     fn flush(&mut self) -> RResult<(), FfiError> {
-        guard("flush", || self.inner.flush())
+        guard("flush", || self.inner()?.flush())
     }
 
     fn list_changes(
@@ -289,7 +346,18 @@ impl FfiFolder for ExportedFolder {
         since: u64,
     ) -> RResult<abi_stable::std_types::ROption<FfiFolderChanges>, FfiError> {
         guard("list_changes", || {
-            Ok(self.inner.list_changes(since)?.map(Into::into).into())
+            Ok(self.inner()?.list_changes(since)?.map(Into::into).into())
+        })
+    }
+
+    fn wait_for_change(&mut self, timeout_ms: u64) -> RResult<u8, FfiError> {
+        guard("wait_for_change", || {
+            let timeout = std::time::Duration::from_millis(timeout_ms);
+            Ok(match self.inner()?.wait_for_change(timeout)? {
+                crate::FolderChange::Changed => 0,
+                crate::FolderChange::TimedOut => 1,
+                crate::FolderChange::Unsupported => 2,
+            })
         })
     }
 }

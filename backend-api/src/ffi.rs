@@ -169,6 +169,14 @@ pub trait FfiFolder: Send {
         let _ = since;
         RResult::ROk(ROption::RNone)
     }
+
+    /// Interface 1.2; see [`crate::Folder::wait_for_change`]. The answer crosses as an
+    /// integer: 0 changed, 1 timed out, 2 (or unknown) unsupported. Absent from the vtable
+    /// of older plugins; the host checks the hello's minor before calling it.
+    fn wait_for_change(&mut self, timeout_ms: u64) -> RResult<u8, FfiError> {
+        let _ = timeout_ms;
+        RResult::ROk(2)
+    }
 }
 
 /// An owned repository trait object.

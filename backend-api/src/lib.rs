@@ -33,13 +33,15 @@ mod export;
 pub mod ffi;
 #[doc(hidden)]
 pub mod ffi_v1_0;
+#[doc(hidden)]
+pub mod ffi_v1_1;
 mod types;
 
 pub use config::RepositoryConfig;
 pub use error::{BackendError, ErrorScope, Retry};
 pub use export::{export_module, Backend};
 pub use types::{
-    Body, FetchedMessage, Flags, FolderChanges, FolderInfo, FolderPath, FolderStatus,
+    Body, FetchedMessage, Flags, FolderChange, FolderChanges, FolderInfo, FolderPath, FolderStatus,
     InvalidFolderPath, LineEnding, MessageInfo, NewMessage, PermanentFlags, RepositoryInfo,
     SystemFlag, Uid, UidValidity, UnixTime,
 };
@@ -215,7 +217,10 @@ pub trait Folder: Send {
     fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError>;
 
     /// Makes every effect of the calls before it durable (fsync, or the server's
-    /// acknowledgement). The engine records state only after this returns.
+    /// acknowledgement). The engine records state only after this returns. The first
+    /// call on a handle also makes durable what earlier handles left in the folder (a
+    /// process that died before its own flush): the engine calls it before it records
+    /// anything it listed.
     fn flush(&mut self) -> Result<(), BackendError>;
     // End of interface v1: new methods are appended below this line only, each with a
     // default that is never wrong (e.g. a full listing instead of a delta).
@@ -238,5 +243,22 @@ pub trait Folder: Send {
     fn list_changes(&mut self, since: u64) -> Result<Option<FolderChanges>, BackendError> {
         let _ = since;
         Ok(None)
+    }
+
+    /// Interface 1.2. Waits until the folder may have changed on the backend's side (new
+    /// messages, expunges, flag changes by someone else) or `timeout` has passed, so that
+    /// a daemon syncs a folder as soon as mail arrives instead of polling it (IMAP IDLE).
+    ///
+    /// [`FolderChange::Changed`] may be a false alarm (the caller then syncs and finds
+    /// nothing); a backend must never answer [`FolderChange::TimedOut`] when it saw a
+    /// change. It should return within a second or so of `timeout`. The folder stays usable
+    /// afterwards. [`FolderChange::Unsupported`], the default, is never wrong: the caller
+    /// then polls on its own schedule.
+    fn wait_for_change(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<FolderChange, BackendError> {
+        let _ = timeout;
+        Ok(FolderChange::Unsupported)
     }
 }

@@ -391,6 +391,18 @@ pub struct FolderChanges {
 /// (`backend_kit::line_endings`).
 pub type Body = abi_stable::std_types::RVec<u8>;
 
+/// What [`crate::Folder::wait_for_change`] saw (interface 1.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FolderChange {
+    /// The folder may have changed: sync it.
+    Changed,
+    /// Nothing happened before the timeout.
+    TimedOut,
+    /// This backend (or a plugin built for an interface before 1.2) cannot wait for
+    /// changes; poll instead.
+    Unsupported,
+}
+
 /// A message's content as fetched.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FetchedMessage {

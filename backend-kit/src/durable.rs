@@ -45,12 +45,21 @@ pub fn create_dir_durably(dir: &Path) -> io::Result<bool> {
 /// The rename is durable only once the directory is synced ([`sync_dir`]), which the caller
 /// does at once or at its next flush. `tmp` must be a name no other writer uses at the same
 /// time: callers hold a lock, or own the name.
+///
+/// `tmp` is created anew (`O_EXCL`), never opened as found: whatever is there (a leftover
+/// of a killed writer, or a symbolic link planted to make us write elsewhere, or a file
+/// with a looser mode) is removed first, and `O_EXCL` refuses to follow a link that
+/// appears in between.
 pub fn replace_file(path: &Path, tmp: &Path, bytes: &[u8]) -> io::Result<()> {
+    match fs::remove_file(tmp) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
     let written = (|| {
         let mut file = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(tmp)?;
         file.write_all(bytes)?;
@@ -257,6 +266,30 @@ mod tests {
         fs::create_dir_all(target.join("x")).unwrap();
         assert!(replace_file(&target, &tmp, b"x").is_err());
         assert!(!tmp.exists());
+    }
+
+    #[test]
+    fn replace_file_never_follows_a_planted_link_nor_keeps_a_loose_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (path, tmp) = (dir.path().join("state"), dir.path().join("state.tmp"));
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious\n").unwrap();
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        replace_file(&path, &tmp, b"new\n").unwrap();
+        assert_eq!(
+            fs::read(&victim).unwrap(),
+            b"precious\n",
+            "the link was followed"
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"new\n");
+        assert!(!fs::symlink_metadata(&path).unwrap().is_symlink());
+
+        fs::write(&tmp, b"leftover").unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644)).unwrap();
+        replace_file(&path, &tmp, b"newer\n").unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "a leftover's mode is not kept");
     }
 
     #[test]

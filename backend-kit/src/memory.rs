@@ -9,6 +9,16 @@
 //! ([`MemoryRepository::deliver`], [`MemoryRepository::set_flags`], ...) and inspect the
 //! result.
 //!
+//! It models durability as a file system does: what the engine writes through a folder
+//! (appends, flag updates, deletions) is kept apart as *unflushed effects* until that
+//! folder's [`Folder::flush`]; [`MemoryRepository::crash`] drops them all (or, with
+//! [`MemoryRepository::crash_keeping`], any subset, as a disk that wrote some blocks back
+//! and not others), so that an engine that records an effect before it is durable fails a
+//! test. [`MemoryRepository::halt`] plays the process dying: every later call fails until
+//! the crash. What a "mail client" does ([`MemoryRepository::deliver`], ...) is durable at
+//! once (it happens between runs), as are created folders. redb's crash tests, with their
+//! durable and live images, are the model.
+//!
 //! It can keep MODSEQs as an IMAP server does ([`ChangeTracking`]), with CONDSTORE's or
 //! QRESYNC's powers, so that the engine's use of [`Folder::list_changes`] can be tested on
 //! both tiers, and can lose them ([`MemoryRepository::lose_modseqs`]) as a server restored
@@ -41,6 +51,36 @@ struct MemoryFolder {
     highest_modseq: u64,
     modseqs: BTreeMap<Uid, u64>,
     expunged: BTreeMap<Uid, u64>,
+    /// The messages as of the last flush: what survives a crash.
+    durable: BTreeMap<Uid, StoredMessage>,
+    /// The engine's writes since the last flush, in order.
+    unflushed: Vec<Effect>,
+}
+
+/// One write not yet made durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Effect {
+    Append(Uid, StoredMessage),
+    Flags(Uid, Flags),
+    Delete(Uid),
+}
+
+impl Effect {
+    fn replay(&self, messages: &mut BTreeMap<Uid, StoredMessage>) {
+        match self {
+            Effect::Append(uid, message) => {
+                messages.insert(*uid, message.clone());
+            }
+            Effect::Flags(uid, flags) => {
+                if let Some(message) = messages.get_mut(uid) {
+                    message.flags = flags.clone();
+                }
+            }
+            Effect::Delete(uid) => {
+                messages.remove(uid);
+            }
+        }
+    }
 }
 
 impl MemoryFolder {
@@ -56,6 +96,46 @@ impl MemoryFolder {
             self.modseqs.remove(&uid);
             self.expunged.insert(uid, self.highest_modseq);
         }
+    }
+
+    /// Makes every write so far durable.
+    fn settle(&mut self) {
+        if !self.unflushed.is_empty() {
+            self.durable = self.messages.clone();
+            self.unflushed.clear();
+        }
+    }
+
+    /// Loses the unflushed writes `keep` does not keep (it is asked for each, in order,
+    /// with its index among the store's unflushed writes), as a crash does. UIDs given out
+    /// are not given again (UIDNEXT stays), and what changed gets a new MODSEQ, as a
+    /// server or a Maildir rescanned after a crash would give.
+    fn crash(&mut self, index: &mut usize, keep: &mut dyn FnMut(usize) -> bool) {
+        let mut survived = self.durable.clone();
+        for effect in std::mem::take(&mut self.unflushed) {
+            if keep(*index) {
+                effect.replay(&mut survived);
+            }
+            *index += 1;
+        }
+        let before = std::mem::replace(&mut self.messages, survived.clone());
+        for (uid, message) in &before {
+            match survived.get(uid) {
+                None => {
+                    self.highest_modseq += 1;
+                    self.modseqs.remove(uid);
+                    self.expunged.insert(*uid, self.highest_modseq);
+                }
+                Some(kept) if kept != message => self.touch(*uid),
+                Some(_) => {}
+            }
+        }
+        for uid in survived.keys() {
+            if !before.contains_key(uid) {
+                self.touch(*uid);
+            }
+        }
+        self.durable = survived;
     }
 }
 
@@ -81,6 +161,9 @@ pub struct Fault {
     pub effect_applied: bool,
 }
 
+/// What a store does to the bytes of a message it is given.
+pub type Rewrite = fn(&[u8]) -> Vec<u8>;
+
 #[derive(Debug)]
 struct MemoryStore {
     folders: BTreeMap<FolderPath, MemoryFolder>,
@@ -92,6 +175,10 @@ struct MemoryStore {
     fault: Option<Fault>,
     writes: usize,
     refuses_empty: bool,
+    /// What the store does to a message it is given (a server that rewrites bytes).
+    append_rewrite: Option<Rewrite>,
+    /// Set by [`MemoryRepository::halt`]: the "process" is gone, every call fails.
+    halted: bool,
 }
 
 /// The in-memory repository. Cheap to clone; clones share the store.
@@ -120,6 +207,8 @@ impl MemoryRepository {
                 fault: None,
                 writes: 0,
                 refuses_empty: false,
+                append_rewrite: None,
+                halted: false,
             })),
         }
     }
@@ -149,6 +238,51 @@ impl MemoryRepository {
         self
     }
 
+    /// Builder: stores `rewrite(bytes)` for every message appended through a folder, as a
+    /// server that rewrites what it is given (Dovecot drops a CR before a CRLF).
+    pub fn rewriting_appends(self, rewrite: Rewrite) -> Self {
+        self.lock().append_rewrite = Some(rewrite);
+        self
+    }
+
+    /// Plays the process dying: every later call through the [`Repository`] and
+    /// [`Folder`] interfaces fails, until [`MemoryRepository::crash`].
+    pub fn halt(&self) {
+        self.lock().halted = true;
+    }
+
+    /// The process died but the machine did not: the repository works again, and what
+    /// was not flushed is still there, still not durable (a later [`Self::crash`] loses it).
+    pub fn restart(&self) {
+        self.lock().halted = false;
+    }
+
+    /// A crash: every write not yet flushed is lost, and the repository works again.
+    pub fn crash(&self) {
+        self.crash_keeping(|_| false);
+    }
+
+    /// A crash that keeps the unflushed writes `keep` says to keep (asked with each one's
+    /// index, counting from 0 in folder order, then write order): a disk writes back some
+    /// blocks and not others, in no order the writer chose.
+    pub fn crash_keeping(&self, mut keep: impl FnMut(usize) -> bool) {
+        let mut store = self.lock();
+        store.halted = false;
+        let mut index = 0;
+        for folder in store.folders.values_mut() {
+            folder.crash(&mut index, &mut keep);
+        }
+    }
+
+    /// How many writes are not flushed yet (what a crash now would lose).
+    pub fn unflushed_writes(&self) -> usize {
+        self.lock()
+            .folders
+            .values()
+            .map(|folder| folder.unflushed.len())
+            .sum()
+    }
+
     /// Builder: whether and how it keeps MODSEQs (none by default).
     pub fn with_change_tracking(self, tracking: ChangeTracking) -> Self {
         self.set_change_tracking(tracking);
@@ -167,6 +301,7 @@ impl MemoryRepository {
     pub fn lose_modseqs(&self, folder: &str) {
         let path = FolderPath::new(folder).expect("test folder name");
         if let Some(folder) = self.lock().folders.get_mut(&path) {
+            folder.settle();
             folder.highest_modseq = 1;
             folder.expunged.clear();
             let uids: Vec<Uid> = folder.messages.keys().copied().collect();
@@ -211,6 +346,7 @@ impl MemoryRepository {
         let mut store = self.lock();
         store.create(&path);
         let folder = store.folders.get_mut(&path).expect("just created");
+        folder.settle();
         let uid = folder.uid_next;
         folder.uid_next += 1;
         folder.messages.insert(
@@ -222,6 +358,7 @@ impl MemoryRepository {
             },
         );
         folder.touch(uid);
+        folder.durable = folder.messages.clone();
         uid
     }
 
@@ -229,10 +366,12 @@ impl MemoryRepository {
     pub fn set_flags(&self, folder: &str, uid: Uid, flags: Flags) {
         let path = FolderPath::new(folder).expect("test folder name");
         if let Some(folder) = self.lock().folders.get_mut(&path) {
+            folder.settle();
             if let Some(message) = folder.messages.get_mut(&uid) {
                 message.flags = flags;
                 folder.touch(uid);
             }
+            folder.durable = folder.messages.clone();
         }
     }
 
@@ -240,7 +379,9 @@ impl MemoryRepository {
     pub fn expunge(&self, folder: &str, uid: Uid) {
         let path = FolderPath::new(folder).expect("test folder name");
         if let Some(folder) = self.lock().folders.get_mut(&path) {
+            folder.settle();
             folder.remove(uid);
+            folder.durable = folder.messages.clone();
         }
     }
 
@@ -252,6 +393,7 @@ impl MemoryRepository {
         let validity = store.next_uid_validity;
         store.next_uid_validity += 1;
         if let Some(folder) = store.folders.get_mut(&path) {
+            folder.settle();
             let messages: Vec<StoredMessage> =
                 std::mem::take(&mut folder.messages).into_values().collect();
             folder.uid_validity = validity;
@@ -264,6 +406,7 @@ impl MemoryRepository {
                 folder.touch(uid);
                 folder.uid_next += 1;
             }
+            folder.durable = folder.messages.clone();
         }
     }
 
@@ -302,9 +445,22 @@ impl MemoryStore {
                     highest_modseq: 1,
                     modseqs: BTreeMap::new(),
                     expunged: BTreeMap::new(),
+                    durable: BTreeMap::new(),
+                    unflushed: Vec::new(),
                 },
             );
         }
+    }
+
+    fn alive(&self) -> Result<(), BackendError> {
+        if self.halted {
+            return Err(BackendError::new(
+                ErrorScope::Repository,
+                Retry::Later,
+                "simulated crash: the process is gone",
+            ));
+        }
+        Ok(())
     }
 
     /// Counts one write; says whether to apply it and whether to fail after.
@@ -325,6 +481,7 @@ impl MemoryStore {
     }
 
     fn folder(&mut self, path: &FolderPath) -> Result<&mut MemoryFolder, BackendError> {
+        self.alive()?;
         self.folders
             .get_mut(path)
             .ok_or_else(|| BackendError::folder(format!("folder {path} does not exist")))
@@ -333,14 +490,17 @@ impl MemoryStore {
 
 impl Repository for MemoryRepository {
     fn info(&self) -> Result<RepositoryInfo, BackendError> {
+        let store = self.lock();
+        store.alive()?;
         Ok(RepositoryInfo {
-            line_ending: self.lock().line_ending,
+            line_ending: store.line_ending,
         })
     }
 
     fn list_folders(&self) -> Result<Vec<FolderInfo>, BackendError> {
-        Ok(self
-            .lock()
+        let store = self.lock();
+        store.alive()?;
+        Ok(store
             .folders
             .keys()
             .map(|path| FolderInfo {
@@ -351,7 +511,9 @@ impl Repository for MemoryRepository {
     }
 
     fn create_folder(&self, path: &FolderPath) -> Result<(), BackendError> {
-        self.lock().create(path);
+        let mut store = self.lock();
+        store.alive()?;
+        store.create(path);
         Ok(())
     }
 
@@ -423,6 +585,8 @@ impl Folder for MemoryFolderHandle {
         }
         let reports = store.reports_append_uids;
         let permanent = store.permanent_flags.clone();
+        let rewrite = store.append_rewrite;
+        store.folder(&self.path)?;
         let mut uids = Vec::with_capacity(messages.len());
         for message in messages {
             let (apply, outcome) = store.write();
@@ -430,14 +594,16 @@ impl Folder for MemoryFolderHandle {
                 let folder = store.folder(&self.path)?;
                 let uid = folder.uid_next;
                 folder.uid_next += 1;
-                folder.messages.insert(
-                    uid,
-                    StoredMessage {
-                        bytes: message.bytes.into_vec(),
-                        flags: permanent.storable(&message.flags),
-                        internal_date: message.internal_date,
+                let stored = StoredMessage {
+                    bytes: match rewrite {
+                        Some(rewrite) => rewrite(&message.bytes),
+                        None => message.bytes.into_vec(),
                     },
-                );
+                    flags: permanent.storable(&message.flags),
+                    internal_date: message.internal_date,
+                };
+                folder.unflushed.push(Effect::Append(uid, stored.clone()));
+                folder.messages.insert(uid, stored);
                 folder.touch(uid);
                 uids.push(reports.then_some(uid));
             }
@@ -454,6 +620,7 @@ impl Folder for MemoryFolderHandle {
     ) -> Result<(), BackendError> {
         let mut store = self.repository.lock();
         let permanent = store.permanent_flags.clone();
+        store.folder(&self.path)?;
         for uid in uids {
             let (apply, outcome) = store.write();
             if apply {
@@ -462,8 +629,9 @@ impl Folder for MemoryFolderHandle {
                     let flags = permanent.storable(&message.flags.union(add).difference(remove));
                     // As IMAP: a STORE that changes nothing gives no new MODSEQ.
                     if flags != message.flags {
-                        message.flags = flags;
+                        message.flags = flags.clone();
                         folder.touch(*uid);
+                        folder.unflushed.push(Effect::Flags(*uid, flags));
                     }
                 }
             }
@@ -474,10 +642,15 @@ impl Folder for MemoryFolderHandle {
 
     fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
         let mut store = self.repository.lock();
+        store.folder(&self.path)?;
         for uid in uids {
             let (apply, outcome) = store.write();
             if apply {
-                store.folder(&self.path)?.remove(*uid);
+                let folder = store.folder(&self.path)?;
+                if folder.messages.contains_key(uid) {
+                    folder.unflushed.push(Effect::Delete(*uid));
+                }
+                folder.remove(*uid);
             }
             outcome?;
         }
@@ -485,8 +658,9 @@ impl Folder for MemoryFolderHandle {
     }
 
     fn flush(&mut self) -> Result<(), BackendError> {
-        // Memory is as durable as it gets here: a "crash" in tests is an injected error.
-        self.repository.lock().folder(&self.path).map(|_| ())
+        // What a crash would have lost until now survives it from here on.
+        self.repository.lock().folder(&self.path)?.settle();
+        Ok(())
     }
 
     fn list_changes(&mut self, since: u64) -> Result<Option<FolderChanges>, BackendError> {
@@ -597,6 +771,64 @@ mod tests {
             None,
             "a lost history declines"
         );
+    }
+
+    #[test]
+    fn a_crash_loses_what_was_not_flushed_and_only_that() {
+        let repository = MemoryRepository::new();
+        let path = repository.add_folder("INBOX");
+        let kept = repository.deliver("INBOX", b"delivered", Flags::new());
+        let mut folder = repository.open_folder(&path).unwrap();
+        let message = |bytes: &[u8]| NewMessage {
+            bytes: bytes.to_vec().into(),
+            flags: Flags::new(),
+            internal_date: None,
+        };
+        folder.append_messages(vec![message(b"flushed")]).unwrap();
+        folder.flush().unwrap();
+        folder.append_messages(vec![message(b"lost")]).unwrap();
+        let seen = Flags::from_system(&[backend_api::SystemFlag::Seen]);
+        folder.update_flags(&[kept], &seen, &Flags::new()).unwrap();
+        assert_eq!(repository.unflushed_writes(), 2);
+
+        repository.halt();
+        assert!(folder.status().is_err(), "a halted process does nothing");
+        repository.crash();
+        let bytes: Vec<Vec<u8>> = repository
+            .messages("INBOX")
+            .into_iter()
+            .map(|(_, m)| m.bytes)
+            .collect();
+        assert_eq!(bytes, vec![b"delivered".to_vec(), b"flushed".to_vec()]);
+        assert!(repository.messages("INBOX")[0].1.flags.is_empty());
+        let status = folder.status().unwrap();
+        assert_eq!(status.uid_next, 4, "a UID given out is not given again");
+    }
+
+    #[test]
+    fn a_crash_can_keep_any_subset_of_the_unflushed_writes() {
+        let repository = MemoryRepository::new();
+        let path = repository.add_folder("INBOX");
+        let doomed = repository.deliver("INBOX", b"doomed", Flags::new());
+        let mut folder = repository.open_folder(&path).unwrap();
+        let message = |bytes: &[u8]| NewMessage {
+            bytes: bytes.to_vec().into(),
+            flags: Flags::new(),
+            internal_date: None,
+        };
+        folder
+            .append_messages(vec![message(b"a"), message(b"b")])
+            .unwrap();
+        folder.delete_messages(&[doomed]).unwrap();
+        // Keep the second append and the deletion, lose the first append.
+        repository.crash_keeping(|index| index != 0);
+        let bytes: Vec<Vec<u8>> = repository
+            .messages("INBOX")
+            .into_iter()
+            .map(|(_, m)| m.bytes)
+            .collect();
+        assert_eq!(bytes, vec![b"b".to_vec()]);
+        assert_eq!(repository.unflushed_writes(), 0);
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! anything is opened ([`prepare`]), so a typo never leaves a sync half done.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use backend_api::{FolderPath, Repository, RepositoryConfig};
+use backend_api::{
+    BackendError, Folder, FolderInfo, FolderPath, Repository, RepositoryConfig, RepositoryInfo,
+};
 
 use crate::config::{Config, ConfigError, RepositoryConfigExt};
 use crate::engine::{self, AccountReport, NearDuplicates, Repair, SyncObserver, SyncOptions};
@@ -94,6 +96,7 @@ pub fn prepare<'c>(
             deletion_guard_percent: account.deletionguard,
             allow_deletions: request.allow_deletions,
             repair: request.repair,
+            cancel: None,
         };
         prepared.push(PreparedAccount {
             state_path: state_file(&metadata, &account.name),
@@ -190,25 +193,67 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
         dry_run: account.options.dry_run,
         ..Default::default()
     };
-    let open = |(config, plugin): &(RepositoryConfig, &LoadedPlugin)| -> Result<Box<dyn Repository>, String> {
+    let open = |(config, plugin): &(RepositoryConfig, &LoadedPlugin)| -> Result<Box<dyn Repository>, (String, backend_api::Retry)> {
         let config = RepositoryConfig {
             read_only: account.options.dry_run,
             ..config.clone()
         };
         plugin
             .open_repository(&config)
-            .map_err(|e| format!("[Repository {}]: {e}", config.name))
+            .map_err(|e| (format!("[Repository {}]: {e}", config.name), e.retry))
     };
-    let repositories = match PerSide::try_from_fn(|side| open(&account.repositories[side])) {
+    // The remote side first, listed at once: it is usually the server, where a login
+    // fails (servers log in on first use, not when opened), and a local store creates
+    // its root when it opens. A failed login then leaves nothing on disk (the state file
+    // too is created only below, once both are open). The listing is not wasted: it
+    // answers the engine's first one.
+    let opened = PerSide::try_from_fn_starting_with(Side::Remote, |side| {
+        let repository = open(&account.repositories[side])?;
+        if side == Side::Local {
+            return Ok(repository);
+        }
+        let listed = repository.list_folders().map_err(|e| {
+            (
+                format!("{side} repository: cannot list folders: {e}"),
+                e.retry,
+            )
+        })?;
+        Ok(Box::new(Prelisted {
+            inner: repository,
+            listed: Mutex::new(Some(listed)),
+        }) as Box<dyn Repository>)
+    });
+    let repositories = match opened {
         Ok(repositories) => repositories,
-        Err(error) => return failed(error),
+        Err((error, retry)) => {
+            return AccountReport {
+                retry: Some(retry),
+                ..failed(error)
+            }
+        }
     };
     let repositories = match &account.names {
         None => repositories,
         Some(names) => match named(repositories, names, &account.options) {
             Ok(named) => named,
-            Err(error) => return failed(error),
+            Err((error, retry)) => {
+                return AccountReport {
+                    retry,
+                    ..failed(error)
+                }
+            }
         },
+    };
+    // Only now that both repositories opened: a run that cannot log in leaves nothing.
+    // A dry run writes nothing, not even the lock: it only checks that no one holds it.
+    let locked = if account.options.dry_run {
+        crate::account_lock::check(&account.name, &account.state_path).map(|()| None)
+    } else {
+        crate::account_lock::lock(&account.name, &account.state_path).map(Some)
+    };
+    let _lock = match locked {
+        Ok(lock) => lock,
+        Err(error) => return failed(error.to_string()),
     };
     let state = match open_state(&account.state_path, account.options.dry_run) {
         Ok(state) => state,
@@ -227,6 +272,37 @@ pub fn sync(account: &PreparedAccount<'_>, observer: &dyn SyncObserver) -> Accou
     engine::sync_account(&engine_account, observer)
 }
 
+/// Why an account could not start, with the backend's retry class when a backend said.
+type Refusal = (String, Option<backend_api::Retry>);
+
+/// A repository whose folders were listed once already: the next listing is that one.
+struct Prelisted {
+    inner: Box<dyn Repository>,
+    listed: Mutex<Option<Vec<FolderInfo>>>,
+}
+
+impl Repository for Prelisted {
+    fn info(&self) -> Result<RepositoryInfo, BackendError> {
+        self.inner.info()
+    }
+
+    fn list_folders(&self) -> Result<Vec<FolderInfo>, BackendError> {
+        let listed = self.listed.lock().ok().and_then(|mut listed| listed.take());
+        match listed {
+            Some(listed) => Ok(listed),
+            None => self.inner.list_folders(),
+        }
+    }
+
+    fn create_folder(&self, path: &FolderPath) -> Result<(), BackendError> {
+        self.inner.create_folder(path)
+    }
+
+    fn open_folder(&self, path: &FolderPath) -> Result<Box<dyn Folder>, BackendError> {
+        self.inner.open_folder(path)
+    }
+}
+
 /// Wraps both repositories in their folder-name rules and checks, before anything is
 /// synced, that the rules give each folder one name and that the two `nametrans` undo
 /// each other on the folders present (see [`AccountNames::check`]). A failure fails the
@@ -235,22 +311,32 @@ fn named(
     repositories: PerSide<Box<dyn Repository>>,
     names: &Arc<AccountNames>,
     options: &SyncOptions,
-) -> Result<PerSide<Box<dyn Repository>>, String> {
+) -> Result<PerSide<Box<dyn Repository>>, Refusal> {
     let mut slots = repositories.map(Some);
     let wrapped = PerSide::try_from_fn(|side| {
         slots[side]
             .take()
             .map(|repository| NamedRepository::new(repository, side, Arc::clone(names)))
-            .ok_or_else(|| "internal error: a repository wrapped twice".to_owned())
+            .ok_or_else(|| {
+                (
+                    "internal error: a repository wrapped twice".to_owned(),
+                    None,
+                )
+            })
     })?;
     let listed = PerSide::try_from_fn(|side| {
-        wrapped[side]
-            .synced_folders()
-            .map_err(|e| format!("{side} repository: cannot list folders: {e}"))
+        wrapped[side].synced_folders().map_err(|e| {
+            (
+                format!("{side} repository: cannot list folders: {e}"),
+                Some(e.retry),
+            )
+        })
     })?;
     let remote = Side::Remote;
     let creates_on_remote = options.create_folders[remote] && !options.read_only[remote];
-    names.check(&listed, creates_on_remote)?;
+    names
+        .check(&listed, creates_on_remote)
+        .map_err(|problem| (problem, None))?;
     Ok(wrapped.map(|repository| Box::new(repository) as Box<dyn Repository>))
 }
 

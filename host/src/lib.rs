@@ -8,13 +8,17 @@
 //! the mailbox list for mutt after a sync, and `offlineimap_import` turns OfflineIMAP's
 //! sync state into ours.
 
+pub mod account_lock;
 pub mod accounts;
 pub mod allocator;
+pub mod check;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod folder_names;
 pub mod mbnames;
 pub mod offlineimap_import;
+pub mod output;
 pub mod plugins;
 pub mod python;
 pub mod side;

@@ -2,6 +2,7 @@
 //! library. Errors reach the user as one line; exit codes are 0 (all synced), 1 (some
 //! folder or account failed, the rest synced) and 2 (bad usage or configuration).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,11 +10,12 @@ use clap::{Args, Parser, Subcommand};
 
 use twinbox::accounts::{self, Request};
 use twinbox::config::{self, Config};
-use twinbox::engine::{Repair, SyncEvent, SyncObserver};
+use twinbox::daemon::{self, DaemonAccount, Hooks, Schedule};
+use twinbox::engine::Repair;
 use twinbox::mbnames::Mbnames;
 use twinbox::offlineimap_import;
+use twinbox::output::{self, Output, Style};
 use twinbox::plugins::{self, PluginCatalog};
-use twinbox::summary;
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -35,6 +37,16 @@ struct Cli {
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// Print nothing unless something failed, and then only what failed (on stderr).
+    #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// For sync, repair and daemon: one JSON object per line on stdout for every event,
+    /// then a `summary` object (per run under the daemon; the README's JSON output
+    /// reference).
+    #[arg(long = "json", global = true)]
+    json: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -42,7 +54,17 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Sync accounts (all listed in [general] accounts, or those given with -a).
+    ///
+    /// If an account sets `autorefresh`, keeps running as `twinbox daemon` does (as
+    /// OfflineIMAP does), unless -o is given.
     Sync(SyncArgs),
+    /// Keep syncing until stopped: every account at start, then every `autorefresh`
+    /// minutes (default 5), and a folder of `idlefolders` (default INBOX of an IMAP remote)
+    /// as soon as the server reports new mail (IMAP IDLE).
+    ///
+    /// SIGUSR1 syncs every account now; SIGTERM or SIGINT finish the folders in flight,
+    /// save the state and exit 0. A failed sync is retried with backoff.
+    Daemon(DaemonArgs),
     /// List the backend plugins found, with their versions and any that failed to load.
     Plugins,
     /// Re-pair folders whose UIDs changed meaning (UIDVALIDITY changed, UIDNEXT went
@@ -66,6 +88,23 @@ enum Command {
     /// writes twinbox's state for each folder OfflineIMAP synced. Nothing of OfflineIMAP's
     /// is changed, and no message is renamed or rewritten.
     ImportOfflineimap(ImportArgs),
+    /// Check the configuration and the plugins, and with --connect log in to every
+    /// repository, listing each problem with its fix. Syncs nothing, creates nothing.
+    ///
+    /// Exit codes: 0 no problem, 1 a repository could not be opened (--connect), 2 the
+    /// configuration or a plugin has a problem.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// Only these accounts (comma-separated, or repeat -a).
+    #[arg(short = 'a', long = "accounts", value_name = "ACCOUNT[,...]")]
+    accounts: Vec<String>,
+    /// Also open every repository read-only and list its folders: logs in to servers and
+    /// checks their TLS.
+    #[arg(long = "connect")]
+    connect: bool,
 }
 
 #[derive(Args, Debug)]
@@ -83,6 +122,16 @@ struct SyncArgs {
     /// those; if more went missing since, the guard refuses again).
     #[arg(long = "allow-deletions")]
     allow_deletions: bool,
+    /// Sync once, even if an account sets `autorefresh` (OfflineIMAP's -o).
+    #[arg(short = 'o', long = "once")]
+    once: bool,
+}
+
+#[derive(Args, Debug)]
+struct DaemonArgs {
+    /// Only these accounts (comma-separated, or repeat -a).
+    #[arg(short = 'a', long = "accounts", value_name = "ACCOUNT[,...]")]
+    accounts: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -134,12 +183,17 @@ struct ImportArgs {
 fn main() -> ExitCode {
     twinbox::allocator::tune();
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(if cli.quiet { None } else { Some(cli.verbose) });
     quiet_panics();
+    let json = cli.json;
     match run(cli) {
         Ok(code) => code,
         Err(Failure::Usage(message)) => {
             eprintln!("twinbox: {message}");
+            if json {
+                // The stream still ends with its summary, so a consumer always gets one.
+                output::json::emit("summary", output::json::usage_summary(&message, EXIT_USAGE));
+            }
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -177,6 +231,20 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 allow_deletions: args.allow_deletions,
                 repair: None,
             },
+            // A dry run changes nothing, so it has nothing to keep doing.
+            if args.once || args.dry_run {
+                Looping::Never
+            } else {
+                Looping::IfAutorefresh
+            },
+        ),
+        Command::Daemon(args) => sync(
+            &cli,
+            Request {
+                accounts: args.accounts.clone(),
+                ..Request::default()
+            },
+            Looping::Always,
         ),
         Command::Repair(args) => sync(
             &cli,
@@ -191,6 +259,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     Repair::Every
                 }),
             },
+            Looping::Never,
         ),
         Command::ImportOfflineimap(args) => import_offlineimap(
             &cli,
@@ -208,6 +277,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 force: args.force,
             },
         ),
+        Command::Check(args) => check(&cli, args),
         Command::Forget(args) => {
             let config = load_config(&cli)?;
             let account = config.account(&args.account)?;
@@ -239,8 +309,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-/// `sync` and `repair`: syncs the requested accounts and prints their summaries.
-fn sync(cli: &Cli, request: Request) -> Result<ExitCode, Failure> {
+/// Whether a sync keeps running (see [`daemon`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Looping {
+    Never,
+    /// `twinbox sync`: if an account sets `autorefresh`.
+    IfAutorefresh,
+    /// `twinbox daemon`.
+    Always,
+}
+
+/// `sync`, `repair` and `daemon`: syncs the requested accounts and prints their summaries.
+fn sync(cli: &Cli, request: Request, looping: Looping) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
     let catalog = PluginCatalog::discover(plugins::search_path(
         &cli.plugin_dirs,
@@ -254,17 +334,84 @@ fn sync(cli: &Cli, request: Request) -> Result<ExitCode, Failure> {
         }
         _ => None,
     };
-    let observer = LogObserver;
+    let style = Style::choose(
+        cli.json,
+        cli.quiet,
+        cli.verbose,
+        std::io::stderr().is_terminal(),
+    );
+    let output = Output::new(style);
+    let names: Vec<&str> = prepared.iter().map(|a| a.name.as_str()).collect();
+    let mut hooks = Vec::new();
+    let mut schedules = Vec::new();
+    for account in &prepared {
+        hooks.push(Hooks::read(&config, &account.name)?);
+        schedules.push(Schedule::read(&config, &account.name)?);
+    }
+    let loops = match looping {
+        Looping::Never => false,
+        Looping::IfAutorefresh => schedules.iter().any(|s| s.refresh.is_some()),
+        Looping::Always => true,
+    };
+    let command = if request.repair.is_some() {
+        "repair"
+    } else if loops {
+        "daemon"
+    } else {
+        "sync"
+    };
+    output.start(command, request.dry_run, &names);
+    if loops {
+        let accounts = prepared
+            .into_iter()
+            .zip(hooks.into_iter().zip(schedules))
+            .map(|(prepared, (hooks, schedule))| DaemonAccount {
+                prepared,
+                hooks,
+                schedule,
+            })
+            .collect();
+        let default_refresh = (looping == Looping::Always).then_some(daemon::DEFAULT_REFRESH);
+        let before =
+            |account: &accounts::PreparedAccount<'_>| output.account_started(&account.name);
+        // Each run of an account ends like a one-off sync: its summary (with --json, a
+        // `summary` object per run), then its part of the mailbox list.
+        let after = |account: &accounts::PreparedAccount<'_>,
+                     report: &twinbox::engine::AccountReport| {
+            output.account_finished(report);
+            let mut problems = Vec::new();
+            if let Some(mbnames) = &mbnames {
+                let listed = mbnames
+                    .account_synced(account, report)
+                    .and_then(|()| mbnames.finish());
+                problems.extend(listed.err().map(|e| e.to_string()));
+            }
+            let failed = report.failed() || !problems.is_empty();
+            let code = if failed { EXIT_FAILED } else { 0 };
+            output.finish(std::slice::from_ref(report), &problems, code);
+        };
+        return match daemon::run(accounts, default_refresh, &output, &before, &after) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(problem) => {
+                eprintln!("twinbox: {problem}");
+                Ok(ExitCode::from(EXIT_FAILED))
+            }
+        };
+    }
     // Each account, then its part of the mailbox list (written at once with
     // `incremental`), as one unit of work.
-    let sync_one = |account: &accounts::PreparedAccount<'_>| {
-        let report = accounts::sync(account, &observer);
-        let listed = match &mbnames {
-            Some(mbnames) => mbnames.account_synced(account, &report),
-            None => Ok(()),
+    let sync_one =
+        |(account, (hooks, schedule)): (&accounts::PreparedAccount<'_>, (&Hooks, &Schedule))| {
+            output.account_started(&account.name);
+            let mode = daemon::QuickCounter::default().next(schedule.quick.min(0));
+            let report = daemon::run_account(account, hooks, mode, &output);
+            output.account_finished(&report);
+            let listed = match &mbnames {
+                Some(mbnames) => mbnames.account_synced(account, &report),
+                None => Ok(()),
+            };
+            (report, listed)
         };
-        (report, listed)
-    };
     // Accounts are independent (their own repositories and state files): up to
     // `maxsyncaccounts` at once, as in OfflineIMAP. Summaries print in config order.
     let results: Vec<_> = match rayon::ThreadPoolBuilder::new()
@@ -273,29 +420,51 @@ fn sync(cli: &Cli, request: Request) -> Result<ExitCode, Failure> {
     {
         Ok(pool) => pool.install(|| {
             use rayon::prelude::*;
-            prepared.par_iter().map(sync_one).collect()
+            prepared
+                .par_iter()
+                .zip(hooks.par_iter().zip(schedules.par_iter()))
+                .map(sync_one)
+                .collect()
         }),
-        Err(_) => prepared.iter().map(sync_one).collect(),
+        Err(_) => prepared
+            .iter()
+            .zip(hooks.iter().zip(schedules.iter()))
+            .map(sync_one)
+            .collect(),
     };
-    let mut failed = false;
+    let mut reports = Vec::with_capacity(results.len());
     let mut problems = Vec::new();
     for (report, listed) in results {
-        failed |= report.failed();
-        print!("{}", summary::render(&report));
+        reports.push(report);
         problems.extend(listed.err());
     }
     if let Some(mbnames) = &mbnames {
         problems.extend(mbnames.finish().err());
     }
-    for problem in &problems {
-        eprintln!("twinbox: {problem}");
-        failed = true;
-    }
-    Ok(if failed {
-        ExitCode::from(EXIT_FAILED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let failed = !problems.is_empty() || reports.iter().any(|r| r.failed());
+    let code = if failed { EXIT_FAILED } else { 0 };
+    output.finish(&reports, &problems, code);
+    Ok(ExitCode::from(code))
+}
+
+/// `check`: prints what it checked and every problem found.
+fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, Failure> {
+    let config = match Config::load(config_path(cli)?) {
+        Ok(config) => config,
+        Err(error) => {
+            // The file itself does not read: that is the one problem to fix first.
+            println!("PROBLEM: {error}\ncheck: 1 problem found");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let catalog = PluginCatalog::discover(plugins::search_path(
+        &cli.plugin_dirs,
+        &config.general.pluginpath,
+    ));
+    let report = twinbox::check::check(&config, &catalog, &args.accounts, args.connect);
+    print!("{}", report.render());
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 /// `import-offlineimap`: imports each account's OfflineIMAP state and prints what it did.
@@ -333,8 +502,10 @@ fn config_path(cli: &Cli) -> Result<PathBuf, Failure> {
 /// that nothing in it is ignored silently.
 fn load_config(cli: &Cli) -> Result<Config, Failure> {
     let config = Config::load(config_path(cli)?)?;
-    for warning in &config.warnings {
-        eprintln!("twinbox: warning: {warning}");
+    if !cli.quiet {
+        for warning in &config.warnings {
+            eprintln!("twinbox: warning: {warning}");
+        }
     }
     Ok(config)
 }
@@ -347,12 +518,14 @@ fn load_config_if_any(cli: &Cli) -> Result<Option<Config>, Failure> {
     load_config(cli).map(Some)
 }
 
-fn init_logging(verbose: u8) {
+/// The log level of `-v` (`None`: `-q`, errors only).
+fn init_logging(verbose: Option<u8>) {
     let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+        None => "error",
+        Some(0) => "warn",
+        Some(1) => "info",
+        Some(2) => "debug",
+        Some(_) => "trace",
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
         .format_timestamp(None)
@@ -369,27 +542,4 @@ fn quiet_panics() {
             "twinbox: internal error: {info}; please report it (set RUST_BACKTRACE=1 for details)"
         );
     }));
-}
-
-/// Logs progress (shown with -v); the summary is printed at the end.
-struct LogObserver;
-
-impl SyncObserver for LogObserver {
-    fn event(&self, event: &SyncEvent<'_>) {
-        match event {
-            SyncEvent::FolderStarted { account, folder } => {
-                log::info!("{account}: syncing {folder}")
-            }
-            SyncEvent::MessageSkipped {
-                account,
-                folder,
-                error,
-            } => log::warn!("{account}: {folder}: {error}"),
-            SyncEvent::FolderFinished { account, report } => {
-                if let Some(folder) = &report.folder {
-                    log::info!("{account}: {folder} done");
-                }
-            }
-        }
-    }
 }

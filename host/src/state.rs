@@ -9,7 +9,10 @@
 //! Every change the engine makes is one [`StateChange`] list committed in one durable
 //! transaction, after the effects it records are durable.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use backend_api::{Flags, FolderPath, Uid, UidValidity};
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
@@ -179,6 +182,9 @@ pub struct PendingCopy {
     pub destination_uid_next: Uid,
     /// The flags the copy was given; they become the pair's synced flags.
     pub flags: Flags,
+    /// Whether this is the second upload of its original: the first could not be found
+    /// again, and a copy that cannot be found is never uploaded a third time.
+    pub retried: bool,
 }
 
 /// What an interrupted copy is found again by, with its size.
@@ -220,6 +226,8 @@ struct StoredPendingCopy {
     md5: Option<String>,
     destination_uid_next: Uid,
     flags: Flags,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    retried: bool,
 }
 
 impl From<StoredPendingCopy> for PendingCopy {
@@ -238,6 +246,7 @@ impl From<StoredPendingCopy> for PendingCopy {
             digest,
             destination_uid_next: stored.destination_uid_next,
             flags: stored.flags,
+            retried: stored.retried,
         }
     }
 }
@@ -256,6 +265,7 @@ impl From<PendingCopy> for StoredPendingCopy {
             md5,
             destination_uid_next: copy.destination_uid_next,
             flags: copy.flags,
+            retried: copy.retried,
         }
     }
 }
@@ -308,6 +318,38 @@ pub enum StateError {
 pub struct SyncState {
     db: Db,
     path: PathBuf,
+    /// For crash tests: what happens after the Nth durable step.
+    crash_switch: Mutex<Option<CrashSwitch>>,
+}
+
+/// The hidden test switch: `TWINBOX_TEST_EXIT_AFTER_STEPS=N` makes the process die
+/// abruptly (no destructor, no flush of anything) right after its Nth durable step, so
+/// that the integration tests can kill a real sync at every step (see
+/// [`SyncState::durable_step`]).
+pub const EXIT_AFTER_STEPS_VARIABLE: &str = "TWINBOX_TEST_EXIT_AFTER_STEPS";
+
+/// What a crash test asked for: after `after` durable steps, `on_crash` runs (the test
+/// halts its repositories) and every later step and commit fails, as if the process had
+/// died there.
+struct CrashSwitch {
+    after: u64,
+    on_crash: Box<dyn Fn() + Send + Sync>,
+    steps: AtomicU64,
+    crashed: AtomicBool,
+}
+
+/// Durable steps counted for [`EXIT_AFTER_STEPS_VARIABLE`], over every state the
+/// process opens.
+static PROCESS_STEPS: AtomicU64 = AtomicU64::new(0);
+
+/// The step after which the process exits, if the test switch is set.
+fn exit_after_steps() -> Option<u64> {
+    static AFTER: OnceLock<Option<u64>> = OnceLock::new();
+    *AFTER.get_or_init(|| {
+        std::env::var(EXIT_AFTER_STEPS_VARIABLE)
+            .ok()
+            .and_then(|n| n.trim().parse().ok())
+    })
 }
 
 enum Db {
@@ -331,9 +373,14 @@ impl SyncState {
     /// A new database is made under a temporary name and renamed into place once its
     /// tables are committed: redb writes its file header last, so a crash while creating
     /// it in place would leave a file that no later run could open.
+    ///
+    /// The state describes private mail: its file is made 0600 (also when an older
+    /// twinbox left it readable by others), and a directory created for it is 0700.
     pub fn open(path: &Path) -> Result<SyncState, StateError> {
         if !path.exists() {
             Self::create(path)?;
+        } else {
+            Self::make_private(path)?;
         }
         let db = Self::builder()
             .open(path)
@@ -341,6 +388,7 @@ impl SyncState {
         Ok(SyncState {
             db: Db::ReadWrite(db),
             path: path.to_owned(),
+            crash_switch: Mutex::new(None),
         })
     }
 
@@ -352,6 +400,7 @@ impl SyncState {
         Ok(SyncState {
             db: Db::ReadOnly(db),
             path: path.to_owned(),
+            crash_switch: Mutex::new(None),
         })
     }
 
@@ -380,12 +429,24 @@ impl SyncState {
             reason: e.to_string(),
         };
         let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(directory_error)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(directory_error)?;
         let mut temporary = path.as_os_str().to_owned();
         temporary.push(format!(".creating.{}", std::process::id()));
         let temporary = PathBuf::from(temporary);
         // A leftover from a run killed while creating: never opened by anyone, safe to drop.
         let _ = std::fs::remove_file(&temporary);
+        // Created here, 0600 and exclusively (never through a planted link), for redb to
+        // fill: it would create it readable by others.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
+            .map_err(directory_error)?;
         {
             let db = Self::builder()
                 .create(&temporary)
@@ -393,6 +454,7 @@ impl SyncState {
             let state = SyncState {
                 db: Db::ReadWrite(db),
                 path: temporary.clone(),
+                crash_switch: Mutex::new(None),
             };
             state.create_tables()?;
         }
@@ -400,6 +462,23 @@ impl SyncState {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(directory_error)
+    }
+
+    /// Makes the state file 0600 if it is readable or writable by others.
+    fn make_private(path: &Path) -> Result<(), StateError> {
+        let metadata = std::fs::metadata(path).map_err(|e| StateError::Storage {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| StateError::Storage {
+                    path: path.to_owned(),
+                    reason: format!("cannot make it private (mode 0600): {e}"),
+                },
+            )?;
+        }
+        Ok(())
     }
 
     fn writable(&self) -> Result<&Database, StateError> {
@@ -421,6 +500,7 @@ impl SyncState {
         let state = SyncState {
             db: Db::ReadWrite(db),
             path,
+            crash_switch: Mutex::new(None),
         };
         state.create_tables()?;
         Ok(state)
@@ -428,6 +508,68 @@ impl SyncState {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// For crash tests: after the `after`th durable step from now, `on_crash` runs and
+    /// every later step and commit fails (the process is "dead"), until
+    /// [`Self::restart`]; see [`Self::durable_step`].
+    pub fn crash_after_steps(&self, after: u64, on_crash: impl Fn() + Send + Sync + 'static) {
+        *self.switch() = Some(CrashSwitch {
+            after,
+            on_crash: Box::new(on_crash),
+            steps: AtomicU64::new(0),
+            crashed: AtomicBool::new(false),
+        });
+    }
+
+    /// Whether a crash test's switch has fired.
+    pub fn crashed(&self) -> bool {
+        self.switch()
+            .as_ref()
+            .is_some_and(|switch| switch.crashed.load(Ordering::SeqCst))
+    }
+
+    /// For crash tests: the next process, with the state as the crash left it (every
+    /// commit is durable) and no switch set.
+    pub fn restart(&self) {
+        *self.switch() = None;
+    }
+
+    fn switch(&self) -> std::sync::MutexGuard<'_, Option<CrashSwitch>> {
+        // A test that panicked holding it has failed already; the switch is still sound.
+        self.crash_switch
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks one durable step done: a committed transaction, or effects made durable in a
+    /// store (the engine calls this after each flush). A crash after any of these must be
+    /// recoverable, so the crash tests stop the process right here: the test switch
+    /// [`EXIT_AFTER_STEPS_VARIABLE`] ends the process, and a unit test's
+    /// [`Self::crash_after_steps`] makes this and every later step fail.
+    pub fn durable_step(&self) -> Result<(), StateError> {
+        if let Some(after) = exit_after_steps() {
+            if PROCESS_STEPS.fetch_add(1, Ordering::SeqCst) + 1 >= after {
+                // Abruptly, as a power cut or SIGKILL would: no destructor, no buffer
+                // flushed, no lock released but by the kernel.
+                std::process::abort();
+            }
+        }
+        self.check_alive()?;
+        if let Some(switch) = self.switch().as_ref() {
+            if switch.steps.fetch_add(1, Ordering::SeqCst) + 1 >= switch.after {
+                switch.crashed.store(true, Ordering::SeqCst);
+                (switch.on_crash)();
+            }
+        }
+        Ok(())
+    }
+
+    fn check_alive(&self) -> Result<(), StateError> {
+        if self.crashed() {
+            return Err(self.storage("simulated crash: the process is gone"));
+        }
+        Ok(())
     }
 
     fn storage(&self, error: impl std::fmt::Display) -> StateError {
@@ -529,12 +671,14 @@ impl SyncState {
         if changes.is_empty() {
             return Ok(());
         }
+        self.check_alive()?;
         let txn = self
             .writable()?
             .begin_write()
             .map_err(|e| self.storage(e))?;
         self.apply(&txn, folder.as_str(), changes)?;
-        txn.commit().map_err(|e| self.storage(e))
+        txn.commit().map_err(|e| self.storage(e))?;
+        self.durable_step()
     }
 
     /// Replaces everything the state knows of `folder` by `changes`, in one durable
@@ -545,13 +689,15 @@ impl SyncState {
         folder: &FolderPath,
         changes: &[StateChange],
     ) -> Result<(), StateError> {
+        self.check_alive()?;
         let txn = self
             .writable()?
             .begin_write()
             .map_err(|e| self.storage(e))?;
         self.clear(&txn, folder.as_str())?;
         self.apply(&txn, folder.as_str(), changes)?;
-        txn.commit().map_err(|e| self.storage(e))
+        txn.commit().map_err(|e| self.storage(e))?;
+        self.durable_step()
     }
 
     fn apply(
@@ -633,6 +779,25 @@ mod tests {
 
     fn inbox() -> FolderPath {
         FolderPath::inbox()
+    }
+
+    #[test]
+    fn the_state_is_private() {
+        // Issue 12: the state directory 0700, the state file 0600, also when found looser.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir
+            .path()
+            .join("metadata")
+            .join("Account-A")
+            .join("state.redb");
+        drop(SyncState::open(&path).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(mode(&dir.path().join("metadata")), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(SyncState::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]
@@ -733,6 +898,7 @@ mod tests {
             digest: ContentDigest::Xxh3(7),
             destination_uid_next: 1,
             flags: Flags::new(),
+            retried: false,
         };
         let id = state.next_pending_id(&inbox()).unwrap();
         state

@@ -6,6 +6,11 @@ use std::fmt::Write;
 use crate::engine::{AccountReport, FolderReport};
 use crate::side::Side;
 
+/// `count` and its noun, singular for exactly one: `1 message`, `0 messages`, `2 messages`.
+pub fn counted(count: usize, singular: &str, plural: &str) -> String {
+    format!("{count} {}", if count == 1 { singular } else { plural })
+}
+
 fn folder_name(report: &FolderReport) -> String {
     report
         .folder
@@ -13,7 +18,9 @@ fn folder_name(report: &FolderReport) -> String {
         .map_or_else(|| "(account)".to_owned(), ToString::to_string)
 }
 
-fn folder_line(report: &FolderReport, dry_run: bool) -> String {
+/// What a sync did to one folder, e.g. `created on local, 3 copied to local`; empty when
+/// it changed nothing.
+pub fn folder_changes(report: &FolderReport, dry_run: bool) -> String {
     let mut parts = Vec::new();
     if let Some(side) = report.created_on {
         parts.push(format!(
@@ -31,7 +38,8 @@ fn folder_line(report: &FolderReport, dry_run: bool) -> String {
         }
         if flags > 0 {
             parts.push(format!(
-                "{flags} flag updates {}on {side}",
+                "{} {}on {side}",
+                counted(flags, "flag update", "flag updates"),
                 if dry_run { "would be made " } else { "" }
             ));
         }
@@ -40,7 +48,10 @@ fn folder_line(report: &FolderReport, dry_run: bool) -> String {
         }
     }
     if report.recovered > 0 {
-        parts.push(format!("{} interrupted copies recovered", report.recovered));
+        parts.push(format!(
+            "{} recovered",
+            counted(report.recovered, "interrupted copy", "interrupted copies")
+        ));
     }
     if report.paired_by_content > 0 {
         parts.push(format!(
@@ -51,8 +62,8 @@ fn folder_line(report: &FolderReport, dry_run: bool) -> String {
     }
     if report.near_duplicates > 0 {
         parts.push(format!(
-            "{} near-duplicates not paired",
-            report.near_duplicates
+            "{} not paired",
+            counted(report.near_duplicates, "near-duplicate", "near-duplicates")
         ));
     }
     parts.join(", ")
@@ -80,7 +91,7 @@ pub fn render(report: &AccountReport) -> String {
     let mut errors = 0;
     for folder in &report.folders {
         let name = folder_name(folder);
-        let line = folder_line(folder, report.dry_run);
+        let line = folder_changes(folder, report.dry_run);
         if !line.is_empty() {
             let _ = writeln!(out, "  {name:<width$}  {line}");
         }
@@ -106,46 +117,57 @@ pub fn render(report: &AccountReport) -> String {
     let flags: usize = totals.flags_on.iter().sum();
     let deleted: usize = totals.deleted_on.iter().sum();
     let folders = report.folders.len();
-    let changes = if copied
-        + flags
-        + deleted
-        + created
-        + totals.recovered
-        + totals.paired_by_content
-        == 0
-    {
-        "no changes".to_owned()
-    } else {
-        let per_side: Vec<String> = Side::BOTH
-            .iter()
-            .map(|&side| format!("{} to {side}", totals.copied_to[side]))
-            .collect();
-        format!(
-            "{copied} messages copied ({}), {flags} flag updates, {deleted} deletions, {created} folders created",
-            per_side.join(", ")
-        )
-    };
+    let changes =
+        if copied + flags + deleted + created + totals.recovered + totals.paired_by_content == 0 {
+            "no changes".to_owned()
+        } else {
+            let per_side: Vec<String> = Side::BOTH
+                .iter()
+                .map(|&side| format!("{} to {side}", totals.copied_to[side]))
+                .collect();
+            format!(
+                "{} copied ({}), {}, {}, {}",
+                counted(copied, "message", "messages"),
+                per_side.join(", "),
+                counted(flags, "flag update", "flag updates"),
+                counted(deleted, "deletion", "deletions"),
+                counted(created, "folder created", "folders created"),
+            )
+        };
     let mut changes = changes;
     if totals.paired_by_content > 0 {
         changes.push_str(&format!(", {} paired by content", totals.paired_by_content));
     }
     if totals.near_duplicates > 0 {
         changes.push_str(&format!(
-            ", {} near-duplicates not paired",
-            totals.near_duplicates
+            ", {} not paired",
+            counted(totals.near_duplicates, "near-duplicate", "near-duplicates")
         ));
     }
     let errors = match errors {
         0 => String::new(),
-        1 => ", 1 error".to_owned(),
-        n => format!(", {n} errors"),
+        n => format!(", {}", counted(n, "error", "errors")),
     };
     let _ = writeln!(
         out,
-        "Account {}: {verb} {folders} folders: {changes}{errors}",
-        report.account
+        "Account {}: {verb} {}: {changes}{errors}",
+        report.account,
+        counted(folders, "folder", "folders")
     );
     out
+}
+
+/// Only what failed in an account (`-q`): its `FAILED` line, or its folders' `ERROR`
+/// lines and its account line; nothing when it all went well.
+pub fn render_failures(report: &AccountReport) -> String {
+    if !report.failed() {
+        return String::new();
+    }
+    render(report)
+        .lines()
+        .filter(|line| !line.starts_with("  ") || line.contains("  ERROR: "))
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -162,7 +184,7 @@ mod tests {
         };
         assert_eq!(
             render(&report),
-            "Account Personal: synced 1 folders: no changes\n"
+            "Account Personal: synced 1 folder: no changes\n"
         );
     }
 
@@ -180,7 +202,7 @@ mod tests {
         };
         let text = render(&report);
         assert!(
-            text.contains("  INBOX  3 copied to local, 1 flag updates on remote\n"),
+            text.contains("  INBOX  3 copied to local, 1 flag update on remote\n"),
             "{text}"
         );
         assert!(text.contains("  Work   ERROR: boom\n"), "{text}");
@@ -205,7 +227,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.ends_with("would sync 1 folders: 2 messages copied (0 to local, 2 to remote), 0 flag updates, 0 deletions, 0 folders created, 325 paired by content, 2 near-duplicates not paired\n"),
+            text.ends_with("would sync 1 folder: 2 messages copied (0 to local, 2 to remote), 0 flag updates, 0 deletions, 0 folders created, 325 paired by content, 2 near-duplicates not paired\n"),
             "{text}"
         );
         report.folders[0].copied_to[Side::Remote] = 0;
@@ -213,7 +235,32 @@ mod tests {
         report.dry_run = false;
         assert_eq!(
             render(&report),
-            "  INBOX  325 paired by content\nAccount A: synced 1 folders: 0 messages copied (0 to local, 0 to remote), 0 flag updates, 0 deletions, 0 folders created, 325 paired by content\n"
+            "  INBOX  325 paired by content\nAccount A: synced 1 folder: 0 messages copied (0 to local, 0 to remote), 0 flag updates, 0 deletions, 0 folders created, 325 paired by content\n"
         );
+    }
+
+    #[test]
+    fn one_of_a_thing_is_singular() {
+        let mut inbox = FolderReport::for_folder(&FolderPath::inbox());
+        inbox.copied_to[Side::Local] = 1;
+        inbox.flags_on[Side::Remote] = 1;
+        inbox.deleted_on[Side::Remote] = 1;
+        inbox.recovered = 1;
+        inbox.near_duplicates = 1;
+        inbox.created_on = Some(Side::Local);
+        let report = AccountReport {
+            account: "A".into(),
+            folders: vec![inbox],
+            ..Default::default()
+        };
+        assert_eq!(
+            render(&report),
+            "  INBOX  created on local, 1 copied to local, 1 flag update on remote, 1 deleted on remote, \
+             1 interrupted copy recovered, 1 near-duplicate not paired\n\
+             Account A: synced 1 folder: 1 message copied (1 to local, 0 to remote), 1 flag update, \
+             1 deletion, 1 folder created, 1 near-duplicate not paired\n"
+        );
+        assert_eq!(counted(0, "folder", "folders"), "0 folders");
+        assert_eq!(counted(2, "folder", "folders"), "2 folders");
     }
 }

@@ -46,8 +46,8 @@ pub use outcome::Outcome;
 pub use peers::{run_offlineimap, run_peer, OFFLINEIMAP};
 pub use python::{from_hex, run_python};
 pub use sandbox::{
-    maildir_section, repository_section, run_command, target_dir, twinbox_bin, MixedAccounts,
-    Sandbox, FUTURE_PLUGIN, MAILDIR_PLUGIN, PANICKING_PLUGIN, PANIC_MESSAGE,
+    maildir_section, repository_section, run_command, target_dir, test_plugin_dir, twinbox_bin,
+    MixedAccounts, Sandbox, FUTURE_PLUGIN, MAILDIR_PLUGIN, PANICKING_PLUGIN, PANIC_MESSAGE,
 };
 pub use snapshot::{assert_same_snapshot, snapshot, Entry, Frozen};
 

@@ -257,7 +257,7 @@ pub fn tmp_leftovers(root: &Path) -> Vec<PathBuf> {
 }
 
 /// Files in the folder directories of the Maildir tree at `root` that are neither a
-/// Maildir subdirectory, nor a folder below it, nor the folder's `twinbox-uidvalidity`:
+/// Maildir subdirectory, nor a folder below it, nor the folder's `.twinbox-uidvalidity`:
 /// what an interrupted write could leave behind.
 pub fn stray_files(root: &Path) -> Vec<PathBuf> {
     let mut stray = Vec::new();
@@ -266,7 +266,7 @@ pub fn stray_files(root: &Path) -> Vec<PathBuf> {
         for entry in fs::read_dir(&dir).expect("read a folder directory") {
             let path = entry.expect("read a folder directory entry").path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if !path.is_dir() && name != "twinbox-uidvalidity" {
+            if !path.is_dir() && name != ".twinbox-uidvalidity" {
                 stray.push(path);
             }
         }

@@ -10,11 +10,37 @@ use crate::{assert_same_tree, create_folder, deliver_new, message, tree_map, Out
 /// The file name of the Maildir plugin, as `cargo build --workspace` leaves it.
 pub const MAILDIR_PLUGIN: &str = "libtwinbox_maildir.so";
 
-/// The file name of the test plugin whose repositories panic (type `Panicking`).
+/// The file name of the test plugin whose repositories panic (type `Panicking`), in
+/// [`test_plugin_dir`].
 pub const PANICKING_PLUGIN: &str = "libtwinbox_test_panicking.so";
 
-/// A test plugin that claims a future major interface version (type `Future`).
+/// A test plugin that claims a future major interface version (type `Future`), in
+/// [`test_plugin_dir`].
 pub const FUTURE_PLUGIN: &str = "libtwinbox_test_future.so";
+
+/// The test plugins (`integration/test-plugins`): cargo builds each as
+/// `libtestplugin_<name>.so` next to twinbox, a name twinbox never loads, so that they
+/// cannot pass for real plugins there; [`test_plugin_dir`] gives them plugin names.
+const TEST_PLUGINS: [&str; 5] = ["panicking", "future", "garbage", "bad_layout", "frozen_v1"];
+
+/// A directory of the test plugins under plugin names (`libtwinbox_test_<name>.so`,
+/// symlinks to what cargo built): `target/debug/test-plugins`, made on first use. The
+/// commands of [`Sandbox::command`] search it after `target/debug`.
+pub fn test_plugin_dir() -> PathBuf {
+    let dir = target_dir().join("test-plugins");
+    fs::create_dir_all(&dir).expect("create target/debug/test-plugins");
+    for name in TEST_PLUGINS {
+        let link = dir.join(format!("libtwinbox_test_{name}.so"));
+        let built = Path::new("..").join(format!("libtestplugin_{name}.so"));
+        match std::os::unix::fs::symlink(&built, &link) {
+            Ok(()) => {}
+            // Made by an earlier test, or by another test process right now.
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => panic!("cannot link {}: {error}", link.display()),
+        }
+    }
+    dir
+}
 
 /// The message every panic of the `Panicking` plugin carries.
 pub const PANIC_MESSAGE: &str = "deliberate test panic";
@@ -30,7 +56,8 @@ pub fn target_dir() -> PathBuf {
     } else {
         deps.to_owned()
     };
-    for file in ["twinbox", MAILDIR_PLUGIN, PANICKING_PLUGIN] {
+    remove_stale_test_plugins(&dir);
+    for file in ["twinbox", MAILDIR_PLUGIN, "libtestplugin_panicking.so"] {
         assert!(
             dir.join(file).is_file(),
             "{} is missing: run `cargo build --workspace` before `cargo test -p twinbox-integration` \
@@ -39,6 +66,18 @@ pub fn target_dir() -> PathBuf {
         );
     }
     dir
+}
+
+/// Removes the test plugins an older build left in `dir` under plugin names
+/// (`libtwinbox_test_*.so`, before they were named `libtestplugin_*.so`): cargo never
+/// removes them, and twinbox would load them from there as plugins.
+fn remove_stale_test_plugins(dir: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for name in TEST_PLUGINS {
+            let _ = fs::remove_file(dir.join(format!("libtwinbox_test_{name}.so")));
+        }
+    });
 }
 
 /// The `twinbox` executable under test.
@@ -155,8 +194,9 @@ impl Sandbox {
         self.write_config(&self.two_maildirs_config(extra));
     }
 
-    /// A `twinbox` command with `-c <config> --plugin-dir <target/debug>` and `args`, its
-    /// environment confined to the sandbox, stdin closed, output piped.
+    /// A `twinbox` command with `-c <config> --plugin-dir <target/debug> --plugin-dir
+    /// <the test plugins>` and `args`, its environment confined to the sandbox, stdin
+    /// closed, output piped.
     pub fn command<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
@@ -168,6 +208,8 @@ impl Sandbox {
             .arg(self.config_path())
             .arg("--plugin-dir")
             .arg(target_dir())
+            .arg("--plugin-dir")
+            .arg(test_plugin_dir())
             .args(args);
         command
     }
@@ -219,9 +261,14 @@ impl Sandbox {
     pub fn install(&self) -> PathBuf {
         let dir = self.path().join("bin");
         fs::create_dir_all(&dir).expect("create the installation directory");
-        for file in ["twinbox", MAILDIR_PLUGIN, PANICKING_PLUGIN] {
+        for file in ["twinbox", MAILDIR_PLUGIN] {
             fs::copy(target_dir().join(file), dir.join(file)).expect("copy a built file");
         }
+        fs::copy(
+            test_plugin_dir().join(PANICKING_PLUGIN),
+            dir.join(PANICKING_PLUGIN),
+        )
+        .expect("copy the test plugin");
         dir
     }
 
@@ -313,7 +360,7 @@ impl MixedAccounts {
         assert!(
             outcome
                 .account_line("Good")
-                .starts_with("Account Good: synced 1 folders: 1 messages copied"),
+                .starts_with("Account Good: synced 1 folder: 1 message copied"),
             "{outcome}"
         );
         assert_same_tree(&tree_map(&self.good_local), &tree_map(&self.good_remote));

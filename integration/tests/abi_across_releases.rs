@@ -249,7 +249,7 @@ fn a_host_of_another_release_loads_plugins_built_for_the_same_interface() {
     assert!(
         outcome
             .account_line("Outside")
-            .contains("1 messages copied (0 to local, 1 to remote)"),
+            .contains("1 message copied (0 to local, 1 to remote)"),
         "{outcome}"
     );
     let mbox = fs::read_to_string(mbox_root.join("INBOX")).expect("the mbox file exists");

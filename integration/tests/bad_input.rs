@@ -207,7 +207,7 @@ fn libraries_that_are_not_plugins_are_listed_with_an_error_and_ignored() {
     let sandbox = sandbox_with_pending_work();
     let installed = sandbox.install();
     fs::write(
-        installed.join("libbogus.so"),
+        installed.join("libtwinbox_bogus.so"),
         "this is not a shared library\n",
     )
     .unwrap();
@@ -220,6 +220,8 @@ fn libraries_that_are_not_plugins_are_listed_with_an_error_and_ignored() {
     .map(Path::new)
     .find(|p| p.exists())
     .expect("zlib (libz.so.1) is installed");
+    fs::copy(libz, installed.join("libtwinbox_ztest.so")).unwrap();
+    // A library not named like a plugin is never loaded, so never listed.
     fs::copy(libz, installed.join("libz-test.so")).unwrap();
 
     let outcome = sandbox.run_installed(&installed, &["plugins"]);
@@ -238,7 +240,7 @@ fn libraries_that_are_not_plugins_are_listed_with_an_error_and_ignored() {
     assert!(maildir.starts_with("Maildir "), "{outcome}");
     assert!(maildir.ends_with(" ok"), "{outcome}");
     assert!(row(PANICKING_PLUGIN).ends_with(" ok"), "{outcome}");
-    for bad in ["libbogus.so", "libz-test.so"] {
+    for bad in ["libtwinbox_bogus.so", "libtwinbox_ztest.so"] {
         let line = row(bad);
         assert!(
             line.contains("error: "),
@@ -266,7 +268,7 @@ fn a_plugin_built_for_another_interface_version_is_refused_by_name() {
     let sandbox = sandbox_with_pending_work();
     let installed = sandbox.install();
     fs::copy(
-        target_dir().join(FUTURE_PLUGIN),
+        test_plugin_dir().join(FUTURE_PLUGIN),
         installed.join(FUTURE_PLUGIN),
     )
     .unwrap();
@@ -450,10 +452,37 @@ fn a_panicking_plugin_fails_its_account_only() {
     }
     assert_eq!(
         outcome.account_line("Good"),
-        "Account Good: synced 1 folders: 1 messages copied (0 to local, 1 to remote), \
-         0 flag updates, 0 deletions, 1 folders created",
+        "Account Good: synced 1 folder: 1 message copied (0 to local, 1 to remote), \
+         0 flag updates, 0 deletions, 1 folder created",
         "{outcome}"
     );
     accounts.assert_good_account_unharmed(&outcome);
     frozen.assert_unchanged();
+}
+
+#[test]
+fn a_plugin_that_panics_while_closing_does_not_abort_twinbox() {
+    // Issue 12: dropping a plugin's folder or repository runs plugin code outside the
+    // guarded calls; a panic there aborted the host.
+    let sandbox = Sandbox::new();
+    let accounts = MixedAccounts::write(
+        &sandbox,
+        &[("BadDrop", "type = Panicking\npanicin = drop\n")],
+    );
+    let outcome = sandbox.run(&["sync"]);
+    assert_eq!(
+        outcome.code,
+        Some(1),
+        "a panic while closing is logged, not a crash\n{outcome}"
+    );
+    assert!(
+        outcome.account_line("BadDrop").ends_with("1 error")
+            && outcome.stdout.contains("this test folder cannot be read"),
+        "{outcome}"
+    );
+    assert!(
+        outcome.stderr.contains("panicked while closing"),
+        "{outcome}"
+    );
+    accounts.assert_good_account_unharmed(&outcome);
 }

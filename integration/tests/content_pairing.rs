@@ -44,8 +44,13 @@ fn changes(line: &str, folder: &str) -> String {
 
 /// The account line of a run that only paired `paired` messages by content.
 fn only_paired(folders: usize, paired: usize) -> String {
+    let folders = if folders == 1 {
+        "1 folder".to_owned()
+    } else {
+        format!("{folders} folders")
+    };
     format!(
-        "Account {ACCOUNT}: synced {folders} folders: 0 messages copied (0 to local, 0 to remote), \
+        "Account {ACCOUNT}: synced {folders}: 0 messages copied (0 to local, 0 to remote), \
          0 flag updates, 0 deletions, 0 folders created, {paired} paired by content"
     )
 }
@@ -53,7 +58,8 @@ fn only_paired(folders: usize, paired: usize) -> String {
 /// The number of folders a run synced, from its account line.
 fn folder_count(outcome: &Outcome) -> usize {
     let line = outcome.account_line(ACCOUNT);
-    line.split(" folders")
+    // "synced 1 folder: ..." or "synced 3 folders: ...".
+    line.split(" folder")
         .next()
         .and_then(|head| head.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
@@ -547,7 +553,7 @@ fn same_message_id_and_size_but_other_bytes_are_never_paired_by_default() {
     let line = outcome.account_line(ACCOUNT);
     assert!(
         line.contains(": 2 messages copied (1 to local, 1 to remote), 0 flag updates, 0 deletions, 0 folders created")
-            && line.ends_with(", 1 near-duplicates not paired"),
+            && line.ends_with(", 1 near-duplicate not paired"),
         "{outcome}"
     );
     assert!(!line.contains("paired by content"), "{outcome}");
@@ -555,7 +561,7 @@ fn same_message_id_and_size_but_other_bytes_are_never_paired_by_default() {
     assert!(
         inbox_line.contains("1 copied to local")
             && inbox_line.contains("1 copied to remote")
-            && inbox_line.contains("1 near-duplicates not paired"),
+            && inbox_line.contains("1 near-duplicate not paired"),
         "{outcome}"
     );
     let expected: BTreeMap<Vec<u8>, String> =
@@ -599,7 +605,7 @@ fn pairbymessageid_pairs_near_duplicates_instead() {
     assert!(
         outcome
             .account_line(ACCOUNT)
-            .contains(": 0 messages copied (0 to local, 0 to remote), 1 flag updates, 0 deletions"),
+            .contains(": 0 messages copied (0 to local, 0 to remote), 1 flag update, 0 deletions"),
         "{outcome}"
     );
     let files = messages(&inbox);

@@ -383,7 +383,7 @@ fn server_flag_changes_are_seen_by_a_dry_run_and_through_a_read_only_repository(
     dry.assert_success();
     assert!(
         dry.stdout
-            .contains("INBOX  1 flag updates would be made on local"),
+            .contains("INBOX  1 flag update would be made on local"),
         "{dry}"
     );
 
@@ -395,7 +395,7 @@ fn server_flag_changes_are_seen_by_a_dry_run_and_through_a_read_only_repository(
     ));
     let outcome = sync_ok(&sandbox, &[]);
     assert!(
-        outcome.stdout.contains("INBOX  1 flag updates on local"),
+        outcome.stdout.contains("INBOX  1 flag update on local"),
         "{outcome}"
     );
     assert_eq!(

@@ -153,7 +153,7 @@ box.unlock()
     assert!(
         second
             .account_line(ACCOUNT)
-            .contains("1 flag updates, 1 deletions"),
+            .contains("1 flag update, 1 deletion"),
         "{second}"
     );
     let server = dovecot.fetch_all("alice", "INBOX");

@@ -208,6 +208,9 @@ fn the_password_can_come_from_a_file_or_a_command() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("password");
     std::fs::write(&file, format!("{}\n", dovecot.password(USER))).expect("write");
+    // Private, as it should be (one readable by others gets a warning on stderr).
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod 600");
     assert_syncs(
         &dovecot,
         &dovecot

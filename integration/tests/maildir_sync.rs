@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use twinbox_integration::*;
 
@@ -287,7 +287,7 @@ fn dry_run_after_changes_on_both_sides_changes_nothing_and_says_what_it_would_do
     assert_eq!(
         dry.account_line("Test"),
         "Account Test: would sync 5 folders: 2 messages copied (1 to local, 1 to remote), \
-         1 flag updates, 1 deletions, 1 folders created",
+         1 flag update, 1 deletion, 1 folder created",
         "{dry}"
     );
 
@@ -308,7 +308,7 @@ fn the_folder_option_limits_the_sync_to_those_folders() {
     let outcome = sandbox.sync_ok(&["-f", "INBOX"]);
     assert_eq!(
         outcome.account_line("Test"),
-        "Account Test: synced 1 folders: 1 messages copied (0 to local, 1 to remote), \
+        "Account Test: synced 1 folder: 1 message copied (0 to local, 1 to remote), \
          0 flag updates, 0 deletions, 0 folders created",
         "{outcome}"
     );
@@ -333,7 +333,12 @@ fn the_folder_option_limits_the_sync_to_those_folders() {
 fn plugins_lists_the_maildir_plugin_and_the_test_plugin() {
     let sandbox = Sandbox::new();
     let mut command = sandbox.bare_command();
-    command.arg("--plugin-dir").arg(target_dir()).arg("plugins");
+    command
+        .arg("--plugin-dir")
+        .arg(target_dir())
+        .arg("--plugin-dir")
+        .arg(test_plugin_dir())
+        .arg("plugins");
     let outcome = run_command(command);
     outcome.assert_success();
 
@@ -344,8 +349,8 @@ fn plugins_lists_the_maildir_plugin_and_the_test_plugin() {
         ["TYPE", "VERSION", "INTERFACE", "PATH", "STATUS"],
         "{outcome}"
     );
-    let row = |file: &str| -> Vec<String> {
-        let path = target_dir().join(file).display().to_string();
+    let row = |path: PathBuf| -> Vec<String> {
+        let path = path.display().to_string();
         let found: Vec<&&str> = lines.iter().filter(|l| l.contains(&path)).collect();
         assert_eq!(found.len(), 1, "one row for {path}\n{outcome}");
         found[0].split_whitespace().map(str::to_owned).collect()
@@ -355,17 +360,46 @@ fn plugins_lists_the_maildir_plugin_and_the_test_plugin() {
         parts.len() == 3 && parts.iter().all(|p| p.parse::<u32>().is_ok())
     };
 
-    let maildir = row(MAILDIR_PLUGIN);
+    let maildir = row(target_dir().join(MAILDIR_PLUGIN));
     assert_eq!(maildir[0], "Maildir", "{outcome}");
     assert!(is_version(&maildir[1]), "a version like 0.1.0: {outcome}");
     assert!(maildir[2].starts_with("1."), "interface 1.x: {outcome}");
     assert_eq!(maildir[4..], ["ok"], "{outcome}");
 
-    let panicking = row(PANICKING_PLUGIN);
+    let panicking = row(test_plugin_dir().join(PANICKING_PLUGIN));
     assert_eq!(panicking[0], "Panicking", "{outcome}");
     assert!(is_version(&panicking[1]), "{outcome}");
     assert!(panicking[2].starts_with("1."), "interface 1.x: {outcome}");
     assert_eq!(panicking[4..], ["ok"], "{outcome}");
+}
+
+/// Issue 11: `cargo build --workspace` (the test command) builds the test plugins next to
+/// `twinbox`, but `twinbox plugins` there lists only the four real ones, all loading.
+#[test]
+fn the_test_plugins_built_next_to_twinbox_are_not_plugins_there() {
+    let sandbox = Sandbox::new();
+    let outcome = run_command({
+        let mut command = sandbox.bare_command();
+        command.arg("plugins");
+        command
+    });
+    outcome.assert_success();
+    let mut types: Vec<&str> = outcome
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().next().unwrap_or(""))
+        .collect();
+    types.sort_unstable();
+    assert_eq!(types, ["IMAP", "MH", "Maildir", "mbox"], "{outcome}");
+    assert!(
+        outcome.stdout.lines().skip(1).all(|l| l.ends_with(" ok")),
+        "{outcome}"
+    );
+    assert!(
+        target_dir().join("libtestplugin_panicking.so").is_file(),
+        "the test plugins are built there"
+    );
 }
 
 #[test]
@@ -453,7 +487,7 @@ fn dry_run_of_flag_changes_and_deletions_changes_nothing() {
     assert_eq!(
         dry.account_line("Test"),
         "Account Test: would sync 4 folders: 0 messages copied (0 to local, 0 to remote), \
-         1 flag updates, 1 deletions, 0 folders created",
+         1 flag update, 1 deletion, 0 folders created",
         "{dry}"
     );
 

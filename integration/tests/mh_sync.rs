@@ -152,7 +152,7 @@ fn maildir_and_mh_stay_in_sync_both_ways() {
     assert!(
         second
             .account_line("Test")
-            .contains("1 flag updates, 1 deletions"),
+            .contains("1 flag update, 1 deletion"),
         "{second}"
     );
     let local = tree_map(&sandbox.local());

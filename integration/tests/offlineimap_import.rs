@@ -437,8 +437,8 @@ fn messages_deleted_locally_after_offlineimaps_last_run() {
     assert_eq!(
         sync.account_line(ACCOUNT),
         format!(
-            "Account {ACCOUNT}: synced 1 folders: 0 messages copied (0 to local, 0 to remote), \
-             0 flag updates, 1 deletions, 0 folders created"
+            "Account {ACCOUNT}: synced 1 folder: 0 messages copied (0 to local, 0 to remote), \
+             0 flag updates, 1 deletion, 0 folders created"
         ),
         "{sync}"
     );
@@ -612,10 +612,10 @@ fn a_real_world_offlineimaprc_with_nametrans_switches_without_a_transfer() {
     offlineimap_state.assert_unchanged();
     // OfflineIMAP tagged ml.rust's files with the MD5 of its visible name Lists.rust:
     // the Maildir plugin accepted that FMD5 for the folder (its state's third word).
-    let state = fs::read_to_string(personal.join("ml.rust/twinbox-uidvalidity"))
+    let state = fs::read_to_string(personal.join("ml.rust/.twinbox-uidvalidity"))
         .expect("the Maildir plugin's state of ml.rust");
     assert_eq!(state.split_whitespace().count(), 3, "{state}");
-    let state = fs::read_to_string(personal.join("INBOX/twinbox-uidvalidity"))
+    let state = fs::read_to_string(personal.join("INBOX/.twinbox-uidvalidity"))
         .expect("the Maildir plugin's state of INBOX");
     assert_eq!(state.split_whitespace().count(), 2, "{state}");
 

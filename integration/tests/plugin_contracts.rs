@@ -102,7 +102,7 @@ fn a_plugin_with_another_layout_is_refused_by_the_layout_check() {
     sandbox.write_two_maildirs_config("");
     let installed = sandbox.install();
     let bad = "libtwinbox_test_bad_layout.so";
-    std::fs::copy(target_dir().join(bad), installed.join(bad)).unwrap();
+    std::fs::copy(test_plugin_dir().join(bad), installed.join(bad)).unwrap();
 
     let outcome = sandbox.run_installed(&installed, &["plugins"]);
     outcome.assert_code(0);
@@ -121,4 +121,56 @@ fn a_plugin_with_another_layout_is_refused_by_the_layout_check() {
     sandbox
         .run_installed(&installed, &["sync"])
         .assert_success();
+}
+
+/// The plugin built against interface 1.1 (before 1.2 appended `wait_for_change`) and
+/// kept as a binary, like the 1.0 one.
+fn frozen_v1_1_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/libtwinbox_test_frozen_v1_1.so")
+}
+
+/// One host loads plugins of every minor of interface 1 side by side: each is checked
+/// against its own frozen layout (1.1 before 1.0), whatever the order they are found in.
+#[test]
+fn plugins_built_against_interfaces_1_0_and_1_1_load_beside_current_ones() {
+    let sandbox = Sandbox::new();
+    let installed = sandbox.install();
+    for (fixture, name) in [
+        (frozen_v1_fixture(), "libtwinbox_test_frozen_v1.so"),
+        (frozen_v1_1_fixture(), "libtwinbox_test_frozen_v1_1.so"),
+    ] {
+        std::fs::copy(fixture, installed.join(name)).unwrap();
+    }
+    sandbox.write_config(&sandbox.account_config(
+        "Old",
+        "",
+        &maildir_section("Local", &sandbox.local()),
+        &repository_section("Remote", "type = frozenv1_1\n"),
+    ));
+    let outcome = sandbox.run_installed(&installed, &["plugins"]);
+    outcome.assert_code(0);
+    for (name, version, interface) in [
+        ("FrozenV1 ", " 1.0.0 ", " 1.0 "),
+        ("FrozenV1_1 ", " 1.1.0 ", " 1.1 "),
+        ("Maildir ", "", " 1.2 "),
+    ] {
+        let row = outcome
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}is listed\n{outcome}"));
+        assert!(
+            row.contains(version) && row.contains(interface) && row.ends_with(" ok"),
+            "{name}: {outcome}"
+        );
+    }
+
+    let outcome = sandbox.run_installed(&installed, &["sync"]);
+    outcome.assert_success();
+    assert!(
+        outcome
+            .account_line("Old")
+            .contains("2 messages copied (2 to local, 0 to remote)"),
+        "{outcome}"
+    );
 }

@@ -96,8 +96,8 @@ fn repair_after_the_server_recreated_a_folder_pairs_by_content_and_copies_only_t
     for part in [
         "1 would be copied to local",
         "1 would be copied to remote",
-        "1 flag updates would be made on local",
-        "1 flag updates would be made on remote",
+        "1 flag update would be made on local",
+        "1 flag update would be made on remote",
         "4 would be paired by content",
     ] {
         assert!(line.contains(part), "no {part:?} in the dry run\n{outcome}");

@@ -349,6 +349,89 @@ impl ImapSession {
         ))
     }
 
+    /// IDLE (RFC 2177) on the selected mailbox until the server reports a change (new,
+    /// expunged or re-flagged messages) or `timeout` passes, then DONE. Returns whether a
+    /// change was reported. The caller checks the IDLE capability first.
+    pub fn idle(&mut self, timeout: Duration) -> Result<bool, CommandError> {
+        self.usable()?;
+        let tag = self.link.command("IDLE").map_err(|e| self.broke(e))?;
+        let flushed = self.link.flush();
+        flushed.map_err(|e| self.broke(e))?;
+        let mut response = link::Response::default();
+        let mut changed = false;
+        // Until the continuation: the server may also refuse, or report changes first.
+        loop {
+            self.read(Literals::Inline, &mut response)?;
+            match response.kind() {
+                Kind::Continuation => break,
+                Kind::Untagged => changed |= reports_change(&response),
+                Kind::Tagged(answered) if answered == tag => {
+                    return match self.answer(&response)? {
+                        Ok(_) => Ok(changed),
+                        Err(refusal) => Err(CommandError::Refused(refusal)),
+                    };
+                }
+                Kind::Tagged(other) => {
+                    return Err(self.out_of_step(&format!("an answer tagged {other:?}")))
+                }
+            }
+        }
+        let deadline = Instant::now() + timeout;
+        while !changed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // The read waits at most until the deadline (never 0: that means "forever").
+            let _ = self
+                .socket
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))));
+            let read = self.link.read(Literals::Inline, &mut response);
+            match read {
+                Ok(()) if response.kind() == Kind::Untagged && response.status() == "BYE" => {
+                    let said = response.information();
+                    self.broken = true;
+                    let _ = self.socket.shutdown(Shutdown::Both);
+                    return Err(CommandError::Broken(format!(
+                        "the server closed the connection: {said}"
+                    )));
+                }
+                Ok(()) if response.kind() == Kind::Untagged => {
+                    changed = reports_change(&response);
+                }
+                Ok(()) => return Err(self.out_of_step("a tagged answer during IDLE")),
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
+                Err(error) => return Err(self.broke(error)),
+            }
+        }
+        let _ = self.socket.set_read_timeout(Some(self.timeout));
+        let written = self
+            .link
+            .write(b"DONE\r\n")
+            .and_then(|()| self.link.flush());
+        written.map_err(|e| self.broke(e))?;
+        loop {
+            self.read(Literals::Inline, &mut response)?;
+            match response.kind() {
+                Kind::Untagged => changed |= reports_change(&response),
+                Kind::Tagged(answered) if answered == tag => {
+                    return match self.answer(&response)? {
+                        Ok(_) => Ok(changed),
+                        Err(refusal) => Err(CommandError::Refused(refusal)),
+                    };
+                }
+                _ => return Err(self.out_of_step("an unexpected answer to DONE")),
+            }
+        }
+    }
+
     /// Logs out politely, waiting at most a few seconds; for connections being closed.
     pub fn logout(mut self) {
         if self.broken {
@@ -364,6 +447,17 @@ impl ImapSession {
 }
 
 /// A one-line description of an I/O error on a connection.
+/// Whether an untagged response during IDLE says the mailbox changed: `* n EXISTS`,
+/// `* n EXPUNGE`, `* n FETCH` (flags), `* VANISHED` (QRESYNC). `* OK Still here` and the
+/// like do not.
+fn reports_change(response: &link::Response) -> bool {
+    let text = String::from_utf8_lossy(&response.text);
+    let mut words = text.split_ascii_whitespace().skip(1);
+    let first = words.next().unwrap_or_default().to_ascii_uppercase();
+    let second = words.next().unwrap_or_default().to_ascii_uppercase();
+    first == "VANISHED" || matches!(second.as_str(), "EXISTS" | "EXPUNGE" | "FETCH")
+}
+
 fn describe_io(error: &io::Error, timeout: Duration) -> String {
     match error.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
@@ -556,6 +650,19 @@ fn sha256_hex(certificate: &X509Ref) -> String {
         .unwrap_or_else(|_| "(unknown)".into())
 }
 
+/// Whether a failed TLS handshake's error says the server spoke something else than TLS:
+/// a plaintext IMAP server sends its `* OK` greeting, which OpenSSL reads as a record of
+/// an unknown version.
+fn answered_in_plaintext(openssl_error: &str) -> bool {
+    [
+        "wrong version number",
+        "packet length too long",
+        "unknown protocol",
+    ]
+    .iter()
+    .any(|sign| openssl_error.contains(sign))
+}
+
 fn tls_handshake(
     options: &ImapOptions,
     tcp: TcpStream,
@@ -611,13 +718,20 @@ fn tls_handshake(
                     verify.error_string()
                 )));
             }
+            let detail = mid.error().to_string();
+            if answered_in_plaintext(&detail) {
+                return Err(BackendError::repository(format!(
+                    "{section}: IMAP server {server} did not answer in TLS (OpenSSL: wrong \
+                     version number): port {} is a plaintext IMAP port, as 143 is. Set ssl = no \
+                     to use it with STARTTLS (required unless starttls = no), or set \
+                     remoteport = 993 (or remove remoteport) for TLS from the first byte",
+                    options.port
+                )));
+            }
             return Err(BackendError::new(
                 ErrorScope::Repository,
                 Retry::Later,
-                format!(
-                    "{section}: TLS handshake with IMAP server {server} failed: {}",
-                    mid.error()
-                ),
+                format!("{section}: TLS handshake with IMAP server {server} failed: {detail}"),
             ));
         }
         Err(HandshakeError::SetupFailure(error)) => return Err(setup(error)),
@@ -773,6 +887,22 @@ fn login(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_changes_are_exists_expunge_fetch_and_vanished() {
+        let said = |line: &str| {
+            reports_change(&link::Response {
+                text: line.as_bytes().to_vec(),
+                literals: Vec::new(),
+            })
+        };
+        assert!(said("* 4 EXISTS\r\n"));
+        assert!(said("* 2 expunge\r\n"));
+        assert!(said("* 3 FETCH (FLAGS (\\Seen))\r\n"));
+        assert!(said("* VANISHED 5:7\r\n"));
+        assert!(!said("* OK Still here\r\n"));
+        assert!(!said("* 1 RECENT\r\n"));
+    }
 
     #[test]
     fn capability_lines() {

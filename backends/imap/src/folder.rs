@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use backend_api::{
-    BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderChanges, FolderPath,
-    FolderStatus, MessageInfo, NewMessage, Retry, SystemFlag, Uid,
+    BackendError, ErrorScope, FetchedMessage, Flags, Folder, FolderChange, FolderChanges,
+    FolderPath, FolderStatus, MessageInfo, NewMessage, Retry, SystemFlag, Uid,
 };
 
 use crate::append::{AppendMode, Outgoing};
@@ -550,6 +550,26 @@ impl Folder for ImapFolder {
             );
         }
         Ok(())
+    }
+
+    /// IMAP IDLE on this folder's connection; unsupported when the server lacks IDLE.
+    /// While it waits, the connection serves nothing else (the folder is used by one
+    /// thread at a time anyway).
+    fn wait_for_change(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<FolderChange, BackendError> {
+        if !self.session()?.has("IDLE") {
+            return Ok(FolderChange::Unsupported);
+        }
+        // The next status() must re-select to see what changed.
+        self.fresh = None;
+        let idled = self.session()?.idle(timeout);
+        match idled {
+            Ok(true) => Ok(FolderChange::Changed),
+            Ok(false) => Ok(FolderChange::TimedOut),
+            Err(error) => Err(self.failed("wait for changes (IDLE)", error)),
+        }
     }
 
     fn list_changes(&mut self, since: u64) -> Result<Option<FolderChanges>, BackendError> {

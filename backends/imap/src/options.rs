@@ -390,6 +390,9 @@ impl ImapOptions {
         match &self.password {
             SecretSource::Given(secret) => Ok(secret.clone()),
             SecretSource::File(path) => {
+                if let Some(warning) = exposure_warning(path, "remotepassfile") {
+                    log::warn!("{warning}");
+                }
                 let text = std::fs::read_to_string(path).map_err(|error| {
                     self.error(
                         "remotepassfile",
@@ -624,7 +627,27 @@ pub(crate) struct NetrcEntry {
 
 fn read_netrc() -> Option<String> {
     let home = std::env::var_os("HOME")?;
-    std::fs::read_to_string(Path::new(&home).join(".netrc")).ok()
+    let path = Path::new(&home).join(".netrc");
+    let text = std::fs::read_to_string(&path).ok()?;
+    if let Some(warning) = exposure_warning(&path, "~/.netrc") {
+        log::warn!("{warning}");
+    }
+    Some(text)
+}
+
+/// A warning if the file `path`, which holds a password, can be read by other users.
+pub(crate) fn exposure_warning(path: &Path, what: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o044 != 0).then(|| {
+        format!(
+            "{} ({what}) holds a password and can be read by other users (mode {:o}); make it \
+             private: chmod 600 {}",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )
+    })
 }
 
 /// The entry for `host` (and `user`, when given) in a netrc file's text; the `default`
@@ -973,5 +996,22 @@ mod tests {
             Some("anon")
         );
         assert_eq!(netrc_lookup("", "x", None), None);
+    }
+
+    #[test]
+    fn a_password_file_readable_by_others_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pass");
+        std::fs::write(&file, "secret\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let warning = exposure_warning(&file, "remotepassfile").unwrap();
+        assert!(
+            warning.contains("can be read by other users") && warning.contains("chmod 600"),
+            "{warning}"
+        );
+        assert!(!warning.contains("secret\n"));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(exposure_warning(&file, "remotepassfile"), None);
     }
 }

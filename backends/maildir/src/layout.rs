@@ -36,7 +36,7 @@ use backend_api::{BackendError, ErrorScope, FolderPath};
 use backend_kit::mutf7;
 use backend_kit::tree::{self, is_maildir};
 
-use crate::uidstate::STATE_FILE;
+use crate::uidstate::{OLD_STATE_FILE, STATE_FILE};
 
 /// The Maildir subdirectories, which can never be folder names under `sep = /`.
 const MAILDIR_SUBDIRS: [&str; 3] = ["cur", "new", "tmp"];
@@ -215,7 +215,7 @@ fn components(path: &FolderPath, layout: Layout) -> Result<Vec<&str>, BackendErr
             Separator::Slash if MAILDIR_SUBDIRS.contains(component) => {
                 return refuse(component, "is a Maildir subdirectory name")
             }
-            Separator::Slash if *component == STATE_FILE => {
+            Separator::Slash if *component == STATE_FILE || *component == OLD_STATE_FILE => {
                 return refuse(component, "is the name of twinbox's UID state file")
             }
             Separator::Slash if index == 0 && component.starts_with('.') => {
@@ -265,11 +265,18 @@ pub(crate) fn resolve(
     if layout.style == Style::MaildirPlusPlus {
         // The root is INBOX, so no other spelling of it can be on disk; its subfolders
         // are `.INBOX.Sub`, as Dovecot names them.
-        return Ok(if path.is_inbox() {
-            String::new()
-        } else {
-            format!(".{canonical}")
-        });
+        if path.is_inbox() {
+            return Ok(String::new());
+        }
+        let directory = format!(".{canonical}");
+        if directory == STATE_FILE || directory.starts_with(&format!("{STATE_FILE}.")) {
+            // The root is INBOX's folder directory, where its UID state file lives.
+            return Err(BackendError::folder(format!(
+                "folder {path}: its Maildir++ directory would be {directory}, the name of \
+                 INBOX's UID state file; rename the folder"
+            )));
+        }
+        return Ok(directory);
     }
     if components.first() != Some(&"INBOX") || root.join(&canonical).is_dir() {
         return Ok(canonical);

@@ -1,5 +1,12 @@
 //! A folder's UIDVALIDITY and next UID, kept in a one-line file inside the folder.
 //!
+//! The file is `.twinbox-uidvalidity`: hidden, as mbsync's `.uidvalidity` is. Mail
+//! clients read only `cur/` and `new/`; notmuch, which reads every file under its root,
+//! notes "Ignoring non-mail file" for it (hidden or not, as for mbsync's) unless its
+//! `new.ignore` names it, which the README tells notmuch users to set. Earlier versions
+//! named it `twinbox-uidvalidity`; that name is still read, and renamed to the new one
+//! when the folder is opened for a sync.
+//!
 //! A Maildir has no UIDs of its own; the UIDs live in the file names and this file holds
 //! what the names cannot: which UIDVALIDITY they belong to, and the next UID to hand out
 //! (which must stay above every UID ever used, even of messages deleted since). Keeping it
@@ -19,8 +26,12 @@ use backend_kit::durable::replace_file;
 use backend_kit::store::read_state_file;
 
 /// The state file's name inside a folder directory.
-pub(crate) const STATE_FILE: &str = "twinbox-uidvalidity";
-const STATE_TMP_FILE: &str = "twinbox-uidvalidity.tmp";
+pub(crate) const STATE_FILE: &str = ".twinbox-uidvalidity";
+const STATE_TMP_FILE: &str = ".twinbox-uidvalidity.tmp";
+/// The name earlier versions gave the state file (and its temporary file): read, and
+/// renamed by [`migrate`].
+pub(crate) const OLD_STATE_FILE: &str = "twinbox-uidvalidity";
+const OLD_STATE_TMP_FILE: &str = "twinbox-uidvalidity.tmp";
 
 /// An FMD5 value: 32 lowercase hexadecimal digits (an MD5 digest).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -105,8 +116,15 @@ fn state_path(folder_dir: &Path) -> PathBuf {
 /// A file that exists but does not parse is a folder-level error: guessing would risk
 /// handing out UIDs twice, so the user decides (deleting the file makes the folder new).
 pub(crate) fn read(folder_dir: &Path) -> Result<Option<UidState>, BackendError> {
-    let path = state_path(folder_dir);
-    let Some(text) = read_state_file(&path)? else {
+    let mut path = state_path(folder_dir);
+    let mut text = read_state_file(&path)?;
+    if text.is_none() {
+        // A folder an earlier version synced, opened read-only (a dry run) or not yet
+        // migrated.
+        path = folder_dir.join(OLD_STATE_FILE);
+        text = read_state_file(&path)?;
+    }
+    let Some(text) = text else {
         return Ok(None);
     };
     match std::str::from_utf8(&text).ok().and_then(UidState::parse) {
@@ -139,11 +157,74 @@ pub(crate) fn write(folder_dir: &Path, state: &UidState) -> Result<(), BackendEr
 /// behind. Call it only under [`lock`]: every writer holds the lock, so the file is then
 /// nobody's work in progress.
 pub(crate) fn remove_leftover(folder_dir: &Path) {
-    let tmp = folder_dir.join(STATE_TMP_FILE);
-    match fs::remove_file(&tmp) {
-        Ok(()) => log::info!("removed {}, left by an interrupted write", tmp.display()),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-        Err(error) => log::warn!("cannot remove {}: {error}", tmp.display()),
+    for name in [STATE_TMP_FILE, OLD_STATE_TMP_FILE] {
+        let tmp = folder_dir.join(name);
+        match fs::remove_file(&tmp) {
+            Ok(()) => log::info!("removed {}, left by an interrupted write", tmp.display()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => log::warn!("cannot remove {}: {error}", tmp.display()),
+        }
+    }
+}
+
+/// Gives a state file of the old name ([`OLD_STATE_FILE`]) the new one, by a rename, so
+/// it is always one or the other. Call it under [`lock`], never in a dry run. Returns
+/// whether the folder directory changed (the caller makes that durable).
+pub(crate) fn migrate(folder_dir: &Path) -> Result<bool, BackendError> {
+    let old = folder_dir.join(OLD_STATE_FILE);
+    let new = state_path(folder_dir);
+    let failed = |error: &io::Error| {
+        BackendError::io(
+            ErrorScope::Folder,
+            format!("cannot rename {} to {}", old.display(), new.display()),
+            error,
+        )
+    };
+    match (fs::symlink_metadata(&old), fs::symlink_metadata(&new)) {
+        (Err(error), _) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        (Err(error), _) => Err(failed(&error)),
+        // Both: an older twinbox synced this folder after a newer one had renamed its
+        // file. Each may have handed out UIDs the other does not know of, so the next
+        // UID is the higher of the two; different UIDVALIDITYs cannot be merged.
+        (Ok(_), Ok(_)) => {
+            let read_one = |path: &Path| -> Result<UidState, BackendError> {
+                let text = fs::read(path).map_err(|e| failed(&e))?;
+                std::str::from_utf8(&text)
+                    .ok()
+                    .and_then(UidState::parse)
+                    .ok_or_else(|| {
+                        BackendError::folder(format!(
+                            "{} is damaged; delete it (the folder keeps {})",
+                            path.display(),
+                            new.display()
+                        ))
+                    })
+            };
+            let (older, newer) = (read_one(&old)?, read_one(&new)?);
+            if older.uid_validity != newer.uid_validity {
+                return Err(BackendError::folder(format!(
+                    "{} and {} hold different UIDVALIDITYs ({} and {}): an older and a newer \
+                     twinbox both synced this folder; delete the one the sync state does not \
+                     know (the newer twinbox uses {})",
+                    old.display(),
+                    new.display(),
+                    older.uid_validity,
+                    newer.uid_validity,
+                    new.display()
+                )));
+            }
+            let merged = UidState {
+                uid_next: older.uid_next.max(newer.uid_next),
+                ..newer
+            };
+            write(folder_dir, &merged)?;
+            fs::remove_file(&old).map_err(|e| failed(&e))?;
+            Ok(true)
+        }
+        (Ok(_), Err(_)) => {
+            fs::rename(&old, &new).map_err(|e| failed(&e))?;
+            Ok(true)
+        }
     }
 }
 
@@ -173,6 +254,27 @@ pub(crate) fn lock(folder_dir: &Path) -> Result<StateLock, BackendError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_file_is_private_and_never_written_through_a_planted_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(STATE_TMP_FILE)).unwrap();
+        let state = UidState {
+            uid_validity: 1_700_000_000,
+            uid_next: 7,
+            accepted_fmd5: None,
+        };
+        write(dir.path(), &state).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        let mode = fs::metadata(dir.path().join(STATE_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 
     #[test]
     fn state_round_trips_and_damage_is_reported() {
@@ -236,5 +338,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(lock(dir.path()).unwrap());
         drop(lock(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn the_old_name_is_read_and_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(OLD_STATE_FILE), "1600000000 7\n").unwrap();
+        let state = read(dir.path()).unwrap().expect("the old file is read");
+        assert_eq!((state.uid_validity, state.uid_next), (1_600_000_000, 7));
+        assert!(migrate(dir.path()).unwrap());
+        assert!(!dir.path().join(OLD_STATE_FILE).exists());
+        assert_eq!(
+            fs::read_to_string(dir.path().join(STATE_FILE)).unwrap(),
+            "1600000000 7\n"
+        );
+        assert_eq!(read(dir.path()).unwrap(), Some(state));
+        assert!(!migrate(dir.path()).unwrap(), "nothing left to migrate");
     }
 }

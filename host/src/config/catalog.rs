@@ -36,8 +36,6 @@ pub enum SectionKind<'a> {
     Mbnames,
 }
 
-const DAEMON: &str = "it comes with the daemon mode (twinbox syncs once per run for now); \
-                      run twinbox from cron or a systemd timer meanwhile";
 const NEEDS_DATES: &str = "twinbox's backends do not report message dates in their \
                            listings yet, so every message is synced";
 const HARDENING: &str = "the size limit comes with the hardening work; every message is synced";
@@ -58,7 +56,11 @@ const GENERAL: &[(&str, Support)] = &[
     ),
     (
         "ui",
-        Support::Ignored("twinbox prints one summary per account; -v shows progress"),
+        Support::Ignored(
+            "twinbox picks its display itself: a progress line per account on a terminal, \
+             plain lines elsewhere; -q is OfflineIMAP's quiet, -v adds detail, --json gives \
+             one JSON object per event",
+        ),
     ),
     (
         "fsync",
@@ -73,11 +75,17 @@ const ACCOUNT: &[(&str, Support)] = &[
     ("pairbymessageid", Support::Works),
     ("deletionguard", Support::Works),
     ("utf8foldernames", Support::Works),
-    ("autorefresh", Support::NotYet(DAEMON)),
-    ("quick", Support::NotYet(DAEMON)),
-    ("presynchook", Support::NotYet(DAEMON)),
-    ("postsynchook", Support::NotYet(DAEMON)),
-    ("newmail_hook", Support::NotYet(DAEMON)),
+    // The daemon (host/src/daemon): `twinbox sync` keeps running when it is set.
+    ("autorefresh", Support::Works),
+    // Which runs of the daemon are quick ones (what OFFLINEIMAPSYNCMODE tells the hooks);
+    // every twinbox run already asks the server only for what changed.
+    ("quick", Support::Works),
+    ("presynchook", Support::Works),
+    ("postsynchook", Support::Works),
+    // A shell command in twinbox (OfflineIMAP's is a Python lambda, refused by name).
+    ("newmail_hook", Support::Works),
+    // twinbox's own: how long a hook may run before it is killed.
+    ("hooktimeout", Support::Works),
     ("maxage", Support::NotYet(NEEDS_DATES)),
     ("startdate", Support::NotYet(NEEDS_DATES)),
     ("maxsize", Support::NotYet(HARDENING)),
@@ -101,8 +109,9 @@ const REPOSITORY: &[(&str, Support)] = &[
     ("maxconnections", Support::Works),
     // Folder filters are evaluated afresh on every sync in twinbox.
     ("dynamic_folderfilter", Support::Works),
-    ("idlefolders", Support::NotYet(DAEMON)),
-    ("newmail_hook", Support::NotYet(DAEMON)),
+    // Read by the daemon from the remote repository (host/src/daemon/idle.rs).
+    ("idlefolders", Support::Works),
+    ("newmail_hook", Support::Works),
     ("maxage", Support::NotYet(NEEDS_DATES)),
     ("startdate", Support::NotYet(NEEDS_DATES)),
     ("maxsize", Support::NotYet(HARDENING)),
@@ -137,8 +146,20 @@ const IMAP: &[(&str, Support)] = &[
     ("expunge", Support::Works),
     // Read by the host: the hierarchy separator folderfilter and nametrans see.
     ("sep", Support::Works),
-    ("holdconnectionopen", Support::NotYet(DAEMON)),
-    ("keepalive", Support::NotYet(DAEMON)),
+    (
+        "holdconnectionopen",
+        Support::Ignored(
+            "twinbox connects for each sync; the daemon's IDLE watchers keep connections of \
+             their own open",
+        ),
+    ),
+    (
+        "keepalive",
+        Support::Ignored(
+            "the daemon's IDLE watchers renew IDLE every 5 minutes, which keeps their \
+             connections alive",
+        ),
+    ),
     (
         "remotepasseval",
         Support::Refused(
@@ -302,10 +323,15 @@ mod tests {
             "presynchook",
             "postsynchook",
             "newmail_hook",
-            "maxage",
-            "startdate",
-            "maxsize",
+            "hooktimeout",
         ] {
+            assert_eq!(
+                lookup(SectionKind::Account, option),
+                Some(Support::Works),
+                "{option}"
+            );
+        }
+        for option in ["maxage", "startdate", "maxsize"] {
             assert!(
                 matches!(
                     lookup(SectionKind::Account, option),
@@ -339,10 +365,10 @@ mod tests {
                 Some(Support::Works)
             );
         }
-        assert!(matches!(
+        assert_eq!(
             lookup(SectionKind::Repository("IMAP"), "idlefolders"),
-            Some(Support::NotYet(_))
-        ));
+            Some(Support::Works)
+        );
     }
 
     #[test]

@@ -167,6 +167,16 @@ impl Ini {
             option: option.name.clone(),
             problem,
         };
+        // A password is never quoted in an error: neither the option's own value nor one
+        // it refers to (which may be anything, a password included).
+        let hidden = depth > 1 || is_secret(&option.name);
+        let quote = |text: &str| {
+            if hidden {
+                "the value is not shown: it may be a password".to_owned()
+            } else {
+                format!("{:?}", first_chars(text))
+            }
+        };
         if depth > MAX_INTERPOLATION_DEPTH {
             return Err(error(format!(
                 "nests %(name)s references more than {MAX_INTERPOLATION_DEPTH} levels deep \
@@ -189,8 +199,8 @@ impl Ini {
                         .filter(|&close| close > 0 && rest[2 + close + 1..].starts_with('s'));
                     let Some(close) = reference else {
                         return Err(error(format!(
-                            "has a bad reference {:?}; write %(name)s, or %% for a literal %",
-                            first_chars(rest)
+                            "has a bad reference ({}); write %(name)s, or %% for a literal %",
+                            quote(rest)
                         )));
                     };
                     let name = rest[2..2 + close].to_lowercase();
@@ -210,8 +220,8 @@ impl Ini {
                 }
                 _ => {
                     return Err(error(format!(
-                        "has a '%' not followed by '%' or '(' (at {:?}); write %% for a literal %",
-                        first_chars(rest)
+                        "has a '%' not followed by '%' or '(' (at {}); write %% for a literal %",
+                        quote(rest)
                     )));
                 }
             }
@@ -219,6 +229,15 @@ impl Ini {
         out.push_str(rest);
         Ok(())
     }
+}
+
+/// Whether option `name` may hold a secret (`remotepass`, `localpass`, a token), whose
+/// value no error quotes.
+pub(crate) fn is_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "token", "secret"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 /// The start of `text`, short enough to quote in a one-line error.

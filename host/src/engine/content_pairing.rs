@@ -188,6 +188,9 @@ impl FolderSync<'_> {
                 .cloned()
                 .map(StateChange::PutPair)
                 .collect();
+            if !changes.is_empty() {
+                self.make_listed_durable()?;
+            }
             self.state.commit(self.path, &changes)?;
         }
         report.paired_by_content += new_pairs.len();

@@ -43,6 +43,15 @@ impl FolderSync<'_> {
             .iter()
             .filter_map(|uid| by_uid.get(uid).copied())
             .collect();
+        if !messages.is_empty() {
+            self.observer.event(&SyncEvent::CopiesPlanned {
+                account: self.account,
+                folder: self.path,
+                to: destination,
+                messages: messages.len(),
+                bytes: messages.iter().map(|m| m.size).sum(),
+            });
+        }
         let mut all_known = true;
         for batch in batches(&messages, self.batch_bytes) {
             let fetched = self.fetch_isolating_bad_messages(source, &batch, report)?;
@@ -132,6 +141,8 @@ impl FolderSync<'_> {
                 copy: copy.clone(),
             })
             .collect();
+        // The pairs will carry the source's flags as listed.
+        self.make_listed_durable()?;
         self.state.commit(self.path, &intents)?;
 
         let folder = &mut self.folders[destination].folder;
@@ -142,12 +153,17 @@ impl FolderSync<'_> {
             }
             Err(error) => return Err(FolderFailure::backend(destination)(error)),
         };
-        folder
-            .flush()
-            .map_err(FolderFailure::backend(destination))?;
+        self.flush(destination)?;
 
         let all_known = self.record_copies(&pending, new_uids)?;
         report.copied_to[destination] += pending.len();
+        self.observer.event(&SyncEvent::MessagesCopied {
+            account: self.account,
+            folder: self.path,
+            to: destination,
+            messages: pending.len(),
+            bytes: pending.iter().map(|(_, copy)| copy.size).sum(),
+        });
         Ok(all_known)
     }
 
@@ -168,9 +184,11 @@ impl FolderSync<'_> {
     ) -> Result<bool, FolderFailure> {
         let source = destination.other();
         let fail = FolderFailure::backend(destination);
-        let folder = &mut self.folders[destination].folder;
-        folder.flush().map_err(&fail)?;
-        let listing = folder.list_messages().map_err(&fail)?;
+        self.flush(destination)?;
+        let listing = self.folders[destination]
+            .folder
+            .list_messages()
+            .map_err(&fail)?;
         let mut pairs = self.state.pairs(self.path)?;
         self.resolve_pending(destination, &listing, &mut pairs, Unfound::KeepPending)?;
         let batch: HashSet<u64> = pending.iter().map(|(id, _)| *id).collect();
@@ -208,12 +226,21 @@ impl FolderSync<'_> {
             }
         }
         self.state.commit(self.path, &gone)?;
-        self.folders[destination].folder.flush().map_err(&fail)?;
+        self.flush(destination)?;
         let mut all_known = true;
         for (copy, uids) in &appended {
             all_known &= self.record_copies(std::slice::from_ref(copy), uids.clone())?;
         }
         report.copied_to[destination] += appended.len();
+        if !appended.is_empty() {
+            self.observer.event(&SyncEvent::MessagesCopied {
+                account: self.account,
+                folder: self.path,
+                to: destination,
+                messages: appended.len(),
+                bytes: appended.iter().map(|((_, copy), _)| copy.size).sum(),
+            });
+        }
 
         let dropped: Vec<StateChange> = refused
             .iter()
@@ -273,6 +300,7 @@ impl FolderSync<'_> {
                 digest: ContentDigest::of(&bytes),
                 destination_uid_next,
                 flags: flags.clone(),
+                retried: self.retrying.contains(&(destination, message.uid)),
             };
             pending.push((id, copy));
             messages.push(NewMessage {

@@ -33,13 +33,16 @@ impl FolderSync<'_> {
             folder
                 .delete_messages(&uids)
                 .map_err(FolderFailure::backend(side))?;
-            folder.flush().map_err(FolderFailure::backend(side))?;
+            self.flush(side)?;
             report.deleted_on[side] += uids.len();
             changes.extend(
                 deletions
                     .iter()
                     .map(|deletion| StateChange::RemovePair(deletion.pair)),
             );
+        }
+        if !changes.is_empty() {
+            self.make_listed_durable()?;
         }
         Ok(self.state.commit(self.path, &changes)?)
     }

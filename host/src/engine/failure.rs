@@ -53,6 +53,17 @@ pub enum FolderFailure {
         listed: usize,
         holds: u32,
     },
+    /// A message was uploaded twice to a side that does not tell new UIDs, and neither
+    /// copy can be found again (the side stores other bytes than it is given): a third
+    /// upload would only make a third copy.
+    CopyNotFound {
+        account: String,
+        folder: FolderPath,
+        /// The side copied to.
+        side: Side,
+        repository: String,
+        source_uid: Uid,
+    },
 }
 
 impl FolderFailure {
@@ -78,7 +89,8 @@ impl FolderFailure {
             FolderFailure::UidValidityChanged { .. }
             | FolderFailure::UidNextWentBack { .. }
             | FolderFailure::DeletionGuard { .. }
-            | FolderFailure::ListingIncomplete { .. } => false,
+            | FolderFailure::ListingIncomplete { .. }
+            | FolderFailure::CopyNotFound { .. } => false,
         }
     }
 }
@@ -88,6 +100,18 @@ impl fmt::Display for FolderFailure {
         match self {
             FolderFailure::Backend { side, error } => write!(f, "{} repository: {error}", side.name()),
             FolderFailure::State(error) => write!(f, "{error}"),
+            FolderFailure::CopyNotFound {
+                account,
+                folder,
+                side,
+                repository,
+                source_uid,
+            } => write!(
+                f,
+                "folder {folder}: message UID {source_uid} of the {other} side was uploaded twice to repository {repository} ({side}), which does not report new UIDs (no UIDPLUS) and stores messages changed (so neither copy can be found again by its content or Message-ID); not uploading it a third time. Delete the extra copies there, then {}",
+                repair_advice(account, folder).replacen("Run", "run", 1),
+                other = side.other(),
+            ),
             FolderFailure::UidValidityChanged {
                 account,
                 folder,

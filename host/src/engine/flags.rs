@@ -17,7 +17,12 @@ impl FolderSync<'_> {
         plan: &FolderPlan,
         report: &mut FolderReport,
     ) -> Result<(), FolderFailure> {
-        if plan.updated_pairs.is_empty() {
+        // Not only when some pair is to be recorded: under `readonly`, a pair whose
+        // read-only side would change is not recorded, yet the other side's changes of
+        // the same pair must still be made.
+        if plan.updated_pairs.is_empty()
+            && Side::BOTH.iter().all(|&s| plan.flag_changes[s].is_empty())
+        {
             return Ok(());
         }
         for side in Side::BOTH {
@@ -31,9 +36,10 @@ impl FolderSync<'_> {
                     .update_flags(&uids, add, remove)
                     .map_err(FolderFailure::backend(side))?;
             }
-            folder.flush().map_err(FolderFailure::backend(side))?;
+            self.flush(side)?;
             report.flags_on[side] += changes.len();
         }
+        self.make_listed_durable()?;
         let changes: Vec<StateChange> = plan
             .updated_pairs
             .iter()

@@ -68,6 +68,14 @@ pub struct FolderSync<'a> {
     pub observer: &'a dyn SyncObserver,
     /// The id the next pending copy gets, once the state was read for it.
     pub(super) pending_ids_from: Option<u64>,
+    /// Whether what the listings showed is known durable (see [`Self::make_listed_durable`]).
+    pub(super) listed_durable: bool,
+    /// (destination, source UID) of the originals whose earlier copy could not be found
+    /// again: their next copy is their last (see `recovery.rs`).
+    pub(super) retrying: std::collections::HashSet<(Side, Uid)>,
+    /// Per side: the lowest UID from which its unpaired messages may be such unfound
+    /// copies; they are not copied back as new mail while their originals are retried.
+    pub(super) held_back_from: PerSide<Option<Uid>>,
 }
 
 /// What the state holds for a folder, once checked against both sides.
@@ -127,6 +135,9 @@ impl FolderSync<'_> {
             if !self.sync_deletes[side] {
                 plan = plan.without_deletions_on(side.other());
             }
+            if let Some(from) = self.held_back_from[side] {
+                plan.copies[side.other()].retain(|uid| *uid < from);
+            }
         }
         let cleanliness = Cleanliness::of(&listings, &pairs, &unrestricted, &plan);
         let guard = self.check_deletion_guard(&plan, &listings, &mut record);
@@ -156,13 +167,47 @@ impl FolderSync<'_> {
         self.save_record(&record, recorded.as_ref())
     }
 
+    /// Makes `side`'s effects so far durable: one durable step (see
+    /// [`SyncState::durable_step`], which the crash tests stop at).
+    pub(super) fn flush(&mut self, side: Side) -> Result<(), FolderFailure> {
+        self.folders[side]
+            .folder
+            .flush()
+            .map_err(FolderFailure::backend(side))?;
+        Ok(self.state.durable_step()?)
+    }
+
+    /// Makes durable what the listings showed, before anything read from them is
+    /// recorded (a pair found or merged, flags, a UIDNEXT or MODSEQ): an earlier run may
+    /// have died between its effects and their flush, and what it left, though listed now,
+    /// could still vanish in a power cut; a pair recorded for a copy that then vanished
+    /// would delete its original as a deletion. Once per folder sync, and only when
+    /// something is recorded (a sync that changes nothing flushes nothing). A read-only
+    /// side is never written, so it is not flushed either.
+    pub(super) fn make_listed_durable(&mut self) -> Result<(), FolderFailure> {
+        if self.listed_durable {
+            return Ok(());
+        }
+        for side in Side::BOTH {
+            if !self.read_only[side] {
+                self.folders[side]
+                    .folder
+                    .flush()
+                    .map_err(FolderFailure::backend(side))?;
+            }
+        }
+        self.listed_durable = true;
+        Ok(())
+    }
+
     /// Writes the folder's record if it differs from the one read at the start.
     fn save_record(
-        &self,
+        &mut self,
         record: &FolderRecord,
         recorded: Option<&FolderRecord>,
     ) -> Result<(), FolderFailure> {
         if recorded != Some(record) {
+            self.make_listed_durable()?;
             self.state
                 .commit(self.path, &[StateChange::SetFolder(*record)])?;
         }

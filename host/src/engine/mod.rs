@@ -25,6 +25,7 @@ pub mod report;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use backend_api::{FolderPath, Repository};
 use rayon::prelude::*;
@@ -66,6 +67,9 @@ pub struct SyncOptions {
     pub allow_deletions: bool,
     /// `twinbox repair`: which folders forget their state and are paired again by content.
     pub repair: Option<Repair>,
+    /// Set from outside (a daemon told to stop): the folders in flight finish, and the
+    /// ones not yet started are skipped, so the run ends soon with its state saved.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// Which folders `twinbox repair` starts over.
@@ -94,6 +98,7 @@ impl Default for SyncOptions {
             deletion_guard_percent: DEFAULT_DELETION_GUARD_PERCENT,
             allow_deletions: false,
             repair: None,
+            cancel: None,
         }
     }
 }
@@ -131,11 +136,16 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
     };
     let folders = match folder_plan(account) {
         Ok(folders) => folders,
-        Err(error) => {
+        Err((error, retry)) => {
             report.error = Some(error);
+            report.retry = retry;
             return report;
         }
     };
+    observer.event(&SyncEvent::FoldersPlanned {
+        account: account.name,
+        folders: folders.len(),
+    });
     let stop = AtomicBool::new(false);
     let sync_one = |(path, presence): &FolderToSync| {
         let mut folder_report = FolderReport::for_folder(path);
@@ -143,6 +153,12 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
             folder_report
                 .errors
                 .push("skipped: a repository of this account failed on another folder".into());
+            return folder_report;
+        }
+        if cancelled(&account.options) {
+            folder_report
+                .errors
+                .push("skipped: twinbox was told to stop".into());
             return folder_report;
         }
         observer.event(&SyncEvent::FolderStarted {
@@ -176,15 +192,28 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
     report
 }
 
+fn cancelled(options: &SyncOptions) -> bool {
+    options
+        .cancel
+        .as_ref()
+        .is_some_and(|cancel| cancel.load(Ordering::SeqCst))
+}
+
 /// A folder to sync, with where it exists or why it cannot be synced.
 type FolderToSync = (FolderPath, Result<Presence, String>);
 
-/// The folders to sync.
-fn folder_plan(account: &Account<'_>) -> Result<Vec<FolderToSync>, String> {
-    let list = |side: Side| -> Result<BTreeSet<FolderPath>, String> {
-        let folders = account.repositories[side]
-            .list_folders()
-            .map_err(|e| format!("{} repository: cannot list folders: {e}", side.name()))?;
+/// The folders to sync. An error comes with the backend's retry class when it has one
+/// (a daemon retries by it).
+fn folder_plan(
+    account: &Account<'_>,
+) -> Result<Vec<FolderToSync>, (String, Option<backend_api::Retry>)> {
+    let list = |side: Side| -> Result<BTreeSet<FolderPath>, (String, Option<backend_api::Retry>)> {
+        let folders = account.repositories[side].list_folders().map_err(|e| {
+            (
+                format!("{} repository: cannot list folders: {e}", side.name()),
+                Some(e.retry),
+            )
+        })?;
         Ok(folders
             .into_iter()
             .filter(|f| f.selectable)
@@ -195,7 +224,7 @@ fn folder_plan(account: &Account<'_>) -> Result<Vec<FolderToSync>, String> {
     let known: BTreeSet<FolderPath> = account
         .state
         .folders()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| (e.to_string(), None))?
         .into_iter()
         .map(|(path, _)| path)
         .collect();
@@ -275,6 +304,9 @@ fn sync_folder(
         batch_bytes: batches::folder_batch_bytes(account.options.threads),
         observer,
         pending_ids_from: None,
+        listed_durable: false,
+        retrying: Default::default(),
+        held_back_from: PerSide::default(),
     };
     sync.run(report)
 }

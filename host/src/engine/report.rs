@@ -2,8 +2,9 @@
 //!
 //! The engine never prints. It returns a report, which the CLI's summary (`summary.rs`)
 //! formats at the end, and tells events to a [`SyncObserver`] as it goes: the CLI's
-//! observer logs them (shown with `-v`); a progress bar or a `--json` stream would be
-//! other observers.
+//! observers (`output/`) turn them into log lines (`-v`), a progress display on a terminal
+//! or a `--json` stream. Events carry counts, never text meant for a user, so that every
+//! observer formats them its own way.
 
 use backend_api::FolderPath;
 
@@ -58,6 +59,9 @@ pub struct AccountReport {
     pub folders: Vec<FolderReport>,
     /// An error that stopped the whole account (e.g. a repository could not be opened).
     pub error: Option<String>,
+    /// The retry class of the backend error behind `error`, when it came from one (a
+    /// daemon retries by it).
+    pub retry: Option<backend_api::Retry>,
     pub dry_run: bool,
 }
 
@@ -74,6 +78,9 @@ impl AccountReport {
 /// An event during a sync.
 #[derive(Debug)]
 pub enum SyncEvent<'a> {
+    /// Both repositories are open and listed: `folders` folder pairs will be synced
+    /// (each then gets one `FolderStarted` and one `FolderFinished`).
+    FoldersPlanned { account: &'a str, folders: usize },
     FolderStarted {
         account: &'a str,
         folder: &'a FolderPath,
@@ -83,6 +90,24 @@ pub enum SyncEvent<'a> {
         account: &'a str,
         folder: &'a FolderPath,
         error: &'a str,
+    },
+    /// `messages` messages of `bytes` bytes (as the source stores them) are about to be
+    /// copied to `to` in this folder: the totals a progress display counts towards.
+    CopiesPlanned {
+        account: &'a str,
+        folder: &'a FolderPath,
+        to: Side,
+        messages: usize,
+        bytes: u64,
+    },
+    /// A batch of copies is durable and recorded: `messages` more messages, `bytes` more
+    /// bytes (as the destination stores them) copied to `to`.
+    MessagesCopied {
+        account: &'a str,
+        folder: &'a FolderPath,
+        to: Side,
+        messages: usize,
+        bytes: u64,
     },
     FolderFinished {
         account: &'a str,

@@ -254,16 +254,26 @@ fn a_confirmation_covers_only_the_deletions_the_guard_showed() {
 
 #[test]
 fn the_guard_works_both_ways_and_can_be_turned_off() {
-    let (local, remote, state) = synced_folder(6);
-    empty(&remote, "Archive");
-    assert!(sync(&local, &remote, &state).failed());
-    assert_eq!(local.messages("Archive").len(), 6);
-    let off = SyncOptions {
-        deletion_guard_percent: 0,
-        ..SyncOptions::default()
-    };
-    assert!(!sync_with(&local, &remote, &state, off).failed());
-    assert!(local.messages("Archive").is_empty());
+    // Both ways: the test once emptied only the remote side, so "both ways" was never
+    // checked.
+    for emptied in Side::BOTH {
+        let (local, remote, state) = synced_folder(6);
+        let sides = PerSide::new(&local, &remote);
+        empty(sides[emptied], "Archive");
+        let report = sync(&local, &remote, &state);
+        assert!(report.failed(), "{emptied:?} emptied: {report:?}");
+        assert_eq!(
+            sides[emptied.other()].messages("Archive").len(),
+            6,
+            "{emptied:?} emptied: the other side keeps everything"
+        );
+        let off = SyncOptions {
+            deletion_guard_percent: 0,
+            ..SyncOptions::default()
+        };
+        assert!(!sync_with(&local, &remote, &state, off).failed());
+        assert!(sides[emptied.other()].messages("Archive").is_empty());
+    }
 }
 
 #[test]

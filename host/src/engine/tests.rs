@@ -1,6 +1,7 @@
 //! Engine tests on in-memory repositories, mbsync-style: each scenario runs normally, then
-//! interrupted after every write and resumed (it must reach the same end state), then once
-//! more (it must change nothing).
+//! interrupted after every write and after every durable step, with what was not flushed
+//! lost (the memory repository's crash model), and resumed (it must reach the same end
+//! state), then once more (it must change nothing).
 
 use backend_api::{Flags, FolderPath, LineEnding, PermanentFlags, SystemFlag};
 use backend_kit::memory::{Fault, MemoryRepository};
@@ -327,10 +328,104 @@ fn interrupted_anywhere_converges(uidplus: bool) {
     assert_interrupted_anywhere_converges(|| scenario(uidplus), SyncOptions::default(), 30);
 }
 
+/// What a crash does to the writes a store had not flushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Loss {
+    /// Nothing lost: the process died, the machine did not, and what was not flushed is
+    /// still there and still not durable.
+    Nothing,
+    /// Every unflushed write lost.
+    Everything,
+    /// Every other one lost, the first kept (a disk writes back in no particular order).
+    EveryOther,
+}
+
+impl Loss {
+    const ALL: [Loss; 3] = [Loss::Nothing, Loss::Everything, Loss::EveryOther];
+
+    fn strike(self, repository: &MemoryRepository) {
+        match self {
+            Loss::Nothing => repository.restart(),
+            Loss::Everything => repository.crash(),
+            Loss::EveryOther => repository.crash_keeping(|index| index % 2 == 0),
+        }
+    }
+}
+
+/// Where a run stops.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Interruption {
+    /// A write on one side fails after `after` writes succeeded (the failing one applied
+    /// or not, as a connection that dropped after or before the server did the work);
+    /// the run goes on with what it can, then the process crashes.
+    Writes {
+        side: Side,
+        after: usize,
+        applied: bool,
+        loss: Loss,
+    },
+    /// The process dies right after its `after`th durable step (a commit or a flush).
+    Steps { after: u64, loss: Loss },
+}
+
+/// Runs the scenario `setup` makes once more with `options`, stopped at each of
+/// `interruptions` in turn (each followed by a crash), then resumed with a plain sync.
+/// Returns the end state, or `None` if some interruption came after the end of its run.
+fn interrupted_run(
+    setup: &impl Fn() -> (MemoryRepository, MemoryRepository, SyncState),
+    options: &SyncOptions,
+    interruptions: &[Interruption],
+) -> Option<(MemoryRepository, MemoryRepository, SyncState)> {
+    let (local, remote, state) = setup();
+    for interruption in interruptions {
+        let loss = match *interruption {
+            Interruption::Writes {
+                side,
+                after,
+                applied,
+                loss,
+            } => {
+                let faulty = PerSide::new(&local, &remote)[side];
+                faulty.inject_fault(Fault {
+                    after_writes: after,
+                    effect_applied: applied,
+                });
+                sync_with(&local, &remote, &state, options.clone());
+                faulty.clear_fault();
+                loss
+            }
+            Interruption::Steps { after, loss } => {
+                let (halt_local, halt_remote) = (local.clone(), remote.clone());
+                state.crash_after_steps(after, move || {
+                    halt_local.halt();
+                    halt_remote.halt();
+                });
+                sync_with(&local, &remote, &state, options.clone());
+                let crashed = state.crashed();
+                state.restart();
+                if !crashed {
+                    return None;
+                }
+                loss
+            }
+        };
+        loss.strike(&local);
+        loss.strike(&remote);
+    }
+    Some((local, remote, state))
+}
+
 /// Runs the scenario `setup` makes with `options`, uninterrupted, for the expected end
-/// state; then again from scratch, stopped after each of the first `writes` writes on each
-/// side (with and without the write's effect applied), resumed with a plain sync: it must
-/// reach the same end state, and a third run must change nothing.
+/// state; then again from scratch, interrupted and resumed with a plain sync, which must
+/// reach the same end state (and a third run must change nothing):
+/// - a write failing after each of the first `writes` writes on each side (with and
+///   without its effect applied), then a crash losing all, none or some of what was not
+///   flushed;
+/// - the process dying after each durable step, losing all or some of what was not
+///   flushed;
+/// - both: a write failing with its effect applied and kept, then the resuming run
+///   dying after each of its durable steps with everything unflushed lost (what
+///   recovery found must be durable before it is recorded).
 pub(super) fn assert_interrupted_anywhere_converges(
     setup: impl Fn() -> (MemoryRepository, MemoryRepository, SyncState),
     options: SyncOptions,
@@ -342,32 +437,68 @@ pub(super) fn assert_interrupted_anywhere_converges(
     let expected = (contents(&local), contents(&remote));
     assert_in_sync(&local, &remote);
 
-    for after_writes in 0..writes {
-        for effect_applied in [false, true] {
-            for faulty_side in Side::BOTH {
-                let (local, remote, state) = setup();
-                let faulty = PerSide::new(&local, &remote)[faulty_side];
-                faulty.inject_fault(Fault {
-                    after_writes,
-                    effect_applied,
-                });
-                sync_with(&local, &remote, &state, options.clone());
-                faulty.clear_fault();
-                let resumed = sync(&local, &remote, &state);
-                assert!(
-                    !resumed.failed(),
-                    "resume after {after_writes} writes: {resumed:?}"
-                );
-                let got = (contents(&local), contents(&remote));
-                assert_eq!(
-                    got, expected,
-                    "interrupted after {after_writes} writes on {faulty_side:?} (applied: {effect_applied}), resumed: not the uninterrupted end state"
-                );
-                let again = sync(&local, &remote, &state);
-                assert!(
-                    !again.changed_anything(),
-                    "a third run changes nothing: {again:?}"
-                );
+    let check = |interruptions: &[Interruption]| -> bool {
+        let Some((local, remote, state)) = interrupted_run(&setup, &options, interruptions) else {
+            return false;
+        };
+        let resumed = sync(&local, &remote, &state);
+        assert!(
+            !resumed.failed(),
+            "resumed after {interruptions:?}: {resumed:?}"
+        );
+        let got = (contents(&local), contents(&remote));
+        assert_eq!(
+            got, expected,
+            "interrupted {interruptions:?}, resumed: not the uninterrupted end state"
+        );
+        let again = sync(&local, &remote, &state);
+        assert!(
+            !again.changed_anything(),
+            "interrupted {interruptions:?}: a third run changes nothing: {again:?}"
+        );
+        true
+    };
+    let write_faults = || {
+        (0..writes).flat_map(|after| {
+            [false, true].into_iter().flat_map(move |applied| {
+                Side::BOTH
+                    .into_iter()
+                    .map(move |side| (side, after, applied))
+            })
+        })
+    };
+
+    for (side, after, applied) in write_faults() {
+        for loss in Loss::ALL {
+            check(&[Interruption::Writes {
+                side,
+                after,
+                applied,
+                loss,
+            }]);
+        }
+    }
+    for loss in [Loss::Everything, Loss::EveryOther] {
+        for after in 1.. {
+            if !check(&[Interruption::Steps { after, loss }]) {
+                break;
+            }
+        }
+    }
+    for (side, after, _) in write_faults().filter(|(_, _, applied)| *applied) {
+        let first = Interruption::Writes {
+            side,
+            after,
+            applied: true,
+            loss: Loss::Nothing,
+        };
+        for step in 1.. {
+            let second = Interruption::Steps {
+                after: step,
+                loss: Loss::Everything,
+            };
+            if !check(&[first, second]) {
+                break;
             }
         }
     }
@@ -505,5 +636,109 @@ fn a_message_the_destination_refuses_fails_alone() {
             assert!(stored.contains(&message(n)), "run {run}: message {n}");
         }
         assert!(state.pending(&FolderPath::inbox()).unwrap().is_empty());
+    }
+}
+
+#[test]
+fn a_read_only_side_still_gets_the_flags_changed_on_the_other_side() {
+    // Issue 12: the pair whose read-only side would change is not recorded, and the flag
+    // changes left for the writable side were dropped with it when no other pair changed.
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new();
+    remote.deliver("INBOX", &message(1), Flags::new());
+    let state = SyncState::in_memory().unwrap();
+    let options = SyncOptions {
+        read_only: PerSide::new(false, true),
+        ..Default::default()
+    };
+    sync_with(&local, &remote, &state, options.clone());
+    let local_uid = local.messages("INBOX")[0].0;
+    let remote_uid = remote.messages("INBOX")[0].0;
+    local.set_flags("INBOX", local_uid, seen());
+    let flagged = Flags::from_system(&[SystemFlag::Flagged]);
+    remote.set_flags("INBOX", remote_uid, flagged);
+
+    let report = sync_with(&local, &remote, &state, options.clone());
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(
+        local.messages("INBOX")[0].1.flags,
+        Flags::from_system(&[SystemFlag::Seen, SystemFlag::Flagged]),
+        "the remote +Flagged reaches the local side"
+    );
+    assert_eq!(
+        remote.messages("INBOX")[0].1.flags,
+        Flags::from_system(&[SystemFlag::Flagged]),
+        "the read-only side is not written"
+    );
+    let again = sync_with(&local, &remote, &state, options);
+    assert!(!again.changed_anything(), "{again:?}");
+}
+
+/// A server that stores a header line of its own in every message it is given (as some
+/// archiving servers do): neither the exact bytes nor the content fingerprint match.
+fn add_a_server_header(bytes: &[u8]) -> Vec<u8> {
+    [b"X-Archived-By: server\r\n".as_slice(), bytes].concat()
+}
+
+fn rewriting_server_without_uidplus() -> MemoryRepository {
+    MemoryRepository::new()
+        .with_line_ending(LineEnding::CrLf)
+        .reporting_append_uids(false)
+        .rewriting_appends(add_a_server_header)
+}
+
+#[test]
+fn a_server_without_uidplus_that_rewrites_messages_gets_no_endless_duplicates() {
+    // Issue 12: the copy was not found again by its bytes, so it stayed pending, was
+    // copied again on the next run, and the server's copy came back as new mail. Found
+    // by Message-ID and INTERNALDATE among the UIDs given since, it is paired.
+    let local = MemoryRepository::new();
+    let remote = rewriting_server_without_uidplus();
+    local.deliver("INBOX", &message(1), Flags::new());
+    local.deliver("INBOX", &message(2), seen());
+    let state = SyncState::in_memory().unwrap();
+    for run in 0..3 {
+        let report = sync(&local, &remote, &state);
+        assert!(!report.failed(), "run {run}: {report:?}");
+        assert_eq!(remote.messages("INBOX").len(), 2, "run {run}: {report:?}");
+        assert_eq!(local.messages("INBOX").len(), 2, "run {run}: {report:?}");
+    }
+    assert_eq!(state.pairs(&FolderPath::inbox()).unwrap().len(), 2);
+    assert!(state.pending(&FolderPath::inbox()).unwrap().is_empty());
+    assert!(!sync(&local, &remote, &state).changed_anything());
+}
+
+#[test]
+fn a_copy_that_cannot_be_found_again_is_uploaded_again_once_then_the_folder_stops() {
+    // Without a Message-ID nothing can find the rewritten copy: one more upload (the first
+    // may never have landed), then a clear error instead of a copy per run.
+    let local = MemoryRepository::new();
+    let remote = rewriting_server_without_uidplus();
+    local.deliver("INBOX", b"Subject: no id\n\nbody\n", Flags::new());
+    let state = SyncState::in_memory().unwrap();
+    let first = sync(&local, &remote, &state);
+    assert!(!first.failed(), "{first:?}");
+    assert_eq!(remote.messages("INBOX").len(), 1);
+    let second = sync(&local, &remote, &state);
+    assert_eq!(
+        remote.messages("INBOX").len(),
+        2,
+        "one more upload: {second:?}"
+    );
+    assert_eq!(
+        local.messages("INBOX").len(),
+        1,
+        "the unrecognized copy does not come back as new mail: {second:?}"
+    );
+    for run in 0..3 {
+        let report = sync(&local, &remote, &state);
+        assert!(report.failed(), "run {run}: {report:?}");
+        let error = &report.folders[0].errors[0];
+        assert!(
+            error.contains("uploaded twice") && error.contains("twinbox repair -a test -f INBOX"),
+            "{error}"
+        );
+        assert_eq!(remote.messages("INBOX").len(), 2, "never a third upload");
+        assert_eq!(local.messages("INBOX").len(), 1);
     }
 }

@@ -728,8 +728,9 @@ pub fn render(report: &AccountImport) -> String {
         ));
     }
     out.push_str(&format!(
-        "Account {account}: {verb} {imported} folders ({}), {kept} left as they were, \
+        "Account {account}: {verb} {} ({}), {kept} left as they were, \
          {without} without OfflineIMAP state, {failed} failed\n",
+        crate::summary::counted(imported, "folder", "folders"),
         pairs(paired)
     ));
     out

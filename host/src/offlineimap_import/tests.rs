@@ -400,7 +400,7 @@ fn the_report_reads_like_a_sync_summary() {
          \x20 Sent           twinbox has a sync state for it already: left as it is (--force \
          replaces it)\n\
          \x20 Work/Projects  ERROR: no\n\
-         Account Test: imported 1 folders (1 pair), 1 left as they were, 0 without \
+         Account Test: imported 1 folder (1 pair), 1 left as they were, 0 without \
          OfflineIMAP state, 1 failed\n"
     );
     assert!(report.failed());

@@ -4,19 +4,43 @@
 
 use std::collections::HashSet;
 
-use abi_stable::std_types::{RResult, RVec};
+use abi_stable::std_types::{RResult, RString, RVec};
 
-use backend_api::ffi::{FfiError, FfiFolderBox, FfiRepositoryBox};
+use backend_api::ffi::{FfiError, FfiFlags, FfiFolderBox, FfiRepositoryBox};
 use backend_api::{
-    BackendError, FetchedMessage, Flags, Folder, FolderChanges, FolderInfo, FolderPath,
-    FolderStatus, LineEnding, MessageInfo, NewMessage, Repository, RepositoryInfo, Uid,
+    BackendError, FetchedMessage, Flags, Folder, FolderChange, FolderChanges, FolderInfo,
+    FolderPath, FolderStatus, LineEnding, MessageInfo, NewMessage, Repository, RepositoryInfo, Uid,
 };
 
 /// The first interface version with [`Folder::list_changes`].
 const LIST_CHANGES_SINCE: (u32, u32) = (1, 1);
+/// The first interface version with [`Folder::wait_for_change`].
+const WAIT_FOR_CHANGE_SINCE: (u32, u32) = (1, 2);
 
 fn result<T>(value: RResult<T, FfiError>) -> Result<T, BackendError> {
-    value.into_result().map_err(BackendError::from)
+    value.into_result().map_err(|mut error| {
+        error.message = checked_text(std::mem::take(&mut error.message)).into();
+        BackendError::from(error)
+    })
+}
+
+/// A string from a plugin as text. `RString` promises UTF-8, but the promise is the
+/// plugin's: every string that crosses the boundary is checked before anything reads it
+/// as text. For what is only shown (errors, log lines, the hello), bytes that are not
+/// UTF-8 become U+FFFD; what is data (folder names, keywords) is refused instead.
+pub(super) fn checked_text(text: RString) -> String {
+    match String::from_utf8(text.into_bytes().into_vec()) {
+        Ok(text) => text,
+        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+    }
+}
+
+/// Whether every keyword of `flags` is UTF-8 (see [`checked_text`]).
+fn keywords_are_utf8(flags: &FfiFlags) -> bool {
+    flags
+        .keywords
+        .iter()
+        .all(|keyword| std::str::from_utf8(&keyword.clone().into_bytes()).is_ok())
 }
 
 /// A repository opened through a plugin.
@@ -154,6 +178,12 @@ impl Folder for ImportedFolder {
                     message.uid
                 )));
             }
+            if !keywords_are_utf8(&message.flags) {
+                return Err(self.broken(format!(
+                    "it listed a keyword that is not UTF-8 on UID {}",
+                    message.uid
+                )));
+            }
             messages.push(message.into());
         }
         Ok(messages)
@@ -229,9 +259,21 @@ impl Folder for ImportedFolder {
             );
             return Ok(None);
         }
-        let Some(changes) = Option::from(result(self.inner.list_changes(since))?) else {
+        let Some(changes) = Option::<backend_api::ffi::FfiFolderChanges>::from(result(
+            self.inner.list_changes(since),
+        )?) else {
             return Ok(None);
         };
+        if let Some(bad) = changes
+            .changed
+            .iter()
+            .find(|message| !keywords_are_utf8(&message.flags))
+        {
+            return Err(self.broken(format!(
+                "it listed a keyword that is not UTF-8 on UID {}",
+                bad.uid
+            )));
+        }
         let changes: FolderChanges = backend_api::ffi::FfiFolderChanges::into(changes);
         self.check_ascending("changed messages", changes.changed.iter().map(|m| m.uid))?;
         if let Some(vanished) = &changes.vanished {
@@ -242,6 +284,23 @@ impl Folder for ImportedFolder {
             }
         }
         Ok(Some(changes))
+    }
+
+    /// Calls the plugin only if its interface has the method; an older plugin cannot wait,
+    /// and the caller polls instead.
+    fn wait_for_change(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<FolderChange, BackendError> {
+        if self.interface < WAIT_FOR_CHANGE_SINCE {
+            return Ok(FolderChange::Unsupported);
+        }
+        let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        Ok(match result(self.inner.wait_for_change(millis))? {
+            0 => FolderChange::Changed,
+            1 => FolderChange::TimedOut,
+            _ => FolderChange::Unsupported,
+        })
     }
 }
 
@@ -261,6 +320,25 @@ mod tests {
     struct Answering {
         changed: Vec<u32>,
         vanished: Option<Vec<u32>>,
+        /// A keyword that is not UTF-8 on every message listed.
+        bad_keyword: bool,
+    }
+
+    /// An `RString` holding bytes that are not UTF-8, as a buggy plugin could send.
+    fn not_utf8() -> RString {
+        // SAFETY: the bytes are only ever read as bytes by the code under test, which is
+        // what this checks.
+        unsafe { RString::from_utf8_unchecked(RVec::from(vec![b'a', 0xff, b'b'])) }
+    }
+
+    impl Answering {
+        fn info(&self, uid: u32) -> FfiMessageInfo {
+            let mut info = info(uid);
+            if self.bad_keyword {
+                info.flags.keywords.push(not_utf8());
+            }
+            info
+        }
     }
 
     fn info(uid: u32) -> FfiMessageInfo {
@@ -278,7 +356,7 @@ mod tests {
             unimplemented!()
         }
         fn list_messages(&mut self) -> RResult<RVec<FfiMessageInfo>, FfiError> {
-            unimplemented!()
+            RResult::ROk(self.changed.iter().map(|uid| self.info(*uid)).collect())
         }
         fn fetch_messages(&mut self, _: RVec<u32>) -> RResult<RVec<FfiFetchedMessage>, FfiError> {
             unimplemented!()
@@ -305,9 +383,12 @@ mod tests {
         }
         fn list_changes(&mut self, _: u64) -> RResult<ROption<FfiFolderChanges>, FfiError> {
             RResult::ROk(ROption::RSome(FfiFolderChanges {
-                changed: self.changed.iter().map(|uid| info(*uid)).collect(),
+                changed: self.changed.iter().map(|uid| self.info(*uid)).collect(),
                 vanished: self.vanished.clone().map(RVec::from).into(),
             }))
+        }
+        fn wait_for_change(&mut self, _: u64) -> RResult<u8, FfiError> {
+            RResult::ROk(0)
         }
     }
 
@@ -317,6 +398,7 @@ mod tests {
                 Answering {
                     changed: changed.to_vec(),
                     vanished: vanished.map(<[u32]>::to_vec),
+                    bad_keyword: false,
                 },
                 TD_Opaque,
             ),
@@ -331,6 +413,21 @@ mod tests {
         // The fake would answer; the adapter must not ask it.
         let answer = folder((1, 0), &[1], Some(&[])).list_changes(1).unwrap();
         assert_eq!(answer, None);
+    }
+
+    #[test]
+    fn a_plugin_before_interface_1_2_is_never_asked_to_wait() {
+        // The fake answers "changed" when asked; the adapter must not ask it.
+        for interface in [(1, 0), (1, 1)] {
+            let answer = folder(interface, &[], None)
+                .wait_for_change(std::time::Duration::from_millis(1))
+                .unwrap();
+            assert_eq!(answer, FolderChange::Unsupported);
+        }
+        let asked = folder((1, 2), &[], None)
+            .wait_for_change(std::time::Duration::from_millis(1))
+            .unwrap();
+        assert_eq!(asked, FolderChange::Changed);
     }
 
     #[test]
@@ -363,5 +460,38 @@ mod tests {
                 "{changed:?} {vanished:?}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn keywords_that_are_not_utf8_break_the_contract() {
+        // Issue 12: only folder names were checked; keywords became `String` unchecked.
+        let mut folder = folder((1, 1), &[2], Some(&[]));
+        let answering = Answering {
+            changed: vec![2],
+            vanished: Some(vec![]),
+            bad_keyword: true,
+        };
+        folder.inner = FfiFolder_TO::from_value(answering, TD_Opaque);
+        for error in [
+            folder.list_messages().unwrap_err(),
+            folder.list_changes(1).unwrap_err(),
+        ] {
+            assert!(
+                error.message.contains("keyword that is not UTF-8"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_messages_that_are_not_utf8_are_shown_replaced() {
+        let error = FfiError::from(BackendError::folder("x"));
+        let error = result::<()>(RResult::RErr(FfiError {
+            message: not_utf8(),
+            ..error
+        }))
+        .unwrap_err();
+        assert_eq!(error.message, "a\u{fffd}b");
+        assert_eq!(checked_text(not_utf8()), "a\u{fffd}b");
     }
 }

@@ -13,7 +13,7 @@ use backend_api::{
     INTERFACE_CRATE_VERSION, INTERFACE_VERSION,
 };
 
-use super::imported::ImportedRepository;
+use super::imported::{checked_text, ImportedRepository};
 
 /// Why a library could not be used as a plugin. Each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -68,13 +68,13 @@ pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
         .into_result()
         .map_err(|e| LoadError::Hello {
             path: path.to_owned(),
-            reason: e.message.into(),
+            reason: checked_text(e.message),
         })?;
     let mut hello = PluginHello {
-        name: hello.name.into(),
-        plugin_version: hello.plugin_version.into(),
+        name: checked_text(hello.name),
+        plugin_version: checked_text(hello.plugin_version),
         interface_version: (hello.interface_major, hello.interface_minor),
-        capabilities: hello.capabilities.into_iter().map(Into::into).collect(),
+        capabilities: hello.capabilities.into_iter().map(checked_text).collect(),
     };
     if let Some(layout_interface) = layout_interface {
         if hello.interface_version > layout_interface {
@@ -117,7 +117,8 @@ pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
 }
 
 /// The plugin's root module, checked against the current interface's layout or, failing
-/// that, against the frozen layout of an earlier interface minor (with that minor).
+/// that, against the frozen layouts of the earlier interface minors, newest first (with
+/// the minor that matched).
 ///
 /// abi_stable alone refuses a library built for an earlier minor: it accepts prefix types
 /// (vtables, modules) with more fields than the loader's but not fewer, although it is
@@ -138,18 +139,25 @@ fn init_root_module(
     let IsLayoutChecked::Yes(found) = header.root_mod_consts().layout() else {
         return Err(classify(path, error, Some(header)));
     };
-    let (interface, frozen) = backend_api::ffi_v1_0::root_module_layout();
-    if check_layout_compatibility(frozen, found).is_err() {
+    // Newest first: a 1.1 library also passes no check but its own, and a 1.0 library
+    // only 1.0's.
+    let Some(interface) = [
+        backend_api::ffi_v1_1::root_module_layout(),
+        backend_api::ffi_v1_0::root_module_layout(),
+    ]
+    .into_iter()
+    .find(|(_, frozen)| check_layout_compatibility(frozen, found).is_ok())
+    .map(|(interface, _)| interface) else {
         return Err(classify(path, error, Some(header)));
-    }
+    };
     log::debug!(
         "{}: the layout of interface {}.{}",
         path.display(),
         interface.0,
         interface.1
     );
-    // SAFETY: the layout was just checked, against interface 1.0's, whose types are the
-    // current ones minus the methods and fields appended after their
+    // SAFETY: the layout was just checked, against an earlier interface's, whose types are
+    // the current ones minus the methods and fields appended after their
     // `#[sabi(last_prefix_field)]`; abi_stable's prefix types carry their own field count
     // at run time, so a method the library lacks is never called through its vtable.
     let module = unsafe { header.init_root_module_with_unchecked_layout::<BackendModuleRef>() }
@@ -211,7 +219,9 @@ extern "C" fn host_log(level: u8, target: RStr<'_>, message: RStr<'_>) {
         4 => log::Level::Debug,
         _ => log::Level::Trace,
     };
-    log::log!(target: target.as_str(), level, "{}", message.as_str());
+    // Both are the plugin's bytes: checked as UTF-8 before they are read as text.
+    let text = |s: RStr<'_>| String::from_utf8_lossy(s.as_rslice().as_slice()).into_owned();
+    log::log!(target: &text(target), level, "{}", text(message));
 }
 
 impl LoadedPlugin {

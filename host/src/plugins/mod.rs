@@ -12,8 +12,11 @@
 //! 4. `<prefix>/lib/twinbox`, where `<prefix>` is the parent of that directory
 //!    (`/usr/local/bin/twinbox` → `/usr/local/lib/twinbox`).
 //!
-//! Every file named `*.so` (the platform's library suffix) in those directories is loaded
-//! and asked its type. When two files implement the same type, the first in search order
+//! Every file named `libtwinbox_*.so` ([`PLUGIN_FILE_PREFIX`], the platform's library
+//! suffix) in those directories is loaded and asked its type. Only those: loading a
+//! library runs its code, so other libraries in a directory (the test plugins cargo
+//! builds next to `twinbox`, broken on purpose and named `libtestplugin_*.so`, or
+//! anything else) are never touched. When two files implement the same type, the first in search order
 //! wins and the other is listed as shadowed — so `--plugin-dir` can override an installed
 //! plugin. A missing directory is skipped; everything that fails (an unreadable directory,
 //! a library that is not a plugin or speaks another interface) is kept in
@@ -32,6 +35,10 @@ mod library;
 
 pub use imported::ImportedRepository;
 pub use library::{load_plugin, LoadError, LoadedPlugin};
+
+/// How a plugin library's file name starts (`libtwinbox_maildir.so`): a crate's
+/// `[lib] name = "twinbox_<type>"` gives it.
+pub const PLUGIN_FILE_PREFIX: &str = "libtwinbox_";
 
 /// The environment variable holding extra plugin directories, colon-separated.
 pub const PLUGIN_PATH_VAR: &str = "TWINBOX_PLUGIN_PATH";
@@ -223,7 +230,8 @@ impl PluginCatalog {
                 .file_name()
                 .and_then(|name| name.to_str())
                 .is_some_and(|name| {
-                    name.len() > std::env::consts::DLL_SUFFIX.len()
+                    name.len() > PLUGIN_FILE_PREFIX.len() + std::env::consts::DLL_SUFFIX.len()
+                        && name.starts_with(PLUGIN_FILE_PREFIX)
                         && name.ends_with(std::env::consts::DLL_SUFFIX)
                 });
             if !is_library {
@@ -484,12 +492,13 @@ mod tests {
         std::fs::write(&not_a_dir, "x").unwrap();
         let libs = dir.path().join("libs");
         std::fs::create_dir(&libs).unwrap();
-        let fake = libs.join("libfake.so");
+        let fake = libs.join("libtwinbox_fake.so");
         std::fs::write(&fake, "not an ELF file").unwrap();
         std::fs::write(libs.join("README"), "ignored").unwrap();
-        std::fs::write(libs.join(".so"), "no name: ignored").unwrap();
-        std::fs::create_dir(libs.join("dir.so")).unwrap();
-        let dangling = libs.join("dangling.so");
+        std::fs::write(libs.join("libtwinbox_.so"), "no name: ignored").unwrap();
+        std::fs::write(libs.join("libother.so"), "not a plugin's name: ignored").unwrap();
+        std::fs::create_dir(libs.join("libtwinbox_dir.so")).unwrap();
+        let dangling = libs.join("libtwinbox_dangling.so");
         std::os::unix::fs::symlink(libs.join("gone"), &dangling).unwrap();
 
         let catalog = PluginCatalog::discover(dirs(&[&not_a_dir, &libs]));
@@ -552,7 +561,7 @@ mod tests {
         let exe = std::env::current_exe().ok()?;
         let profile_dir = exe.parent()?.parent()?;
         let name = format!(
-            "{}twinbox_test_panicking{}",
+            "{}testplugin_panicking{}",
             std::env::consts::DLL_PREFIX,
             std::env::consts::DLL_SUFFIX
         );
@@ -575,22 +584,28 @@ mod tests {
         for dir in [&first, &second, &links] {
             std::fs::create_dir(dir).unwrap();
         }
-        std::fs::copy(&built, first.join("libpanicking.so")).unwrap();
-        std::fs::copy(&built, second.join("libpanicking.so")).unwrap();
-        std::os::unix::fs::symlink(first.join("libpanicking.so"), links.join("liblink.so"))
-            .unwrap();
+        std::fs::copy(&built, first.join("libtwinbox_panicking.so")).unwrap();
+        std::fs::copy(&built, second.join("libtwinbox_panicking.so")).unwrap();
+        std::os::unix::fs::symlink(
+            first.join("libtwinbox_panicking.so"),
+            links.join("libtwinbox_link.so"),
+        )
+        .unwrap();
 
         let catalog = PluginCatalog::discover(dirs(&[&first, &links, &second]));
         assert!(catalog.broken.is_empty(), "{:?}", catalog.broken);
         assert_eq!(catalog.found.len(), 1);
-        assert_eq!(catalog.found[0].path, first.join("libpanicking.so"));
+        assert_eq!(catalog.found[0].path, first.join("libtwinbox_panicking.so"));
         // The symlink is the same library: loaded once, not reported as shadowed.
         assert_eq!(catalog.shadowed.len(), 1);
         assert_eq!(
             catalog.shadowed[0].plugin.path,
-            second.join("libpanicking.so")
+            second.join("libtwinbox_panicking.so")
         );
-        assert_eq!(catalog.shadowed[0].by, first.join("libpanicking.so"));
+        assert_eq!(
+            catalog.shadowed[0].by,
+            first.join("libtwinbox_panicking.so")
+        );
 
         let plugin = catalog.find(" PANICKING ").unwrap();
         assert_eq!(plugin.hello.name, "Panicking");

@@ -265,7 +265,19 @@ impl MaildirFolder {
             },
             index: None,
             scanned: None,
-            unsynced: Unsynced::default(),
+            // What an earlier process renamed or replaced here may not be durable yet
+            // if it died before its flush: the first flush syncs it too, so that what
+            // the engine records of a listing holds after a power cut.
+            unsynced: if read_only {
+                Unsynced::default()
+            } else {
+                Unsynced {
+                    new: true,
+                    cur: true,
+                    tmp: false,
+                    folder: true,
+                }
+            },
             read_only,
             warned: HashSet::new(),
         };
@@ -273,6 +285,10 @@ impl MaildirFolder {
         if !read_only {
             uidstate::remove_leftover(&folder.dir);
             leftovers::clean_tmp(&folder.dir, SystemTime::now());
+            if uidstate::migrate(&folder.dir).map_err(|e| folder.context(e))? {
+                sync_dir(&folder.dir)
+                    .map_err(|e| folder.io(ErrorScope::Folder, "cannot sync", &folder.dir, &e))?;
+            }
         }
         folder.state = match uidstate::read(&folder.dir).map_err(|e| folder.context(e))? {
             Some(state) => state,
