@@ -345,7 +345,7 @@ impl From<FetchedMessage> for FfiFetchedMessage {
     fn from(message: FetchedMessage) -> Self {
         FfiFetchedMessage {
             uid: message.uid,
-            bytes: message.bytes.into(),
+            bytes: message.bytes,
             internal_date: message.internal_date.into(),
         }
     }
@@ -355,7 +355,8 @@ impl From<FfiFetchedMessage> for FetchedMessage {
     fn from(message: FfiFetchedMessage) -> Self {
         FetchedMessage {
             uid: message.uid,
-            bytes: message.bytes.into_vec(),
+            // Moved, not copied: see [`crate::Body`].
+            bytes: message.bytes,
             internal_date: message.internal_date.into(),
         }
     }
@@ -364,7 +365,7 @@ impl From<FfiFetchedMessage> for FetchedMessage {
 impl From<NewMessage> for FfiNewMessage {
     fn from(message: NewMessage) -> Self {
         FfiNewMessage {
-            bytes: message.bytes.into(),
+            bytes: message.bytes,
             flags: (&message.flags).into(),
             internal_date: message.internal_date.into(),
         }
@@ -374,7 +375,8 @@ impl From<NewMessage> for FfiNewMessage {
 impl From<FfiNewMessage> for NewMessage {
     fn from(message: FfiNewMessage) -> Self {
         NewMessage {
-            bytes: message.bytes.into_vec(),
+            // Moved, not copied: see [`crate::Body`].
+            bytes: message.bytes,
             flags: message.flags.into(),
             internal_date: message.internal_date.into(),
         }

@@ -41,7 +41,7 @@ pub use config::RepositoryConfig;
 pub use error::{BackendError, ErrorScope, Retry};
 pub use export::{export_module, Backend};
 pub use types::{
-    FetchedMessage, Flags, FolderChange, FolderChanges, FolderInfo, FolderPath, FolderStatus,
+    Body, FetchedMessage, Flags, FolderChange, FolderChanges, FolderInfo, FolderPath, FolderStatus,
     InvalidFolderPath, LineEnding, MessageInfo, NewMessage, PermanentFlags, RepositoryInfo,
     SystemFlag, Uid, UidValidity, UnixTime,
 };
@@ -192,6 +192,12 @@ pub trait Folder: Send {
     ///
     /// The bytes are stored exactly as given. The messages are durable only once
     /// [`Folder::flush`] has returned.
+    ///
+    /// An error of [`ErrorScope::Message`] says that the store refused a message of the
+    /// batch (too big, empty, bad bytes); others of the batch may have been stored. The
+    /// engine then finds those by content and appends the rest one at a time, so that one
+    /// bad message does not hold back the others: a refusal of a single message must mean
+    /// that it was not stored.
     fn append_messages(
         &mut self,
         messages: Vec<NewMessage>,

@@ -384,6 +384,13 @@ pub struct FolderChanges {
     pub vanished: Option<Vec<Uid>>,
 }
 
+/// A message's bytes: an `abi_stable` `RVec`, so that a body crosses the plugin boundary
+/// by moving its buffer, never by a copy, whichever library allocated it (turning an
+/// `RVec` allocated by another library into a `Vec` copies it). Make one from a `Vec` with
+/// `.into()` (no copy); read it as a `&[u8]`; a CRLF to LF conversion shrinks it in place
+/// (`backend_kit::line_endings`).
+pub type Body = abi_stable::std_types::RVec<u8>;
+
 /// What [`crate::Folder::wait_for_change`] saw (interface 1.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FolderChange {
@@ -401,7 +408,7 @@ pub enum FolderChange {
 pub struct FetchedMessage {
     pub uid: Uid,
     /// The message exactly as stored, in the repository's native line endings.
-    pub bytes: Vec<u8>,
+    pub bytes: Body,
     /// The internal date (IMAP INTERNALDATE; a file's mtime), where known.
     pub internal_date: Option<UnixTime>,
 }
@@ -420,7 +427,7 @@ impl fmt::Debug for FetchedMessage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewMessage {
     /// The content in the destination repository's native line endings.
-    pub bytes: Vec<u8>,
+    pub bytes: Body,
     pub flags: Flags,
     pub internal_date: Option<UnixTime>,
 }

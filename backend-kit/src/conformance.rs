@@ -34,7 +34,9 @@ fn samples(line_ending: LineEnding) -> Vec<Vec<u8>> {
         b"Subject: no final newline\n\nbody without newline",
     ];
     raw.iter()
-        .map(|bytes| line_endings::convert(bytes.to_vec(), LineEnding::Lf, line_ending))
+        .map(|bytes| {
+            line_endings::convert(bytes.to_vec().into(), LineEnding::Lf, line_ending).into_vec()
+        })
         .collect()
 }
 
@@ -97,7 +99,7 @@ pub fn check_repository(open: &dyn Fn() -> Box<dyn Repository>) {
     let dates = [Some(1_500_000_000), Some(1_600_000_000), None];
     let messages: Vec<NewMessage> = (0..3)
         .map(|i| NewMessage {
-            bytes: bodies[i].clone(),
+            bytes: bodies[i].clone().into(),
             flags: wanted_flags[i].clone(),
             internal_date: dates[i],
         })
@@ -219,7 +221,7 @@ pub fn check_repository(open: &dyn Fn() -> Box<dyn Repository>) {
     // UIDs are never reused.
     let again = folder
         .append_messages(vec![NewMessage {
-            bytes: bodies[1].clone(),
+            bytes: bodies[1].clone().into(),
             flags: Flags::new(),
             internal_date: None,
         }])
@@ -290,7 +292,7 @@ fn check_changes(folder: &mut dyn Folder, body: &[u8]) {
         .expect("update_flags()");
     let appended = folder
         .append_messages(vec![NewMessage {
-            bytes: body.to_vec(),
+            bytes: body.to_vec().into(),
             flags: Flags::new(),
             internal_date: None,
         }])

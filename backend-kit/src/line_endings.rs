@@ -4,15 +4,21 @@
 //! the two touches nothing but the line ends: a lone CR stays, and a CRLF already present in
 //! a file is not doubled.
 
-use backend_api::LineEnding;
+use backend_api::{Body, LineEnding};
 
 /// `bytes` converted from line endings `from` to `to` (unchanged when they are the same).
-/// CRLF to LF works in place; LF to CRLF allocates once, at the exact size.
-pub fn convert(mut bytes: Vec<u8>, from: LineEnding, to: LineEnding) -> Vec<u8> {
+/// Both work in the buffer as it came (a body fetched by another plugin is not copied): CRLF
+/// to LF shrinks it, LF to CRLF grows it once by the CRs to add (a reallocation, which for
+/// a large body is a remap rather than a copy) and moves the lines up from the end.
+pub fn convert(mut bytes: Body, from: LineEnding, to: LineEnding) -> Body {
     match (from, to) {
-        (LineEnding::Lf, LineEnding::CrLf) => lf_to_crlf(&bytes),
+        (LineEnding::Lf, LineEnding::CrLf) => {
+            lf_to_crlf_in_place(&mut bytes);
+            bytes
+        }
         (LineEnding::CrLf, LineEnding::Lf) => {
-            crlf_to_lf_in_place(&mut bytes);
+            let length = crlf_to_lf_in_slice(&mut bytes);
+            bytes.truncate(length);
             bytes
         }
         _ => bytes,
@@ -34,6 +40,41 @@ pub fn lf_to_crlf(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// [`lf_to_crlf`] in `bytes`' own buffer, grown once.
+pub fn lf_to_crlf_in_place(bytes: &mut Body) {
+    let old = bytes.len();
+    let added = {
+        let bytes: &[u8] = bytes;
+        let bare = |&at: &usize| at == 0 || bytes[at - 1] != b'\r';
+        memchr::memchr_iter(b'\n', bytes).filter(bare).count()
+    };
+    if added == 0 {
+        return;
+    }
+    bytes.reserve_exact(added);
+    bytes.resize(old + added, 0);
+    // From the end: the bytes after each bare LF (and the LF) move up by the CRs still to
+    // insert before them; once all are inserted the rest is already in place. Writes land
+    // at or above `write`, which stays above what is still to be read.
+    let mut segment_end = old;
+    let mut search = old;
+    let mut write = old + added;
+    while write > segment_end {
+        let Some(at) = memchr::memrchr(b'\n', &bytes[..search]) else {
+            unreachable!("fewer bare LFs than counted");
+        };
+        search = at;
+        if at > 0 && bytes[at - 1] == b'\r' {
+            continue;
+        }
+        let length = segment_end - at;
+        bytes.copy_within(at..segment_end, write - length);
+        write -= length + 1;
+        bytes[write] = b'\r';
+        segment_end = at;
+    }
+}
+
 /// Every CRLF becomes LF; other CRs stay.
 pub fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
     let mut out = bytes.to_vec();
@@ -43,6 +84,13 @@ pub fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
 
 /// [`crlf_to_lf`] without a second buffer: the bytes between CRLFs move down in place.
 pub fn crlf_to_lf_in_place(bytes: &mut Vec<u8>) {
+    let length = crlf_to_lf_in_slice(bytes);
+    bytes.truncate(length);
+}
+
+/// Converts `bytes` in place; the converted message is the returned length's prefix
+/// (whatever buffer holds the bytes, the caller truncates it).
+fn crlf_to_lf_in_slice(bytes: &mut [u8]) -> usize {
     let crlf = memchr::memmem::Finder::new(b"\r\n");
     let mut write = 0;
     let mut read = 0;
@@ -54,7 +102,7 @@ pub fn crlf_to_lf_in_place(bytes: &mut Vec<u8>) {
     }
     let tail = bytes.len() - read;
     bytes.copy_within(read.., write);
-    bytes.truncate(write + tail);
+    write + tail
 }
 
 #[cfg(test)]
@@ -70,8 +118,9 @@ mod tests {
         assert_eq!(crlf_to_lf(b"\r\n\r\n"), b"\n\n");
         assert_eq!(crlf_to_lf(b"\r\r\n"), b"\r\n");
         assert_eq!(crlf_to_lf(b"no line end"), b"no line end");
-        let original = b"From: x\n\nbody\n".to_vec();
+        let original = Body::from(b"From: x\n\nbody\n".to_vec());
         let there = convert(original.clone(), LineEnding::Lf, LineEnding::CrLf);
+        assert_eq!(there, *b"From: x\r\n\r\nbody\r\n");
         assert_eq!(convert(there, LineEnding::CrLf, LineEnding::Lf), original);
     }
 
@@ -108,6 +157,9 @@ mod tests {
                     .collect();
                 let (to_crlf, to_lf) = naive(&bytes);
                 assert_eq!(lf_to_crlf(&bytes), to_crlf, "{bytes:?}");
+                let mut in_place = Body::from(bytes.clone());
+                lf_to_crlf_in_place(&mut in_place);
+                assert_eq!(in_place, to_crlf, "{bytes:?}");
                 assert_eq!(crlf_to_lf(&bytes), to_lf, "{bytes:?}");
             }
         }

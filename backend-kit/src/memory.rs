@@ -174,6 +174,7 @@ struct MemoryStore {
     change_tracking: ChangeTracking,
     fault: Option<Fault>,
     writes: usize,
+    refuses_empty: bool,
     /// What the store does to a message it is given (a server that rewrites bytes).
     append_rewrite: Option<Rewrite>,
     /// Set by [`MemoryRepository::halt`]: the "process" is gone, every call fails.
@@ -205,6 +206,7 @@ impl MemoryRepository {
                 change_tracking: ChangeTracking::None,
                 fault: None,
                 writes: 0,
+                refuses_empty: false,
                 append_rewrite: None,
                 halted: false,
             })),
@@ -305,6 +307,13 @@ impl MemoryRepository {
             let uids: Vec<Uid> = folder.messages.keys().copied().collect();
             folder.modseqs = uids.into_iter().map(|uid| (uid, 1)).collect();
         }
+    }
+
+    /// Refuses, as Dovecot does, to store an empty message, and with it the whole batch
+    /// that carries it (a MULTIAPPEND is all or none): a message-scoped error.
+    pub fn refusing_empty_messages(self, refuses: bool) -> Self {
+        self.lock().refuses_empty = refuses;
+        self
     }
 
     /// Makes a write fail later; see [`Fault`]. Replaces any earlier fault.
@@ -556,7 +565,7 @@ impl Folder for MemoryFolderHandle {
             .filter_map(|uid| {
                 folder.messages.get(uid).map(|message| FetchedMessage {
                     uid: *uid,
-                    bytes: message.bytes.clone(),
+                    bytes: message.bytes.clone().into(),
                     internal_date: message.internal_date,
                 })
             })
@@ -568,6 +577,12 @@ impl Folder for MemoryFolderHandle {
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Option<Uid>>, BackendError> {
         let mut store = self.repository.lock();
+        if store.refuses_empty && messages.iter().any(|m| m.bytes.is_empty()) {
+            return Err(BackendError::message(format!(
+                "folder {}: can't save a zero byte message",
+                self.path
+            )));
+        }
         let reports = store.reports_append_uids;
         let permanent = store.permanent_flags.clone();
         let rewrite = store.append_rewrite;
@@ -582,7 +597,7 @@ impl Folder for MemoryFolderHandle {
                 let stored = StoredMessage {
                     bytes: match rewrite {
                         Some(rewrite) => rewrite(&message.bytes),
-                        None => message.bytes,
+                        None => message.bytes.into_vec(),
                     },
                     flags: permanent.storable(&message.flags),
                     internal_date: message.internal_date,
@@ -765,7 +780,7 @@ mod tests {
         let kept = repository.deliver("INBOX", b"delivered", Flags::new());
         let mut folder = repository.open_folder(&path).unwrap();
         let message = |bytes: &[u8]| NewMessage {
-            bytes: bytes.to_vec(),
+            bytes: bytes.to_vec().into(),
             flags: Flags::new(),
             internal_date: None,
         };
@@ -797,7 +812,7 @@ mod tests {
         let doomed = repository.deliver("INBOX", b"doomed", Flags::new());
         let mut folder = repository.open_folder(&path).unwrap();
         let message = |bytes: &[u8]| NewMessage {
-            bytes: bytes.to_vec(),
+            bytes: bytes.to_vec().into(),
             flags: Flags::new(),
             internal_date: None,
         };
@@ -826,7 +841,7 @@ mod tests {
             effect_applied: true,
         });
         let message = |n: u8| NewMessage {
-            bytes: vec![b'a' + n],
+            bytes: vec![b'a' + n].into(),
             flags: Flags::new(),
             internal_date: None,
         };

@@ -36,7 +36,7 @@ pub fn path(name: &str) -> FolderPath {
 /// A message to append.
 pub fn message(bytes: &[u8], flags: &[SystemFlag], date: Option<UnixTime>) -> NewMessage {
     NewMessage {
-        bytes: bytes.to_vec(),
+        bytes: bytes.to_vec().into(),
         flags: Flags::from_system(flags),
         internal_date: date,
     }
@@ -58,7 +58,7 @@ pub fn flags_by_uid(folder: &mut dyn Folder) -> BTreeMap<Uid, Flags> {
 pub fn fetch_one(folder: &mut dyn Folder, uid: Uid) -> Vec<u8> {
     let mut fetched = folder.fetch_messages(&[uid]).expect("the folder fetches");
     assert_eq!(fetched.len(), 1, "UID {uid} fetched");
-    fetched.remove(0).bytes
+    fetched.remove(0).bytes.into_vec()
 }
 
 /// Checks what every file-based backend does with `localfolders`, through `open` (its

@@ -10,6 +10,7 @@
 
 pub mod account_lock;
 pub mod accounts;
+pub mod allocator;
 pub mod check;
 pub mod config;
 pub mod daemon;

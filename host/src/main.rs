@@ -182,6 +182,7 @@ struct ImportArgs {
 }
 
 fn main() -> ExitCode {
+    twinbox::allocator::tune();
     let cli = Cli::parse();
     init_logging(if cli.quiet { None } else { Some(cli.verbose) });
     quiet_panics();

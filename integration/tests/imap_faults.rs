@@ -338,3 +338,52 @@ fn a_connection_cut_mid_pipelined_upload_fails_cleanly_and_a_rerun_converges() {
     assert_names_carry_uids(&sandbox.local());
     assert_no_changes(&sandbox);
 }
+
+#[test]
+fn a_message_the_server_refuses_in_a_multiappend_fails_alone_and_the_others_are_uploaded() {
+    // Dovecot refuses a zero-byte message ("NO Can't save a zero byte message"), and with
+    // it the whole MULTIAPPEND that carries it (RFC 3502: all or none).
+    let dovecot = Dovecot::start_default();
+    let sandbox =
+        maildir_imap_sandbox("", &dovecot.plaintext_repository(USER, dovecot.imap_port()));
+    let inbox = create_folder(&sandbox.local().join("INBOX"));
+    let mut expected: BTreeMap<Vec<u8>, String> = BTreeMap::new();
+    for n in 0..6 {
+        let content = message(&format!("upload-{n}"));
+        let letters = if n % 2 == 0 { "S" } else { "FS" };
+        deliver_cur(&inbox, &content, letters);
+        if n == 2 {
+            deliver_cur(&inbox, b"", "S");
+        }
+        expected.insert(content, letters.to_owned());
+    }
+
+    for run in 1..=2 {
+        let outcome = sync_code(&sandbox, &[], 1);
+        let said = said(&outcome);
+        assert!(
+            said.contains("not copied") && said.contains("zero byte"),
+            "run {run}: the refused message should be reported with the server's reason\n{outcome}"
+        );
+        assert!(
+            said.contains("(0 bytes)"),
+            "run {run}: the report names the message's size\n{outcome}"
+        );
+        if run == 1 {
+            assert!(
+                outcome
+                    .account_line(ACCOUNT)
+                    .contains("6 messages copied (0 to local, 6 to remote)"),
+                "{outcome}"
+            );
+        }
+        // Every other message is on the server once, with its flags; the run after
+        // duplicates nothing.
+        assert_eq!(dovecot.fetch_all(USER, "INBOX").len(), 6, "run {run}");
+        assert_eq!(
+            dovecot.folder_map(USER, "INBOX"),
+            expected,
+            "run {run}: server"
+        );
+    }
+}

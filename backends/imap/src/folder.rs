@@ -614,7 +614,7 @@ impl Folder for ImapFolder {
                     uid,
                     FetchedMessage {
                         uid,
-                        bytes,
+                        bytes: bytes.into(),
                         internal_date,
                     },
                 );
@@ -687,6 +687,17 @@ impl Folder for ImapFolder {
         self.fresh = None;
         let appended = match result {
             Ok(appended) => appended,
+            // A NO to an APPEND is about its messages (Dovecot: "Can't save a zero byte
+            // message", a size limit); a MULTIAPPEND refused stores none of its messages
+            // (RFC 3502), a plain APPEND refused stores nothing. The engine retries the
+            // batch one message at a time to find the one refused.
+            Err(CommandError::Refused(text)) => {
+                return Err(BackendError::message(format!(
+                    "folder {} on IMAP server {}: the server refused to append: {text}",
+                    self.path,
+                    self.server()
+                )))
+            }
             Err(error) => return Err(self.failed("append messages", error)),
         };
         let mut mismatch = false;

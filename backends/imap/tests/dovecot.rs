@@ -280,7 +280,7 @@ fn folder_names_map_both_ways_and_odd_ones_are_skipped() {
     let mut folder = repository.open_folder(&odd).expect("open a quoted name");
     let appended = folder
         .append_messages(vec![NewMessage {
-            bytes: message("quoted"),
+            bytes: message("quoted").into(),
             flags: Flags::from_system(&[SystemFlag::Seen]),
             internal_date: None,
         }])
@@ -293,7 +293,7 @@ fn folder_names_map_both_ways_and_odd_ones_are_skipped() {
     let mut folder = repository.open_folder(&path("Ärger/Größe")).expect("open");
     folder
         .append_messages(vec![NewMessage {
-            bytes: message("umlaut"),
+            bytes: message("umlaut").into(),
             flags: Flags::new(),
             internal_date: Some(1_700_000_000),
         }])
@@ -347,7 +347,7 @@ fn readonly_refuses_every_write_and_never_marks_seen() {
     let errors = [
         inbox
             .append_messages(vec![NewMessage {
-                bytes: message("x"),
+                bytes: message("x").into(),
                 flags: Flags::new(),
                 internal_date: None,
             }])
@@ -387,7 +387,7 @@ fn status_follows_appends_and_fetch_does_not_mark_seen() {
         .append_messages(
             (0..3)
                 .map(|i| NewMessage {
-                    bytes: message(&format!("m{i}")),
+                    bytes: message(&format!("m{i}")).into(),
                     flags: Flags::new(),
                     internal_date: None,
                 })
@@ -551,7 +551,7 @@ fn upload_batch(count: usize) -> Vec<NewMessage> {
                 flags.insert_keyword("$Forwarded");
             }
             NewMessage {
-                bytes,
+                bytes: bytes.into(),
                 flags,
                 internal_date: (i % 3 != 0).then_some(1_500_000_000 + i as i64 * 61),
             }

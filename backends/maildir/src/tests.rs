@@ -432,7 +432,7 @@ fn a_file_moved_from_another_folder_gets_a_new_uid() {
         renamed,
         format!("{unique},S=2,U=2,FMD5={}:2,S", folder_md5("Archive"))
     );
-    assert_eq!(archive.fetch_messages(&[2]).unwrap()[0].bytes, b"a\n");
+    assert_eq!(archive.fetch_messages(&[2]).unwrap()[0].bytes, *b"a\n");
 }
 
 #[test]
@@ -557,7 +557,7 @@ fn a_file_renamed_by_a_client_is_found_again() {
         inbox.join("cur").join(format!("{name}:2,S")),
     )
     .unwrap();
-    assert_eq!(folder.fetch_messages(&[1]).unwrap()[0].bytes, b"m\n");
+    assert_eq!(folder.fetch_messages(&[1]).unwrap()[0].bytes, *b"m\n");
 
     let name = names(&inbox, "cur").remove(0);
     fs::rename(
@@ -668,7 +668,7 @@ fn an_unreadable_file_without_a_uid_is_listed_but_never_renamed() {
     );
     assert_eq!(
         folder.fetch_messages(&[4]).unwrap()[0].bytes,
-        b"found again\n"
+        *b"found again\n"
     );
 }
 
@@ -1011,7 +1011,7 @@ fn a_read_only_session_changes_nothing_on_disk() {
         listing.iter().map(|m| m.uid).collect::<Vec<_>>(),
         vec![3, 10, 11]
     );
-    assert_eq!(fetched[1], (10, b"late 2\n".to_vec()));
+    assert_eq!(fetched[1], (10, b"late 2\n".to_vec().into()));
 
     // The same tree lists the same way again (but for INBOX's provisional UIDVALIDITY).
     let second = session(&read_only(root, None));

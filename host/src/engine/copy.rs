@@ -2,7 +2,7 @@
 //! are recorded (intent), the messages appended (effect) and flushed (durability), then
 //! their pairs recorded and the pending entries dropped in one transaction (record).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use backend_api::{ErrorScope, FetchedMessage, MessageInfo, NewMessage, Uid};
 use backend_kit::line_endings;
@@ -146,9 +146,13 @@ impl FolderSync<'_> {
         self.state.commit(self.path, &intents)?;
 
         let folder = &mut self.folders[destination].folder;
-        let new_uids = folder
-            .append_messages(messages)
-            .map_err(FolderFailure::backend(destination))?;
+        let new_uids = match folder.append_messages(messages) {
+            Ok(uids) => uids,
+            Err(error) if error.scope == ErrorScope::Message => {
+                return self.append_one_at_a_time(destination, &pending, error, report);
+            }
+            Err(error) => return Err(FolderFailure::backend(destination)(error)),
+        };
         self.flush(destination)?;
 
         let all_known = self.record_copies(&pending, new_uids)?;
@@ -160,6 +164,108 @@ impl FolderSync<'_> {
             messages: pending.len(),
             bytes: pending.iter().map(|(_, copy)| copy.size).sum(),
         });
+        Ok(all_known)
+    }
+
+    /// After the destination refused a message of the batch `pending` (`error`): the
+    /// copies that landed all the same are found by content, and the rest are fetched
+    /// again and appended one at a time, so that one bad message does not fail the others.
+    /// A message refused on its own is reported (folder, UID, size) and left uncopied, its
+    /// pending entry dropped: it was not stored, and the next run tries again. If every
+    /// message of a batch of several is refused (a full mailbox, a folder the server will
+    /// not append to), the fault is the folder's, not a message's: the folder fails with
+    /// the first refusal rather than report each message. Returns whether every copy's UID was told.
+    fn append_one_at_a_time(
+        &mut self,
+        destination: Side,
+        pending: &[(u64, PendingCopy)],
+        error: backend_api::BackendError,
+        report: &mut FolderReport,
+    ) -> Result<bool, FolderFailure> {
+        let source = destination.other();
+        let fail = FolderFailure::backend(destination);
+        self.flush(destination)?;
+        let listing = self.folders[destination]
+            .folder
+            .list_messages()
+            .map_err(&fail)?;
+        let mut pairs = self.state.pairs(self.path)?;
+        self.resolve_pending(destination, &listing, &mut pairs, Unfound::KeepPending)?;
+        let batch: HashSet<u64> = pending.iter().map(|(id, _)| *id).collect();
+        let left: Vec<(u64, PendingCopy)> = self
+            .state
+            .pending(self.path)?
+            .into_iter()
+            .filter(|(id, _)| batch.contains(id))
+            .collect();
+
+        let from = self.folders[source].line_ending;
+        let to = self.folders[destination].line_ending;
+        let mut appended = Vec::new();
+        let mut refused = Vec::new();
+        let mut gone = Vec::new();
+        for (id, copy) in left.iter().cloned() {
+            let fetched = self.folders[source]
+                .folder
+                .fetch_messages(&[copy.source_uid])
+                .map_err(FolderFailure::backend(source))?;
+            let Some(message) = fetched.into_iter().next() else {
+                // Expunged meanwhile: nothing to copy; the next run sees it gone.
+                gone.push(StateChange::RemovePending { id });
+                continue;
+            };
+            let one = NewMessage {
+                bytes: line_endings::convert(message.bytes, from, to),
+                flags: copy.flags.clone(),
+                internal_date: message.internal_date,
+            };
+            match self.folders[destination].folder.append_messages(vec![one]) {
+                Ok(uids) => appended.push(((id, copy), uids)),
+                Err(error) if error.scope == ErrorScope::Message => refused.push((id, copy, error)),
+                Err(error) => return Err(fail(error)),
+            }
+        }
+        self.state.commit(self.path, &gone)?;
+        self.flush(destination)?;
+        let mut all_known = true;
+        for (copy, uids) in &appended {
+            all_known &= self.record_copies(std::slice::from_ref(copy), uids.clone())?;
+        }
+        report.copied_to[destination] += appended.len();
+        if !appended.is_empty() {
+            self.observer.event(&SyncEvent::MessagesCopied {
+                account: self.account,
+                folder: self.path,
+                to: destination,
+                messages: appended.len(),
+                bytes: appended.iter().map(|((_, copy), _)| copy.size).sum(),
+            });
+        }
+
+        let dropped: Vec<StateChange> = refused
+            .iter()
+            .map(|(id, _, _)| StateChange::RemovePending { id: *id })
+            .collect();
+        self.state.commit(self.path, &dropped)?;
+        if refused.len() > 1 && refused.len() == pending.len() {
+            let first = refused.into_iter().next().map(|(_, _, e)| e);
+            return Err(fail(first.unwrap_or(error)));
+        }
+        for (_, copy, error) in refused {
+            let line = format!(
+                "{} repository: message UID {} of the {} repository ({} bytes) not copied: {error}",
+                destination.name(),
+                copy.source_uid,
+                source.name(),
+                copy.size,
+            );
+            self.observer.event(&SyncEvent::MessageSkipped {
+                account: self.account,
+                folder: self.path,
+                error: &line,
+            });
+            report.errors.push(line);
+        }
         Ok(all_known)
     }
 

@@ -600,6 +600,46 @@ fn sync_deletes_off_keeps_that_sides_deletions_to_itself() {
 }
 
 #[test]
+fn a_message_the_destination_refuses_fails_alone() {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new().refusing_empty_messages(true);
+    for n in 0..5 {
+        local.deliver("INBOX", &message(n), seen());
+        if n == 2 {
+            local.deliver("INBOX", b"", Flags::new());
+        }
+    }
+    let state = SyncState::in_memory().unwrap();
+
+    for run in 1..=2 {
+        let report = sync(&local, &remote, &state);
+        let inbox = &report.folders[0];
+        assert_eq!(inbox.errors.len(), 1, "run {run}: {report:?}");
+        assert!(
+            inbox.errors[0].contains("message UID 4 of the local repository (0 bytes)")
+                && inbox.errors[0].contains("zero byte"),
+            "run {run}: {:?}",
+            inbox.errors
+        );
+        assert_eq!(
+            inbox.copied_to[Side::Remote],
+            if run == 1 { 5 } else { 0 },
+            "run {run}"
+        );
+        let stored: Vec<Vec<u8>> = remote
+            .messages("INBOX")
+            .into_iter()
+            .map(|(_, m)| m.bytes)
+            .collect();
+        assert_eq!(stored.len(), 5, "run {run}: each good message once");
+        for n in 0..5 {
+            assert!(stored.contains(&message(n)), "run {run}: message {n}");
+        }
+        assert!(state.pending(&FolderPath::inbox()).unwrap().is_empty());
+    }
+}
+
+#[test]
 fn a_read_only_side_still_gets_the_flags_changed_on_the_other_side() {
     // Issue 12: the pair whose read-only side would change is not recorded, and the flag
     // changes left for the writable side were dropped with it when no other pair changed.

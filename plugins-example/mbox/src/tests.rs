@@ -205,15 +205,15 @@ fn a_mutt_mbox_written_by_hand_is_read_with_its_flags_and_dates() {
     let fetched = folder.fetch_messages(&[1, 2, 3]).unwrap();
     assert_eq!(
         fetched[0].bytes,
-        b"From: alice@example.org\nSubject: read and replied\nStatus: RO\nX-Status: A\n\nFrom the body, quoted\n>From twice quoted\n"
+        *b"From: alice@example.org\nSubject: read and replied\nStatus: RO\nX-Status: A\n\nFrom the body, quoted\n>From twice quoted\n"
     );
     assert_eq!(
         fetched[1].bytes,
-        b"From: bob@example.org\nSubject: new\n\nunread, no status at all\n"
+        *b"From: bob@example.org\nSubject: new\n\nunread, no status at all\n"
     );
     assert_eq!(
         fetched[2].bytes,
-        b"Subject: flagged, old, deleted, draft\nStatus: O\nX-Status: FDT\n\nlast message\n"
+        *b"Subject: flagged, old, deleted, draft\nStatus: O\nX-Status: FDT\n\nlast message\n"
     );
     let dates: Vec<_> = fetched.iter().map(|m| m.internal_date).collect();
     assert_eq!(

@@ -14,7 +14,7 @@ impl MaildirFolder {
             .map(unix_time);
         Ok(FetchedMessage {
             uid,
-            bytes,
+            bytes: bytes.into(),
             internal_date,
         })
     }

@@ -53,7 +53,7 @@ impl MboxFolder {
                     Some(bytes) => {
                         fetched.push(FetchedMessage {
                             uid,
-                            bytes,
+                            bytes: bytes.into(),
                             internal_date: entry.date,
                         });
                         break;

@@ -38,7 +38,7 @@ impl MhFolder {
             }
             fetched.push(FetchedMessage {
                 uid,
-                bytes,
+                bytes: bytes.into(),
                 internal_date: metadata.modified().ok().map(unix_time),
             });
         }
