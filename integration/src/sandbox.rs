@@ -299,10 +299,66 @@ pub fn maildir_section(name: &str, root: &Path) -> String {
     )
 }
 
-/// Runs a prepared command to the end and collects what it said.
+/// Reads `pipe` to its end on a thread of its own.
+fn drain<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
+}
+
+/// How long one run of twinbox may take in a test before it is killed and the test fails:
+/// a run that hangs (a config with `autorefresh` keeps `twinbox sync` running, a server
+/// that never answers) must fail its test, not stall the whole suite. Far above any run
+/// of the suite; `TWINBOX_TEST_RUN_TIMEOUT` (seconds) changes it.
+fn run_timeout() -> std::time::Duration {
+    let seconds = std::env::var("TWINBOX_TEST_RUN_TIMEOUT")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(600);
+    std::time::Duration::from_secs(seconds)
+}
+
+/// Runs a prepared command to the end and collects what it said; kills it and panics,
+/// with what it had said, if it runs longer than [`run_timeout`].
 pub fn run_command(mut command: Command) -> Outcome {
-    let output = command.output().expect("run twinbox");
-    Outcome::from_output(output)
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run twinbox");
+    // Both pipes are drained while the process runs, or a chatty run would block on a
+    // full pipe and look like a hang.
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let limit = run_timeout();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for twinbox") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let said = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+            panic!(
+                "twinbox ran longer than {limit:?} and was killed (TWINBOX_TEST_RUN_TIMEOUT \
+                 changes the limit)\nstdout:\n{}\nstderr:\n{}",
+                said(stdout.join().unwrap_or_default()),
+                said(stderr.join().unwrap_or_default())
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Outcome::from_output(std::process::Output {
+        status,
+        stdout: stdout.join().expect("read twinbox's stdout"),
+        stderr: stderr.join().expect("read twinbox's stderr"),
+    })
 }
 
 /// Several accounts in one config, for tests where a faulty repository must fail only its
