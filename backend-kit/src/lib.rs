@@ -36,6 +36,7 @@
 //! is optional for a plugin; nothing here crosses the plugin boundary, so a plugin may use
 //! any version of it.
 
+pub mod calendar;
 pub mod conformance;
 pub mod durable;
 pub mod line_endings;

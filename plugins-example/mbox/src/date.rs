@@ -5,6 +5,7 @@
 //! format's limit, and it only touches the internal date, never the message.
 
 use backend_api::UnixTime;
+use backend_kit::calendar::{civil_from_days, days_from_civil};
 
 const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS: [&str; 12] = [
@@ -14,36 +15,6 @@ const MONTHS: [&str; 12] = [
 /// 0001-01-01 00:00:00 and 9999-12-31 23:59:59 UTC: the years `asctime` can spell.
 const EARLIEST: UnixTime = -62_135_596_800;
 const LATEST: UnixTime = 253_402_300_799;
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = i64::from((month + 9) % 12);
-    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The date `days` after 1970-01-01: (year, month 1-12, day 1-31).
-fn civil_from_days(days: i64) -> (i64, usize, u32) {
-    let days = days + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    } as usize;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
 
 /// `time` as `asctime` spells it, in UTC (clamped to the years 1-9999).
 pub(crate) fn asctime(time: UnixTime) -> String {
@@ -55,7 +26,7 @@ pub(crate) fn asctime(time: UnixTime) -> String {
     format!(
         "{} {} {day:>2} {:02}:{:02}:{:02} {year}",
         WEEKDAYS[weekday],
-        MONTHS[month - 1],
+        MONTHS[month as usize - 1],
         seconds / 3600,
         seconds / 60 % 60,
         seconds % 60
