@@ -159,33 +159,26 @@ impl FolderSync<'_> {
             .filter(|m| by_size.contains_key(&m.size))
             .collect();
         let mut found = HashMap::new();
-        for chunk in batches(&wanted, self.batch_bytes) {
-            let mut fetched = self.folders[destination]
-                .folder
-                .fetch_messages(&chunk)
-                .map_err(FolderFailure::backend(destination))?;
-            fetched.sort_unstable_by_key(|message| message.uid);
-            for message in fetched {
-                let Some(same_size) = by_size.get_mut(&(message.bytes.len() as u64)) else {
-                    continue;
-                };
-                // The first copy still unfound that this candidate can be: lowest id first,
-                // as the copies were appended in that order.
-                let digest = ContentDigest::of(&message.bytes);
-                let hit = same_size.iter().position(|(id, copy)| {
-                    !found.contains_key(id)
-                        && message.uid >= copy.destination_uid_next
-                        && match &copy.digest {
-                            ContentDigest::Xxh3(_) => copy.digest == digest,
-                            ContentDigest::Md5(_) => copy.digest.matches(&message.bytes),
-                        }
-                });
-                if let Some(index) = hit {
-                    let (id, _) = same_size.remove(index);
-                    found.insert(*id, message.uid);
-                }
+        self.for_each_fetched(destination, &wanted, |message| {
+            let Some(same_size) = by_size.get_mut(&(message.bytes.len() as u64)) else {
+                return;
+            };
+            // The first copy still unfound that this candidate can be: lowest id first,
+            // as the copies were appended in that order.
+            let digest = ContentDigest::of(&message.bytes);
+            let hit = same_size.iter().position(|(id, copy)| {
+                !found.contains_key(id)
+                    && message.uid >= copy.destination_uid_next
+                    && match &copy.digest {
+                        ContentDigest::Xxh3(_) => copy.digest == digest,
+                        ContentDigest::Md5(_) => copy.digest.matches(&message.bytes),
+                    }
+            });
+            if let Some(index) = hit {
+                let (id, _) = same_size.remove(index);
+                found.insert(*id, message.uid);
             }
-        }
+        })?;
         Ok(found)
     }
 
@@ -232,26 +225,38 @@ impl FolderSync<'_> {
             .filter(|m| m.uid >= lowest)
             .collect();
         let mut found = HashMap::new();
-        for chunk in batches(&range, self.batch_bytes) {
-            let mut fetched = self.folders[destination]
+        self.for_each_fetched(destination, &range, |message| {
+            let Some(key) = Key::of(&message) else {
+                return;
+            };
+            let hit = wanted.iter().position(|(_, copy, wanted_key)| {
+                message.uid >= copy.destination_uid_next && wanted_key.matches(&key)
+            });
+            if let Some(index) = hit {
+                let (id, _, _) = wanted.remove(index);
+                found.insert(id, message.uid);
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Reads `messages` of `side` in batches bounded by bytes and hands each message to
+    /// `each`, in UID order within a batch (the lowest candidate UID wins a match).
+    fn for_each_fetched(
+        &mut self,
+        side: Side,
+        messages: &[&MessageInfo],
+        mut each: impl FnMut(FetchedMessage),
+    ) -> Result<(), FolderFailure> {
+        for chunk in batches(messages, self.batch_bytes) {
+            let mut fetched = self.folders[side]
                 .folder
                 .fetch_messages(&chunk)
-                .map_err(FolderFailure::backend(destination))?;
+                .map_err(FolderFailure::backend(side))?;
             fetched.sort_unstable_by_key(|message| message.uid);
-            for message in fetched {
-                let Some(key) = Key::of(&message) else {
-                    continue;
-                };
-                let hit = wanted.iter().position(|(_, copy, wanted_key)| {
-                    message.uid >= copy.destination_uid_next && wanted_key.matches(&key)
-                });
-                if let Some(index) = hit {
-                    let (id, _, _) = wanted.remove(index);
-                    found.insert(id, message.uid);
-                }
-            }
+            fetched.into_iter().for_each(&mut each);
         }
-        Ok(found)
+        Ok(())
     }
 }
 
