@@ -138,6 +138,29 @@ pub fn resolve_repositories<'c>(
     Ok((repositories, names))
 }
 
+/// The repository types (`type =`, as written) of both repositories of the accounts
+/// `accounts` selects, for [`PluginCatalog::discover_for`]: a sync loads only their
+/// plugins. A problem in the configuration is skipped here; [`prepare`] reports it.
+pub fn repository_types(config: &Config, accounts: &[String]) -> Vec<String> {
+    let Ok(selected) = config.selected_accounts(accounts) else {
+        return Vec::new();
+    };
+    let mut types: Vec<String> = Vec::new();
+    for account in selected {
+        for side in Side::BOTH {
+            let Ok(repository) = config.repository_for(&account.name, side) else {
+                continue;
+            };
+            if let Ok(kind) = repository.repository_type() {
+                if !types.iter().any(|seen| seen.eq_ignore_ascii_case(kind)) {
+                    types.push(kind.to_owned());
+                }
+            }
+        }
+    }
+    types
+}
+
 /// What [`resolve_repositories`] finds.
 pub type ResolvedRepositories<'c> = (PerSide<(RepositoryConfig, &'c LoadedPlugin)>, AccountNames);
 

@@ -323,10 +323,13 @@ enum Looping {
 /// `sync`, `repair` and `daemon`: syncs the requested accounts and prints their summaries.
 fn sync(cli: &Cli, request: Request, looping: Looping) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
-    let catalog = PluginCatalog::discover(plugins::search_path(
-        &cli.plugin_dirs,
-        &config.general.pluginpath,
-    ));
+    // Only the plugins the accounts use: each one loaded costs memory (issue 9).
+    let catalog = PluginCatalog::discover_for(
+        plugins::search_path(&cli.plugin_dirs, &config.general.pluginpath),
+        accounts::repository_types(&config, &request.accounts)
+            .iter()
+            .map(String::as_str),
+    );
     let prepared = accounts::prepare(&config, &catalog, &request)?;
     // A dry run writes no mailbox list, as in OfflineIMAP.
     let mbnames = match &config.mbnames {
@@ -474,10 +477,12 @@ fn import_offlineimap(
     request: &offlineimap_import::ImportRequest,
 ) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
-    let catalog = PluginCatalog::discover(plugins::search_path(
-        &cli.plugin_dirs,
-        &config.general.pluginpath,
-    ));
+    let catalog = PluginCatalog::discover_for(
+        plugins::search_path(&cli.plugin_dirs, &config.general.pluginpath),
+        accounts::repository_types(&config, &request.accounts)
+            .iter()
+            .map(String::as_str),
+    );
     let prepared = offlineimap_import::prepare(&config, &catalog, request)?;
     let mut failed = false;
     for account in &prepared {

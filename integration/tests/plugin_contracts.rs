@@ -174,3 +174,70 @@ fn plugins_built_against_interfaces_1_0_and_1_1_load_beside_current_ones() {
         "{outcome}"
     );
 }
+
+/// Issue 9: a sync loads only the plugins its repositories' types need (each library
+/// loaded costs resident memory and runs its initialisers); the others, even broken ones,
+/// are listed by `twinbox plugins` but never touched by a sync that does not need them.
+#[test]
+fn a_sync_loads_only_the_plugins_its_repositories_use() {
+    let sandbox = Sandbox::new();
+    sandbox.write_two_maildirs_config("");
+    let installed = sandbox.install();
+    let broken = "libtwinbox_broken.so";
+    std::fs::write(
+        installed.join(broken),
+        "not a library: fails if it is ever loaded",
+    )
+    .unwrap();
+
+    // -vv logs each plugin loaded ("PATH: plugin NAME VERSION speaks interface ...").
+    let outcome = sandbox.run_installed(&installed, &["-vv", "sync"]);
+    outcome.assert_code(0);
+    assert!(
+        outcome
+            .stderr
+            .contains("libtwinbox_maildir.so: plugin Maildir "),
+        "{outcome}"
+    );
+    assert!(!outcome.stderr.contains("plugin Panicking"), "{outcome}");
+    assert!(!outcome.stderr.contains(broken), "{outcome}");
+
+    // Listing the plugins loads every library.
+    let outcome = sandbox.run_installed(&installed, &["plugins"]);
+    outcome.assert_code(0);
+    assert!(
+        outcome
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("Panicking ") && l.ends_with(" ok")),
+        "{outcome}"
+    );
+    assert!(
+        outcome
+            .stdout
+            .lines()
+            .any(|l| l.contains(broken) && l.contains("error: ")),
+        "{outcome}"
+    );
+
+    // A type no file is named after: every library is loaded to look for it, and the
+    // error lists what there is.
+    sandbox.write_config(&sandbox.account_config(
+        "Unknown",
+        "",
+        &maildir_section("Local", &sandbox.local()),
+        &repository_section("Remote", "type = Nowhere\n"),
+    ));
+    let outcome = sandbox.run_installed(&installed, &["sync"]);
+    outcome.assert_code(2);
+    assert!(
+        outcome
+            .stderr
+            .contains("no plugin for repository type \"Nowhere\" (available: Maildir, Panicking;"),
+        "{outcome}"
+    );
+    assert!(
+        outcome.stderr.contains("1 library failed to load"),
+        "{outcome}"
+    );
+}

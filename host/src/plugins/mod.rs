@@ -16,7 +16,11 @@
 //! suffix) in those directories is loaded and asked its type. Only those: loading a
 //! library runs its code, so other libraries in a directory (the test plugins cargo
 //! builds next to `twinbox`, broken on purpose and named `libtestplugin_*.so`, or
-//! anything else) are never touched. When two files implement the same type, the first in search order
+//! anything else) are never touched. A sync goes further ([`PluginCatalog::discover_for`]):
+//! it loads only the plugins of the types its accounts use, found by their file names
+//! (`libtwinbox_imap.so` for `type = IMAP`), and loads every library only when a type has
+//! no file of its name (so for a sync, a file named after its type wins over an earlier one
+//! named otherwise). When two files implement the same type, the first in search order
 //! wins and the other is listed as shadowed — so `--plugin-dir` can override an installed
 //! plugin. A missing directory is skipped; everything that fails (an unreadable directory,
 //! a library that is not a plugin or speaks another interface) is kept in
@@ -190,20 +194,76 @@ impl PluginCatalog {
         let mut loaded: HashSet<PathBuf> = HashSet::new();
         for dir in &dirs {
             for file in catalog.libraries_in(&dir.path) {
-                // The same library reached through a symlink or a second directory is
-                // loaded once.
-                let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
-                if !loaded.insert(key) {
-                    continue;
-                }
-                match load_plugin(&file) {
-                    Ok(plugin) => catalog.add(plugin),
-                    Err(error) => catalog.broken.push((file, error.into())),
-                }
+                catalog.load(&file, &mut loaded);
             }
         }
         catalog.searched = dirs;
         catalog
+    }
+
+    /// Loads the plugins of the repository types `types` from `dirs`, and no others when
+    /// their files are named after them: for each type, the first file in search order
+    /// named `libtwinbox_<type>.so` (the type in lowercase, as a crate's `[lib] name =
+    /// "twinbox_<type>"` gives it) that loads and declares that type. Only when a type has
+    /// no such file is every library loaded, as [`PluginCatalog::discover`] does, so that a
+    /// plugin whose file is named otherwise is still found and an unknown type's error
+    /// lists every type there is. A file named after its type therefore takes precedence
+    /// over an earlier one named otherwise that declares the same type.
+    ///
+    /// Why: every library loaded is mapped, relocated and partly paged in (about 0.7-2 MB
+    /// of resident memory each, issue 9), and runs its initialisers; a sync needs only the
+    /// types its accounts use. Never fails, like `discover`.
+    pub fn discover_for<'t>(
+        dirs: Vec<PluginDir>,
+        types: impl IntoIterator<Item = &'t str>,
+    ) -> PluginCatalog {
+        let mut catalog = PluginCatalog::default();
+        let mut files = Vec::new();
+        for dir in &dirs {
+            files.extend(catalog.libraries_in(&dir.path));
+        }
+        let mut loaded: HashSet<PathBuf> = HashSet::new();
+        let mut all_found = true;
+        for wanted in types {
+            let wanted = wanted.trim().to_lowercase();
+            if catalog.lookup(&wanted).is_some() {
+                continue;
+            }
+            let named = files.iter().filter(|file| {
+                file.file_name()
+                    .and_then(|name| name.to_str())
+                    .and_then(|name| name.strip_prefix(PLUGIN_FILE_PREFIX))
+                    .and_then(|name| name.strip_suffix(std::env::consts::DLL_SUFFIX))
+                    .is_some_and(|stem| stem.to_lowercase() == wanted)
+            });
+            for file in named {
+                catalog.load(file, &mut loaded);
+                if catalog.lookup(&wanted).is_some() {
+                    break;
+                }
+            }
+            all_found &= catalog.lookup(&wanted).is_some();
+        }
+        if !all_found {
+            for file in &files {
+                catalog.load(file, &mut loaded);
+            }
+        }
+        catalog.searched = dirs;
+        catalog
+    }
+
+    /// Loads `file` unless `loaded` has it: the same library reached through a symlink
+    /// or a second directory is loaded once.
+    fn load(&mut self, file: &Path, loaded: &mut HashSet<PathBuf>) {
+        let key = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
+        if !loaded.insert(key) {
+            return;
+        }
+        match load_plugin(file) {
+            Ok(plugin) => self.add(plugin),
+            Err(error) => self.broken.push((file.to_owned(), error.into())),
+        }
     }
 
     /// The library files in `dir`, sorted by name; problems go to `broken`.
@@ -641,6 +701,63 @@ mod tests {
         let table = render_table(&rows);
         assert!(table.starts_with("TYPE       VERSION"), "{table}");
         assert_eq!(table.lines().count(), 3);
+    }
+
+    /// Issue 9: a sync loads the plugins of the types its accounts use and no other
+    /// library, when the files are named after their types; otherwise it loads them all.
+    #[test]
+    fn only_the_plugins_of_the_types_asked_for_are_loaded() {
+        let Some(built) = built_test_plugin() else {
+            eprintln!("skipped: build the test plugin with `cargo build --workspace` first");
+            return;
+        };
+        let root = tempfile::tempdir().unwrap();
+        let (first, second) = (root.path().join("first"), root.path().join("second"));
+        for dir in [&first, &second] {
+            std::fs::create_dir(dir).unwrap();
+        }
+        // Named after its type, in the second directory; an earlier file of another name
+        // declares the same type; a library that fails if it is ever loaded.
+        let named = second.join("libtwinbox_panicking.so");
+        std::fs::copy(&built, &named).unwrap();
+        std::fs::copy(&built, first.join("libtwinbox_another_name.so")).unwrap();
+        let broken = first.join("libtwinbox_broken.so");
+        std::fs::write(&broken, "not an ELF file: fails if loaded").unwrap();
+
+        let catalog = PluginCatalog::discover_for(dirs(&[&first, &second]), ["PANICKING"]);
+        assert_eq!(catalog.find("panicking").unwrap().path, named);
+        assert_eq!(catalog.found.len(), 1);
+        assert!(catalog.broken.is_empty(), "{:?}", catalog.broken);
+        assert!(catalog.shadowed.is_empty(), "{:?}", catalog.shadowed);
+        assert_eq!(catalog.searched.len(), 2);
+
+        // Nothing asked for: nothing loaded.
+        let catalog = PluginCatalog::discover_for(dirs(&[&first, &second]), []);
+        assert!(catalog.found.is_empty() && catalog.broken.is_empty());
+
+        // A type no file is named after: every library is loaded, as `discover` does, so
+        // the error lists what there is and what failed.
+        let catalog =
+            PluginCatalog::discover_for(dirs(&[&first, &second]), ["panicking", "Nowhere"]);
+        assert_eq!(catalog.find("panicking").unwrap().path, named);
+        assert_eq!(catalog.shadowed.len(), 1);
+        assert_eq!(
+            catalog.shadowed[0].plugin.path,
+            first.join("libtwinbox_another_name.so")
+        );
+        assert_eq!(catalog.broken.len(), 1);
+        assert_eq!(catalog.broken[0].0, broken);
+        let message = catalog.find("Nowhere").unwrap_err().to_string();
+        assert!(message.contains("available: Panicking"), "{message}");
+        assert!(message.contains("1 library failed to load"), "{message}");
+
+        // A plugin whose file is named otherwise is still found.
+        std::fs::remove_file(&named).unwrap();
+        let catalog = PluginCatalog::discover_for(dirs(&[&first, &second]), ["Panicking"]);
+        assert_eq!(
+            catalog.find("Panicking").unwrap().path,
+            first.join("libtwinbox_another_name.so")
+        );
     }
 
     #[test]
