@@ -406,8 +406,13 @@ impl SyncState {
 
     fn builder() -> redb::Builder {
         let mut builder = Database::builder();
-        // The default cache is 1 GiB; the state of even a large account is far smaller.
-        builder.set_cache_size(16 * 1024 * 1024);
+        // The default cache is 1 GiB. The pages it keeps are the state file's, which the
+        // OS caches anyway, and whatever it holds counts in the process's memory: it grows
+        // with the account up to this size. 2 MiB holds the tables' upper levels and a
+        // batch's writes; measured on a 30,000-message account (a 7.4 MB state), 2 MiB
+        // instead of 16 MiB took 2-3 MB off the peak RSS of the initial sync and 1.6 MB off
+        // a no-change re-sync, with no measurable cost in time (issue 9).
+        builder.set_cache_size(2 * 1024 * 1024);
         builder
     }
 
