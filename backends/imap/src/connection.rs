@@ -7,7 +7,7 @@
 //! `OK` can be taken for protected data (the STARTTLS injection attack); whatever it sent
 //! early goes into the TLS handshake, which then fails.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
@@ -301,6 +301,10 @@ pub(crate) struct ImapSession {
 /// words if NO or BAD.
 pub(crate) type Answer = Result<Vec<u8>, String>;
 
+/// What [`ImapSession::collect`] read: the answer to each of its commands (`None` if not
+/// read yet), and the answers of other commands that came meanwhile, with their tags.
+pub(crate) type Collected = (Vec<Option<Answer>>, Vec<(String, Answer)>);
+
 impl ImapSession {
     /// Connects, protects, logs in and reads the capabilities. Errors are repository-level:
     /// retry later for the network, never for configuration, certificates and refused
@@ -524,6 +528,54 @@ impl ImapSession {
         self.answers(&tags, literals, each)
     }
 
+    /// Sends `commands` (as [`ImapSession::pipeline`] does) without reading their
+    /// answers: the caller reads them later with [`ImapSession::collect`], in order, before
+    /// any other command's. Returns their tags.
+    pub fn send_ahead(&mut self, commands: &[String]) -> Result<Vec<String>, CommandError> {
+        self.usable()?;
+        log::debug!(
+            "{}: sent ahead: {}",
+            self.server,
+            round_trip_summary(commands)
+        );
+        let mut tags = Vec::with_capacity(commands.len());
+        for command in commands {
+            let tag = self.link.command(command);
+            tags.push(tag.map_err(|e| self.broke(e))?);
+        }
+        let flushed = self.link.flush();
+        flushed.map_err(|e| self.broke(e))?;
+        Ok(tags)
+    }
+
+    /// Reads the answers of commands sent by [`ImapSession::send_ahead`]: until each of
+    /// `tags` has its tagged answer, as [`ImapSession::answers`] does, or until `each`
+    /// says it has all it needs (returns `true`; the answers not read yet are `None`),
+    /// while other commands sent ahead, tagged `later`, may run at the same time: a server
+    /// may run pipelined FETCHes concurrently and interleave their responses (RFC 3501,
+    /// 5.5; Dovecot sends a FETCH's tagged OK only after the FETCHes behind it), so `each`
+    /// may be given their untagged responses too, and their tagged answers, when they
+    /// come first, are returned apart. The time starts now, as the server may have
+    /// answered long ago.
+    pub fn collect(
+        &mut self,
+        tags: &[String],
+        later: &HashSet<String>,
+        literals: Literals,
+        each: impl FnMut(usize, &mut link::Response) -> bool,
+    ) -> Result<Collected, CommandError> {
+        self.usable()?;
+        self.clock.start(self.timeout);
+        self.read_answers(tags, later, literals, each)
+    }
+
+    /// Gives the connection up (it goes back to no pool): for a connection whose answers
+    /// are still on their way and will not be read.
+    pub fn abandon(&mut self) {
+        self.broken = true;
+        let _ = self.socket.shutdown(Shutdown::Both);
+    }
+
     /// Reads until each of `tags` (commands sent, in order) has its tagged answer; see
     /// [`ImapSession::pipeline`].
     pub fn answers(
@@ -532,7 +584,25 @@ impl ImapSession {
         literals: Literals,
         mut each: impl FnMut(usize, &mut link::Response),
     ) -> Result<Vec<Answer>, CommandError> {
+        let read = self.read_answers(tags, &HashSet::new(), literals, |index, response| {
+            each(index, response);
+            false
+        });
+        let (answers, _) = read?;
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// [`ImapSession::answers`], taking the tagged answers of the commands tagged `later`
+    /// too, which are returned apart.
+    fn read_answers(
+        &mut self,
+        tags: &[String],
+        later: &HashSet<String>,
+        literals: Literals,
+        mut each: impl FnMut(usize, &mut link::Response) -> bool,
+    ) -> Result<Collected, CommandError> {
         let mut answers: Vec<Option<Answer>> = (0..tags.len()).map(|_| None).collect();
+        let mut early = Vec::new();
         let mut response = link::Response::default();
         let mut waiting = 0;
         let mut untagged = 0usize;
@@ -546,10 +616,16 @@ impl ImapSession {
                             "more than {MAX_UNTAGGED} untagged responses to one command"
                         )));
                     }
-                    each(waiting, &mut response)
+                    if each(waiting, &mut response) {
+                        break;
+                    }
                 }
                 Kind::Continuation => {
                     return Err(self.out_of_step("a continuation request we did not ask for"))
+                }
+                Kind::Tagged(tag) if later.contains(&tag) => {
+                    let answer = self.answer(&response)?;
+                    early.push((tag, answer));
                 }
                 Kind::Tagged(tag) => {
                     let Some(index) = tags.iter().position(|t| *t == tag) else {
@@ -565,7 +641,7 @@ impl ImapSession {
                 }
             }
         }
-        Ok(answers.into_iter().flatten().collect())
+        Ok((answers, early))
     }
 
     /// The command side of the connection, for protocols of their own (APPEND).

@@ -3,7 +3,7 @@
 use backend_api::{MessageInfo, Uid};
 
 /// Messages are fetched in batches of at most this many messages...
-const BATCH_MESSAGES: usize = 256;
+pub const BATCH_MESSAGES: usize = 256;
 
 /// ... and at most this many bytes for the whole account at once, shared by the folders
 /// synced in parallel, so that memory does not grow with `maxconnections`. A body is read
@@ -14,6 +14,16 @@ const BATCH_MESSAGES: usize = 256;
 /// here, 32.5-35 MiB with 8 MiB, against a goal of 32 MiB; a third of 8 MiB per folder
 /// still carries a few dozen typical messages per round trip.
 pub const ACCOUNT_BATCH_BYTES: u64 = 8 * 1024 * 1024;
+
+/// How many batches beyond the one being fetched are announced to the source
+/// ([`backend_api::Folder::prefetch_messages`]) while it is read and written: an IMAP
+/// backend sends their `UID FETCH` at once, so through a slow link the next batches arrive
+/// while this one is written instead of one round trip after it. The bytes announced wait
+/// in the socket (flow control holds the server back), not in our memory. Through a 50 ms
+/// round trip a folder's batch of a few MiB is written in well under the 100 ms that two
+/// batches give the next one's request to reach the server and its answer to come back;
+/// three leave room for slower disks.
+pub const BATCHES_AHEAD: usize = 3;
 
 /// The byte budget of one folder's batches when `threads` folders are synced at once.
 pub fn folder_batch_bytes(threads: usize) -> u64 {

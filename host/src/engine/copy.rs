@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use backend_api::{ErrorScope, FetchedMessage, MessageInfo, NewMessage, Uid};
 use backend_kit::line_endings;
 
-use super::batches::batches;
+use super::batches::{batches, BATCHES_AHEAD};
 use super::failure::FolderFailure;
 use super::folder::FolderSync;
 use super::plan::CommonFlags;
@@ -53,8 +53,19 @@ impl FolderSync<'_> {
             });
         }
         let mut all_known = true;
-        for batch in batches(&messages, self.batch_bytes) {
-            let fetched = self.fetch_isolating_bad_messages(source, &batch, report)?;
+        let batches = batches(&messages, self.batch_bytes);
+        let mut announced = 0;
+        for (index, batch) in batches.iter().enumerate() {
+            // The source hears of each batch before it is asked for it, up to
+            // BATCHES_AHEAD ahead, so it can fetch the next while this one is written.
+            while announced < batches.len() && announced <= index + BATCHES_AHEAD {
+                self.folders[source]
+                    .folder
+                    .prefetch_messages(&batches[announced])
+                    .map_err(FolderFailure::backend(source))?;
+                announced += 1;
+            }
+            let fetched = self.fetch_isolating_bad_messages(source, batch, report)?;
             all_known &= self.copy_batch(
                 destination,
                 fetched,
