@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use backend_api::{ErrorScope, FetchedMessage, MessageInfo, NewMessage, Uid};
 use backend_kit::line_endings;
 
-use super::batches::{batches, BATCHES_AHEAD};
+use super::batches::batches;
 use super::failure::FolderFailure;
 use super::folder::FolderSync;
 use super::plan::CommonFlags;
@@ -56,15 +56,8 @@ impl FolderSync<'_> {
         let batches = batches(&messages, self.batch_bytes);
         let mut announced = 0;
         for (index, batch) in batches.iter().enumerate() {
-            // The source hears of each batch before it is asked for it, up to
-            // BATCHES_AHEAD ahead, so it can fetch the next while this one is written.
-            while announced < batches.len() && announced <= index + BATCHES_AHEAD {
-                self.folders[source]
-                    .folder
-                    .prefetch_messages(&batches[announced])
-                    .map_err(FolderFailure::backend(source))?;
-                announced += 1;
-            }
+            // The source can fetch the next batches while this one is written.
+            self.announce_batches(source, &batches, index, &mut announced)?;
             let fetched = self.fetch_isolating_bad_messages(source, batch, report)?;
             all_known &= self.copy_batch(
                 destination,
