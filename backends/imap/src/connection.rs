@@ -440,8 +440,7 @@ impl ImapSession {
             check_greeting(options, greeting)?;
             login?;
             session.ask_capabilities_if_unknown(options)?;
-            // The greeting came in the login's round trip.
-            session.log_connected(options, started, [tcp_done, tls_done, tls_done]);
+            session.log_connected(options, started, tcp_done, tls_done, None);
             return Ok(session);
         }
 
@@ -494,7 +493,7 @@ impl ImapSession {
             session(Link::new(transport))
         };
         session.ask_capabilities_if_unknown(options)?;
-        session.log_connected(options, started, [tcp_done, tls_done, greeting_done]);
+        session.log_connected(options, started, tcp_done, tls_done, Some(greeting_done));
         Ok(session)
     }
 
@@ -552,22 +551,37 @@ impl ImapSession {
     }
 
     /// The debug line of a new connection: how long it took and where (TCP, TLS,
-    /// greeting, login), each step being round trips on a slow link; `ends` are the
-    /// times since `started` at which the first three steps ended.
-    fn log_connected(&self, options: &ImapOptions, started: Instant, ends: [Duration; 3]) {
-        let ms = |elapsed: Duration| elapsed.as_secs_f64() * 1000.0;
-        let [tcp, tls, greeting] = ends;
+    /// greeting, login), each step being round trips on a slow link. `tcp`, `tls` and
+    /// `greeting` are when those steps ended (since `started`); `greeting` is `None` when
+    /// the login was sent before the greeting, which then came in the login's round trip.
+    fn log_connected(
+        &self,
+        options: &ImapOptions,
+        started: Instant,
+        tcp: Duration,
+        tls: Duration,
+        greeting: Option<Duration>,
+    ) {
+        let ms = |elapsed: Duration| format!("{:.0}", elapsed.as_secs_f64() * 1000.0);
         let total = started.elapsed();
+        let rest = match greeting {
+            Some(greeting) => format!(
+                "greeting {}, login {}",
+                ms(greeting.saturating_sub(tls)),
+                ms(total.saturating_sub(greeting))
+            ),
+            None => format!(
+                "login sent before the greeting, both in {}",
+                ms(total.saturating_sub(tls))
+            ),
+        };
         log::debug!(
-            "connected to {} as {:?} in {:.0} ms (TCP {:.0}, TLS {:.0}, greeting {:.0}, \
-             login {:.0}); capabilities: {:?}",
+            "connected to {} as {:?} in {} ms (TCP {}, TLS {}, {rest}); capabilities: {:?}",
             self.server,
             options.user,
             ms(total),
             ms(tcp),
             ms(tls.saturating_sub(tcp)),
-            ms(greeting.saturating_sub(tls)),
-            ms(total.saturating_sub(greeting)),
             self.capabilities
         );
     }
