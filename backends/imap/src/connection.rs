@@ -415,13 +415,14 @@ impl ImapSession {
         // sends its login at once instead of waiting a round trip for the greeting: the
         // server reads it once it has greeted. (Not after STARTTLS, whose capabilities
         // must be asked again in TLS.) The greeting is still read and checked.
+        let login_first = |greeted: &BTreeSet<String>| {
+            greeted.contains("SASL-IR")
+                && chosen_mechanism(options, greeted).ok() == Some(Mechanism::Plain)
+        };
         let early = reused
             .greeting_capabilities()
             .filter(|_| options.security != Security::StartTls)
-            .filter(|greeted| {
-                greeted.contains("SASL-IR")
-                    && chosen_mechanism(options, greeted).ok() == Some(Mechanism::Plain)
-            });
+            .filter(login_first);
         if early.is_some() {
             let mut session = session(Link::new(transport));
             let mut greeting: Option<Vec<u8>> = None;
@@ -438,6 +439,19 @@ impl ImapSession {
                 ));
             };
             check_greeting(options, greeting)?;
+            let greeted: BTreeSet<String> =
+                response::parse_capabilities(greeting).into_iter().collect();
+            if login.is_err() && !greeted.is_empty() && !login_first(&greeted) {
+                // The server no longer offers what the earlier greeting did (a daemon's
+                // connection hours later, after an upgrade): connect again, the way this
+                // greeting says.
+                log::debug!(
+                    "{server}: the greeting no longer offers SASL-IR with PLAIN; connecting again"
+                );
+                reused.remember_greeting(&greeted);
+                drop(session);
+                return ImapSession::connect(options, credentials, reused);
+            }
             login?;
             session.ask_capabilities_if_unknown(options)?;
             session.log_connected(options, started, tcp_done, tls_done, None);
@@ -1453,6 +1467,58 @@ fn login(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use backend_api::RepositoryConfig;
+    use twinbox_integration::dovecot::{Dovecot, DovecotOptions, MINIMAL_CAPABILITY};
+
+    fn tls_options(dovecot: &Dovecot) -> ImapOptions {
+        let config = RepositoryConfig::new("Remote")
+            .with("remotehost", "127.0.0.1")
+            .with("remoteport", dovecot.imaps_port().to_string())
+            .with("remoteuser", "alice")
+            .with("remotepass", dovecot.password("alice"))
+            .with(
+                "sslcacertfile",
+                dovecot.ca_cert_path().display().to_string(),
+            )
+            .with("timeout", "20");
+        ImapOptions::from_config(&config).expect("valid options")
+    }
+
+    /// A later connection logs in before the greeting when an earlier one's greeting
+    /// offered SASL-IR with PLAIN (the end-to-end tests check it in the debug log), and
+    /// still connects when the server's greeting no longer offers SASL-IR. (Dovecot
+    /// takes the initial response all the same, so the reconnection that follows a
+    /// refused early login is not reached here.)
+    #[test]
+    fn later_connections_log_in_before_the_greeting_even_one_that_changed() {
+        let dovecot = Dovecot::start_default();
+        let options = tls_options(&dovecot);
+        let credentials = Credentials::default();
+        let reused = Reused::default();
+        let mut first = ImapSession::connect(&options, &credentials, &reused).expect("first");
+        let greeted = reused
+            .greeting_capabilities()
+            .expect("the greeting was remembered");
+        assert!(greeted.contains("SASL-IR"), "{greeted:?}");
+        let mut second = ImapSession::connect(&options, &credentials, &reused).expect("second");
+        for session in [&mut first, &mut second] {
+            session.run("NOOP").expect("a command after login");
+            assert!(session.has("UIDPLUS"), "capabilities after login");
+        }
+
+        let without = Dovecot::start(DovecotOptions {
+            imap_capability: Some(MINIMAL_CAPABILITY.replace(" SASL-IR", "")),
+            ..DovecotOptions::default()
+        });
+        let options = tls_options(&without);
+        // Another CA: only the greeting is carried over.
+        let reused = Reused::default();
+        reused.remember_greeting(&greeted);
+        let mut session = ImapSession::connect(&options, &credentials, &reused)
+            .expect("connects although the remembered greeting is not this server's");
+        session.run("NOOP").expect("a command after login");
+        assert!(session.has("UIDPLUS") || session.has("IMAP4REV1"));
+    }
 
     #[test]
     fn a_round_trip_is_logged_by_command_names_only() {
