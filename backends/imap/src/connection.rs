@@ -306,6 +306,10 @@ impl Reused {
         *greeted = Some(capabilities.clone());
     }
 
+    fn has_tls_context(&self) -> bool {
+        self.tls.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
     /// The repository's TLS context, made by the first connection that needs it (the
     /// others wait for it rather than make their own).
     fn tls_context(&self, options: &ImapOptions) -> Result<SslContext, BackendError> {
@@ -365,23 +369,37 @@ impl ImapSession {
         // When each step of the connection ended, for the debug log: each costs round
         // trips, which is where a re-sync over a slow link spends its time.
         let started = Instant::now();
-        let tcp = connect_tcp(options).map_err(|e| network("connection failed", &e))?;
+        let (tcp, context) = std::thread::scope(|scope| {
+            // The first connection makes the TLS context (reading the CA certificates)
+            // while TCP connects, which takes a round trip.
+            let making = (options.security != Security::Plaintext && !reused.has_tls_context())
+                .then(|| scope.spawn(|| reused.tls_context(options)));
+            let tcp = connect_tcp(options);
+            let made = making.map(|thread| {
+                thread.join().unwrap_or_else(|_| {
+                    Err(BackendError::repository(format!(
+                        "{}: making the TLS context failed",
+                        section_name(options)
+                    )))
+                })
+            });
+            (tcp, made)
+        });
+        let tcp = tcp.map_err(|e| network("connection failed", &e))?;
         let tcp_done = started.elapsed();
         let socket = tcp.try_clone().map_err(|e| network("socket", &e))?;
+        let context = || match context {
+            Some(made) => made,
+            None => reused.tls_context(options),
+        };
 
         let stream = match options.security {
-            Security::ImplicitTls => Stream::Tls(Box::new(tls_handshake(
-                options,
-                &reused.tls_context(options)?,
-                tcp,
-            )?)),
+            Security::ImplicitTls => {
+                Stream::Tls(Box::new(tls_handshake(options, &context()?, tcp)?))
+            }
             Security::StartTls => {
                 let tcp = start_tls(options, tcp)?;
-                Stream::Tls(Box::new(tls_handshake(
-                    options,
-                    &reused.tls_context(options)?,
-                    tcp,
-                )?))
+                Stream::Tls(Box::new(tls_handshake(options, &context()?, tcp)?))
             }
             Security::Plaintext => Stream::Plain(tcp),
         };
