@@ -319,6 +319,8 @@ fn many_folders(tier: Tier) -> (BTreeMap<String, BTreeMap<Vec<u8>, String>>, Str
         trips.len()
     );
     if tier != Tier::Neither {
+        let opened = connections(&measured.stderr);
+        assert_eq!(opened.len(), 1, "{tier:?}: {opened:#?}");
         assert!(
             trips.len() <= 3,
             "{tier:?}: a no-change re-sync of {} folders took {} round trips: {trips:#?}",
