@@ -360,4 +360,10 @@ impl FfiFolder for ExportedFolder {
             })
         })
     }
+
+    fn prefetch_messages(&mut self, uids: RVec<u32>) -> RResult<(), FfiError> {
+        guard("prefetch_messages", || {
+            self.inner()?.prefetch_messages(&uids)
+        })
+    }
 }

@@ -177,6 +177,13 @@ pub trait FfiFolder: Send {
         let _ = timeout_ms;
         RResult::ROk(2)
     }
+
+    /// Interface 1.3; see [`crate::Folder::prefetch_messages`]. Absent from the vtable of
+    /// older plugins; the host checks the hello's minor before calling it.
+    fn prefetch_messages(&mut self, uids: RVec<u32>) -> RResult<(), FfiError> {
+        let _ = uids;
+        RResult::ROk(())
+    }
 }
 
 /// An owned repository trait object.

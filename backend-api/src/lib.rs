@@ -35,6 +35,8 @@ pub mod ffi;
 pub mod ffi_v1_0;
 #[doc(hidden)]
 pub mod ffi_v1_1;
+#[doc(hidden)]
+pub mod ffi_v1_2;
 mod types;
 
 pub use config::RepositoryConfig;
@@ -260,5 +262,18 @@ pub trait Folder: Send {
     ) -> Result<FolderChange, BackendError> {
         let _ = timeout;
         Ok(FolderChange::Unsupported)
+    }
+
+    /// Interface 1.3. Announces that [`Folder::fetch_messages`] will be called with exactly
+    /// these UIDs, after the calls announced before, so that a backend behind a slow link
+    /// may ask for them now and have them arrive while the caller writes the batch before
+    /// (IMAP sends the `UID FETCH` at once and reads its answer when the batch is asked
+    /// for: the bytes wait in the socket, not in memory). A hint only: doing nothing, the
+    /// default, is never wrong, and a backend must answer every call the same whether or
+    /// not it was announced; a call other than the announced fetch may cost the transfers
+    /// announced (IMAP reads and drops them first).
+    fn prefetch_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
+        let _ = uids;
+        Ok(())
     }
 }

@@ -18,7 +18,8 @@
 
 use crate::line_endings;
 use backend_api::{
-    Flags, Folder, FolderChanges, FolderPath, LineEnding, NewMessage, Repository, SystemFlag, Uid,
+    FetchedMessage, Flags, Folder, FolderChanges, FolderPath, LineEnding, NewMessage, Repository,
+    SystemFlag, Uid,
 };
 
 const TOP: &str = "twinbox-conformance";
@@ -170,6 +171,67 @@ pub fn check_repository(open: &dyn Fn() -> Box<dyn Repository>) {
         }
     }
 
+    // Prefetch (interface 1.3) is a hint: announced batches come back as asked, and
+    // whatever comes in between (a fetch of something else, a listing, a flush) or an
+    // announcement never fetched changes no answer.
+    let bytes_of = |fetched: &[FetchedMessage]| -> Vec<(Uid, Vec<u8>)> {
+        fetched.iter().map(|m| (m.uid, m.bytes.to_vec())).collect()
+    };
+    let expected = |asked: &[Uid]| -> Vec<(Uid, Vec<u8>)> {
+        asked
+            .iter()
+            .filter_map(|uid| uids.iter().position(|u| u == uid))
+            .map(|i| (uids[i], bodies[i].clone()))
+            .collect()
+    };
+    let first = [uids[0]];
+    let second = [uids[2], 999_999, uids[1]];
+    folder
+        .prefetch_messages(&first)
+        .expect("prefetch_messages()");
+    folder
+        .prefetch_messages(&second)
+        .expect("prefetch_messages()");
+    folder.flush().expect("flush() with fetches announced");
+    let fetched = folder.fetch_messages(&first).expect("announced fetch");
+    assert_eq!(bytes_of(&fetched), expected(&first), "an announced fetch");
+    let fetched = folder.fetch_messages(&second).expect("announced fetch");
+    assert_eq!(bytes_of(&fetched), expected(&second), "an announced fetch");
+    folder
+        .prefetch_messages(&[uids[2]])
+        .expect("prefetch_messages()");
+    folder
+        .prefetch_messages(&first)
+        .expect("prefetch_messages()");
+    let other = [uids[1], uids[0]];
+    let fetched = folder
+        .fetch_messages(&other)
+        .expect("fetch of what was not announced");
+    assert_eq!(
+        bytes_of(&fetched),
+        expected(&other),
+        "a fetch not announced"
+    );
+    assert_eq!(
+        folder
+            .list_messages()
+            .expect("list after announcements")
+            .len(),
+        3,
+        "a listing after announcements never fetched"
+    );
+    folder
+        .prefetch_messages(&first)
+        .expect("prefetch_messages()");
+    let status_between = folder.status().expect("status() after an announcement");
+    assert_eq!(status_between.message_count, 3);
+    let fetched = folder.fetch_messages(&first).expect("fetch after status");
+    assert_eq!(bytes_of(&fetched), expected(&first));
+    // Left announced: the flag changes below go first.
+    folder
+        .prefetch_messages(&second)
+        .expect("prefetch_messages()");
+
     // Flags: add and remove, on several UIDs at once; missing UIDs are skipped.
     folder
         .update_flags(
@@ -234,6 +296,11 @@ pub fn check_repository(open: &dyn Fn() -> Box<dyn Repository>) {
         assert_eq!(uid, newest);
     }
     let before_reopen = listing;
+    // A folder dropped with an announcement pending leaves no answer behind for the
+    // folders opened after it.
+    folder
+        .prefetch_messages(&[newest])
+        .expect("prefetch_messages()");
     drop(folder);
     drop(repository);
 

@@ -203,6 +203,81 @@ fn a_connection_cut_mid_fetch_fails_the_folder_cleanly_and_the_next_run_complete
     assert_no_changes(&sandbox);
 }
 
+/// The engine announces the batches it will fetch (interface 1.3) and the IMAP backend
+/// sends their `UID FETCH`es at once: a cut while several are answered at once must fail
+/// the folder as cleanly as a cut in a single one, keep every whole message that landed
+/// before, and leave a connection state from which the next run completes.
+#[test]
+fn a_connection_cut_while_batches_are_fetched_ahead_fails_cleanly_and_a_rerun_converges() {
+    let dovecot = Dovecot::start_default();
+    // 12 messages of 600 KB: batches of at most 8 MiB / 3 connections, so four or five
+    // batches, all announced ahead at the start.
+    for n in 0..12 {
+        dovecot.deliver(
+            USER,
+            "Big",
+            &big_message(&format!("ahead-{n}"), 600_000),
+            &[],
+        );
+    }
+    // Cut once 3.5 MB of message data went out: in the second or third batch, with the
+    // later ones already asked for.
+    let proxy = dovecot.proxy(ProxyOptions {
+        cut_after_fetch_bytes: Some(3_500_000),
+        strip_uidplus: false,
+        ..ProxyOptions::default()
+    });
+    let sandbox = maildir_imap_sandbox("", &dovecot.plaintext_repository(USER, proxy.port()));
+    let local = sandbox.local();
+
+    let outcome = sync_code(&sandbox, &["-vv"], 1);
+    assert!(
+        proxy.cuts() >= 1,
+        "the proxy never cut a connection\n{outcome}"
+    );
+    assert!(
+        outcome.stderr.contains("sent ahead: UID FETCH"),
+        "the batches were not fetched ahead\n{outcome}"
+    );
+    assert!(
+        folder_lines(&outcome, "Big")
+            .iter()
+            .any(|l| l.contains("ERROR")),
+        "the Big folder should fail\n{outcome}"
+    );
+    let server_big: BTreeMap<Vec<u8>, String> = dovecot.folder_map(USER, "Big");
+    let landed = messages(&local.join("Big"));
+    assert!(
+        !landed.is_empty() && landed.len() < 12,
+        "the batch before the cut lands, the rest does not: {} files\n{outcome}",
+        landed.len()
+    );
+    for file in &landed {
+        assert!(
+            server_big.contains_key(&file.content),
+            "{} is not a whole message ({} bytes)",
+            file.path.display(),
+            file.content.len()
+        );
+    }
+    assert!(
+        tmp_leftovers(&local).is_empty(),
+        "{:?}",
+        tmp_leftovers(&local)
+    );
+    assert!(stray_files(&local).is_empty(), "{:?}", stray_files(&local));
+
+    proxy.set_cut_after_fetch_bytes(None);
+    sync_ok(&sandbox, &[]);
+    assert_folder_matches(&dovecot, USER, "Big", &local.join("Big"));
+    assert!(
+        tmp_leftovers(&local).is_empty(),
+        "{:?}",
+        tmp_leftovers(&local)
+    );
+    assert_no_changes(&sandbox);
+}
+
 #[test]
 fn without_uidplus_uploads_pair_correctly_and_a_rerun_duplicates_nothing() {
     let dovecot = Dovecot::start(DovecotOptions {

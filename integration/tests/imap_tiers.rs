@@ -319,8 +319,10 @@ fn many_folders(tier: Tier) -> (BTreeMap<String, BTreeMap<Vec<u8>, String>>, Str
         trips.len()
     );
     if tier != Tier::Neither {
+        let opened = connections(&measured.stderr);
+        assert_eq!(opened.len(), 1, "{tier:?}: {opened:#?}");
         assert!(
-            trips.len() <= 4,
+            trips.len() <= 3,
             "{tier:?}: a no-change re-sync of {} folders took {} round trips: {trips:#?}",
             FOLDERS.len(),
             trips.len()
@@ -403,4 +405,118 @@ fn a_folder_whose_server_lost_its_modseqs_is_listed_in_full_and_its_change_synce
         Some("FR"),
         "the flag set after the loss reached the local side: {local:?}"
     );
+}
+
+/// The connections a `-vv` log shows opened: one `connected to` debug line each.
+fn connections(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|line| line.contains("connected to "))
+        .collect()
+}
+
+/// Checks what a re-sync with changes in `changed` folders (among more) cost, in the debug
+/// log of `outcome`: at most one connection per changed folder, every one after the first
+/// logged in behind its TLS handshake (its login sent before the greeting, whose
+/// capabilities the first connection learnt); the login, the listing and its SELECTs
+/// (one round trip each), then two round trips per changed folder and the later
+/// connections' logins; and no round trip to log out.
+fn assert_cost(what: &str, outcome: &Outcome, changed: usize) {
+    let opened = connections(&outcome.stderr);
+    let trips = round_trips(&outcome.stderr);
+    eprintln!(
+        "{what}: {} connections, {} round trips: {opened:#?} {trips:#?}",
+        opened.len(),
+        trips.len()
+    );
+    assert!(
+        (1..=changed).contains(&opened.len()),
+        "{what}: {} connections for {changed} changed folders: {opened:#?}",
+        opened.len()
+    );
+    for line in &opened[1..] {
+        assert!(
+            line.contains("login sent before the greeting"),
+            "{what}: a later connection waited for its greeting: {line}"
+        );
+    }
+    assert!(
+        trips.iter().any(|line| line.contains("AUTHENTICATE"))
+            && trips.iter().any(|line| line.contains("2 x LIST"))
+            && trips
+                .iter()
+                .any(|line| line.contains(&format!("{} x SELECT", FOLDERS.len()))),
+        "{what}: {trips:#?}"
+    );
+    let most = 3 + 2 * changed + (opened.len() - 1);
+    assert!(
+        trips.len() <= most,
+        "{what}: {} round trips, more than {most}: {trips:#?}",
+        trips.len()
+    );
+    assert!(
+        !trips.iter().any(|line| line.contains("LOGOUT")),
+        "{what}: {trips:#?}"
+    );
+}
+
+/// Issue 9: a re-sync through a slow link costs round trips, and each connection several
+/// (TCP, TLS, greeting, login). Two folders of five change on the server (a flag, a new
+/// message, an expunge each), then two others locally (a flag each, a deletion in one):
+/// each re-sync ends with both sides equal, and costs what [`assert_cost`] allows.
+#[test]
+fn resyncs_with_changes_cost_two_round_trips_per_changed_folder_and_no_idle_connection() {
+    let dovecot = Dovecot::start_default();
+    let mut uids: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for folder in FOLDERS {
+        if folder != "INBOX" {
+            dovecot.create_folder(USER, folder);
+        }
+        for n in 0..PER_FOLDER {
+            let uid = dovecot.deliver(USER, folder, &message(&format!("{folder}-{n}")), &[]);
+            uids.entry(folder).or_default().push(uid);
+        }
+    }
+    let sandbox = maildir_imap_sandbox("", &dovecot.tls_repository(USER));
+    sync_ok(&sandbox, &[]);
+    assert_no_changes(&sandbox);
+
+    for folder in ["Two", "Three"] {
+        dovecot.set_flags(USER, folder, uids[folder][0], &["\\Flagged"]);
+        dovecot.deliver(
+            USER,
+            folder,
+            &message(&format!("{folder}-new")),
+            &["\\Seen"],
+        );
+        dovecot.expunge(USER, folder, uids[folder][1]);
+    }
+    let outcome = verbose_sync(&sandbox);
+    assert!(
+        outcome.account_line(ACCOUNT).contains("2 to local"),
+        "{outcome}"
+    );
+    for folder in FOLDERS {
+        assert_folder_matches(&dovecot, USER, folder, &sandbox.local().join(folder));
+    }
+    assert_cost("server changes in 2 folders", &outcome, 2);
+    assert_no_changes(&sandbox);
+
+    for folder in ["One", "Four"] {
+        let path = sandbox.local().join(folder);
+        let file = find_message(&path, &message(&format!("{folder}-0")));
+        set_flags(&file, "S");
+    }
+    let four = sandbox.local().join("Four");
+    fs::remove_file(find_message(&four, &message("Four-1"))).expect("delete a message");
+    let outcome = verbose_sync(&sandbox);
+    for folder in FOLDERS {
+        assert_folder_matches(&dovecot, USER, folder, &sandbox.local().join(folder));
+    }
+    assert!(
+        !dovecot
+            .folder_map(USER, "Four")
+            .contains_key(&message("Four-1")),
+        "the local deletion reached the server"
+    );
+    assert_cost("local changes in 2 folders", &outcome, 2);
 }

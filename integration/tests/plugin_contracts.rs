@@ -129,15 +129,22 @@ fn frozen_v1_1_fixture() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/libtwinbox_test_frozen_v1_1.so")
 }
 
+/// The plugin built against interface 1.2 (before 1.3 appended `prefetch_messages`) and
+/// kept as a binary, like the others.
+fn frozen_v1_2_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/libtwinbox_test_frozen_v1_2.so")
+}
+
 /// One host loads plugins of every minor of interface 1 side by side: each is checked
-/// against its own frozen layout (1.1 before 1.0), whatever the order they are found in.
+/// against its own frozen layout (newest first), whatever the order they are found in.
 #[test]
-fn plugins_built_against_interfaces_1_0_and_1_1_load_beside_current_ones() {
+fn plugins_built_against_interfaces_1_0_1_1_and_1_2_load_beside_current_ones() {
     let sandbox = Sandbox::new();
     let installed = sandbox.install();
     for (fixture, name) in [
         (frozen_v1_fixture(), "libtwinbox_test_frozen_v1.so"),
         (frozen_v1_1_fixture(), "libtwinbox_test_frozen_v1_1.so"),
+        (frozen_v1_2_fixture(), "libtwinbox_test_frozen_v1_2.so"),
     ] {
         std::fs::copy(fixture, installed.join(name)).unwrap();
     }
@@ -145,14 +152,15 @@ fn plugins_built_against_interfaces_1_0_and_1_1_load_beside_current_ones() {
         "Old",
         "",
         &maildir_section("Local", &sandbox.local()),
-        &repository_section("Remote", "type = frozenv1_1\n"),
+        &repository_section("Remote", "type = frozenv1_2\n"),
     ));
     let outcome = sandbox.run_installed(&installed, &["plugins"]);
     outcome.assert_code(0);
     for (name, version, interface) in [
         ("FrozenV1 ", " 1.0.0 ", " 1.0 "),
         ("FrozenV1_1 ", " 1.1.0 ", " 1.1 "),
-        ("Maildir ", "", " 1.2 "),
+        ("FrozenV1_2 ", " 1.2.0 ", " 1.2 "),
+        ("Maildir ", "", " 1.3 "),
     ] {
         let row = outcome
             .stdout

@@ -7,16 +7,19 @@
 //! `OK` can be taken for protected data (the STARTTLS injection attack); whatever it sent
 //! early goes into the TLS handshake, which then fails.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backend_api::{BackendError, ErrorScope, Retry};
 use openssl::hash::MessageDigest;
-use openssl::ssl::{HandshakeError, SslConnector, SslMethod, SslStream, SslVerifyMode};
+use openssl::ssl::{
+    HandshakeError, Ssl, SslContext, SslMethod, SslMode, SslOptions, SslStream, SslVerifyMode,
+};
 use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::X509CheckFlags;
 use openssl::x509::{X509Ref, X509VerifyResult};
 
 use crate::link::{self, Kind, Link, Literals, SharedStream};
@@ -278,6 +281,48 @@ impl Credentials {
     }
 }
 
+/// What the connections of one repository share so that each after the first costs less
+/// (a re-sync over a slow link opens them while folders wait for them): the TLS context,
+/// whose making reads the CA certificates (tens of milliseconds of CPU for the system's),
+/// and the capabilities the server's greeting listed, which let a later connection send
+/// its login right behind the TLS handshake instead of a round trip after it.
+#[derive(Default)]
+pub(crate) struct Reused {
+    tls: Mutex<Option<SslContext>>,
+    greeting_capabilities: Mutex<Option<BTreeSet<String>>>,
+}
+
+impl Reused {
+    fn greeting_capabilities(&self) -> Option<BTreeSet<String>> {
+        let greeted = self.greeting_capabilities.lock();
+        greeted.unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn remember_greeting(&self, capabilities: &BTreeSet<String>) {
+        let mut greeted = self
+            .greeting_capabilities
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *greeted = Some(capabilities.clone());
+    }
+
+    fn has_tls_context(&self) -> bool {
+        self.tls.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// The repository's TLS context, made by the first connection that needs it (the
+    /// others wait for it rather than make their own).
+    fn tls_context(&self, options: &ImapOptions) -> Result<SslContext, BackendError> {
+        let mut tls = self.tls.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(context) = tls.as_ref() {
+            return Ok(context.clone());
+        }
+        let context = tls_context(options)?;
+        *tls = Some(context.clone());
+        Ok(context)
+    }
+}
+
 /// An authenticated connection.
 pub(crate) struct ImapSession {
     /// Commands and responses after login (the `imap` crate is done by then).
@@ -301,6 +346,10 @@ pub(crate) struct ImapSession {
 /// words if NO or BAD.
 pub(crate) type Answer = Result<Vec<u8>, String>;
 
+/// What [`ImapSession::collect`] read: the answer to each of its commands (`None` if not
+/// read yet), and the answers of other commands that came meanwhile, with their tags.
+pub(crate) type Collected = (Vec<Option<Answer>>, Vec<(String, Answer)>);
+
 impl ImapSession {
     /// Connects, protects, logs in and reads the capabilities. Errors are repository-level:
     /// retry later for the network, never for configuration, certificates and refused
@@ -308,6 +357,7 @@ impl ImapSession {
     pub fn connect(
         options: &ImapOptions,
         credentials: &Credentials,
+        reused: &Reused,
     ) -> Result<ImapSession, BackendError> {
         let server = options.server();
         let network = |what: &str, error: &dyn std::fmt::Display| {
@@ -320,20 +370,116 @@ impl ImapSession {
                 ),
             )
         };
-        let tcp = connect_tcp(options).map_err(|e| network("connection failed", &e))?;
+        // When each step of the connection ended, for the debug log: each costs round
+        // trips, which is where a re-sync over a slow link spends its time.
+        let started = Instant::now();
+        let (tcp, context) = std::thread::scope(|scope| {
+            // The first connection makes the TLS context (reading the CA certificates)
+            // while TCP connects, which takes a round trip.
+            let making = (options.security != Security::Plaintext && !reused.has_tls_context())
+                .then(|| scope.spawn(|| reused.tls_context(options)));
+            let tcp = connect_tcp(options);
+            let made = making.map(|thread| {
+                thread.join().unwrap_or_else(|_| {
+                    Err(BackendError::repository(format!(
+                        "{}: making the TLS context failed",
+                        section_name(options)
+                    )))
+                })
+            });
+            (tcp, made)
+        });
+        let tcp = tcp.map_err(|e| network("connection failed", &e))?;
+        let tcp_done = started.elapsed();
         let socket = tcp.try_clone().map_err(|e| network("socket", &e))?;
+        let context = || match context {
+            Some(made) => made,
+            None => reused.tls_context(options),
+        };
 
         let stream = match options.security {
-            Security::ImplicitTls => Stream::Tls(Box::new(tls_handshake(options, tcp)?)),
+            Security::ImplicitTls => {
+                Stream::Tls(Box::new(tls_handshake(options, &context()?, tcp)?))
+            }
             Security::StartTls => {
                 let tcp = start_tls(options, tcp)?;
-                Stream::Tls(Box::new(tls_handshake(options, tcp)?))
+                Stream::Tls(Box::new(tls_handshake(options, &context()?, tcp)?))
             }
             Security::Plaintext => Stream::Plain(tcp),
         };
+        let tls_done = started.elapsed();
         let clock = Arc::new(Clock::default());
         clock.start_login(options.timeout);
         let transport = SharedStream::new(Timed::new(stream, Arc::clone(&clock), options.timeout));
+        if options.security == Security::Plaintext {
+            // Asked for explicitly (starttls = no), so not worth a warning each time.
+            log::info!(
+                "[Repository {}] connects to {server} without TLS (ssl = no, starttls = no): \
+                 the password and all mail cross the network readable",
+                options.section.name
+            );
+        }
+        let session_clock = Arc::clone(&clock);
+        let session = |link| ImapSession {
+            link,
+            clock: session_clock,
+            socket,
+            capabilities: BTreeSet::new(),
+            server: server.clone(),
+            timeout: options.timeout,
+            broken: false,
+            idle_since: Instant::now(),
+            qresync_enabled: false,
+        };
+
+        // A later connection to a server whose greeting (on an earlier connection of this
+        // repository) offered SASL-IR and AUTH=PLAIN, PLAIN being the mechanism chosen,
+        // sends its login at once instead of waiting a round trip for the greeting: the
+        // server reads it once it has greeted. (Not after STARTTLS, whose capabilities
+        // must be asked again in TLS.) The greeting is still read and checked.
+        let login_first = |greeted: &BTreeSet<String>| {
+            greeted.contains("SASL-IR")
+                && chosen_mechanism(options, greeted).ok() == Some(Mechanism::Plain)
+        };
+        let early = reused
+            .greeting_capabilities()
+            .filter(|_| options.security != Security::StartTls)
+            .filter(login_first);
+        if early.is_some() {
+            let mut session = session(Link::new(transport));
+            let mut greeting: Option<Vec<u8>> = None;
+            let login = session.plain_login(options, credentials, |response| {
+                greeting.get_or_insert_with(|| response.text.clone());
+            });
+            // The greeting's verdict (BYE, PREAUTH, not IMAP) comes before the login's.
+            let Some(greeting) = &greeting else {
+                // The login's error (the connection closed...) says more, if there is one.
+                login?;
+                return Err(network(
+                    "no greeting",
+                    &"none came before the login's answer",
+                ));
+            };
+            check_greeting(options, greeting)?;
+            let greeted: BTreeSet<String> =
+                response::parse_capabilities(greeting).into_iter().collect();
+            if login.is_err() && !greeted.is_empty() && !login_first(&greeted) {
+                // The server no longer offers what the earlier greeting did (a daemon's
+                // connection hours later, after an upgrade): connect again, the way this
+                // greeting says.
+                log::debug!(
+                    "{server}: the greeting no longer offers SASL-IR with PLAIN; connecting again"
+                );
+                reused.remember_greeting(&greeted);
+                drop(session);
+                return ImapSession::connect(options, credentials, reused);
+            }
+            login?;
+            session.ask_capabilities_if_unknown(options)?;
+            session.log_connected(options, started, tcp_done, tls_done, None);
+            return Ok(session);
+        }
+
         let mut client = imap::Client::new(transport.clone());
         let greeting = if options.security == Security::StartTls {
             // Read in plain text before the handshake.
@@ -346,14 +492,7 @@ impl ImapSession {
             check_greeting(options, &greeting)?;
             Some(greeting)
         };
-        if options.security == Security::Plaintext {
-            // Asked for explicitly (starttls = no), so not worth a warning each time.
-            log::info!(
-                "[Repository {}] connects to {server} without TLS (ssl = no, starttls = no): \
-                 the password and all mail cross the network readable",
-                options.section.name
-            );
-        }
+        let greeting_done = started.elapsed();
 
         // Most servers list their capabilities in the greeting (`* OK [CAPABILITY ...]`),
         // which saves a round trip; STARTTLS must ask again (what came in plain text is
@@ -370,46 +509,16 @@ impl ImapSession {
                 .map(response::capability_name)
                 .collect()
         } else {
-            greeted.into_iter().collect()
+            let greeted: BTreeSet<String> = greeted.into_iter().collect();
+            reused.remember_greeting(&greeted);
+            greeted
         };
         let mechanism = chosen_mechanism(options, &capabilities)?;
-        let session_clock = Arc::clone(&clock);
-        let session = |link| ImapSession {
-            link,
-            clock: session_clock,
-            socket,
-            capabilities: BTreeSet::new(),
-            server: server.clone(),
-            timeout: options.timeout,
-            broken: false,
-            idle_since: Instant::now(),
-            qresync_enabled: false,
-        };
         let mut session = if mechanism == Mechanism::Plain && capabilities.contains("SASL-IR") {
-            // The credentials go with the command (RFC 4959): login costs one round trip.
             // (The crate has not read past the greeting: the server waits for a command.)
             drop(client);
             let mut session = session(Link::new(transport));
-            let user = options.login_user()?;
-            let password = credentials.password(options, &user)?;
-            use base64::Engine as _;
-            let initial = base64::engine::general_purpose::STANDARD
-                .encode(sasl::plain_response(&user, password.expose()));
-            // Alone: a server may read what follows AUTHENTICATE as part of the exchange
-            // (Cyrus waits), so CAPABILITY is not pipelined behind it. Most servers list
-            // the new capabilities in the tagged OK anyway (`OK [CAPABILITY ...]`).
-            let commands = [format!("AUTHENTICATE PLAIN {initial}")];
-            let answers = session
-                .send_pipeline(&commands, true, Literals::Inline, |_, _| {})
-                .map_err(|e| network("login failed", &e))?;
-            match answers.into_iter().next() {
-                Some(Ok(tagged)) => {
-                    session.capabilities =
-                        response::parse_capabilities(&tagged).into_iter().collect();
-                }
-                Some(Err(said)) => return Err(refused_login(options, mechanism, &user, &said)),
-                None => return Err(network("login failed", &"no answer")),
-            }
+            session.plain_login(options, credentials, |_| {})?;
             session
         } else {
             // The crate is done once we are logged in. It reads ahead in a buffer of its
@@ -419,20 +528,98 @@ impl ImapSession {
             drop(login(options, credentials, client, mechanism, &clock)?);
             session(Link::new(transport))
         };
-        if session.capabilities.is_empty() {
-            // Capabilities change after login (UIDPLUS, CONDSTORE...): ask again.
-            let buffer = session
-                .run("CAPABILITY")
-                .map_err(|e| network("CAPABILITY after login failed", &e))?;
-            session.capabilities = response::parse_capabilities(&buffer).into_iter().collect();
-        }
-        log::debug!(
-            "connected to {} as {:?}; capabilities: {:?}",
-            session.server,
-            options.user,
-            session.capabilities
-        );
+        session.ask_capabilities_if_unknown(options)?;
+        session.log_connected(options, started, tcp_done, tls_done, Some(greeting_done));
         Ok(session)
+    }
+
+    /// `AUTHENTICATE PLAIN` with the credentials in the command (SASL-IR, RFC 4959): login
+    /// in one round trip, which also brings the new capabilities in most servers' tagged
+    /// OK (`OK [CAPABILITY ...]`). `each` is given the untagged responses read meanwhile
+    /// (the greeting, when the command was sent before it).
+    fn plain_login(
+        &mut self,
+        options: &ImapOptions,
+        credentials: &Credentials,
+        mut each: impl FnMut(&link::Response),
+    ) -> Result<(), BackendError> {
+        let user = options.login_user()?;
+        let password = credentials.password(options, &user)?;
+        use base64::Engine as _;
+        let initial = base64::engine::general_purpose::STANDARD
+            .encode(sasl::plain_response(&user, password.expose()));
+        // Alone: a server may read what follows AUTHENTICATE as part of the exchange
+        // (Cyrus waits), so CAPABILITY is not pipelined behind it.
+        let commands = [format!("AUTHENTICATE PLAIN {initial}")];
+        let answers = self
+            .send_pipeline(&commands, true, Literals::Inline, |_, response| {
+                each(response)
+            })
+            .map_err(|e| login_failed(options, &e))?;
+        match answers.into_iter().next() {
+            Some(Ok(tagged)) => {
+                self.capabilities = response::parse_capabilities(&tagged).into_iter().collect();
+                Ok(())
+            }
+            Some(Err(said)) => Err(refused_login(options, Mechanism::Plain, &user, &said)),
+            None => Err(login_failed(options, &"no answer")),
+        }
+    }
+
+    /// Asks for the capabilities if the login's answer did not list them: they change
+    /// after login (UIDPLUS, CONDSTORE...).
+    fn ask_capabilities_if_unknown(&mut self, options: &ImapOptions) -> Result<(), BackendError> {
+        if self.capabilities.is_empty() {
+            let buffer = self.run("CAPABILITY").map_err(|e| {
+                BackendError::new(
+                    ErrorScope::Repository,
+                    Retry::Later,
+                    format!(
+                        "cannot connect to IMAP server {} ({}): CAPABILITY after login failed: \
+                         {e}",
+                        self.server, options.section.name
+                    ),
+                )
+            })?;
+            self.capabilities = response::parse_capabilities(&buffer).into_iter().collect();
+        }
+        Ok(())
+    }
+
+    /// The debug line of a new connection: how long it took and where (TCP, TLS,
+    /// greeting, login), each step being round trips on a slow link. `tcp`, `tls` and
+    /// `greeting` are when those steps ended (since `started`); `greeting` is `None` when
+    /// the login was sent before the greeting, which then came in the login's round trip.
+    fn log_connected(
+        &self,
+        options: &ImapOptions,
+        started: Instant,
+        tcp: Duration,
+        tls: Duration,
+        greeting: Option<Duration>,
+    ) {
+        let ms = |elapsed: Duration| format!("{:.0}", elapsed.as_secs_f64() * 1000.0);
+        let total = started.elapsed();
+        let rest = match greeting {
+            Some(greeting) => format!(
+                "greeting {}, login {}",
+                ms(greeting.saturating_sub(tls)),
+                ms(total.saturating_sub(greeting))
+            ),
+            None => format!(
+                "login sent before the greeting, both in {}",
+                ms(total.saturating_sub(tls))
+            ),
+        };
+        log::debug!(
+            "connected to {} as {:?} in {} ms (TCP {}, TLS {}, {rest}); capabilities: {:?}",
+            self.server,
+            options.user,
+            ms(total),
+            ms(tcp),
+            ms(tls.saturating_sub(tcp)),
+            self.capabilities
+        );
     }
 
     /// `host:port`.
@@ -524,6 +711,54 @@ impl ImapSession {
         self.answers(&tags, literals, each)
     }
 
+    /// Sends `commands` (as [`ImapSession::pipeline`] does) without reading their
+    /// answers: the caller reads them later with [`ImapSession::collect`], in order, before
+    /// any other command's. Returns their tags.
+    pub fn send_ahead(&mut self, commands: &[String]) -> Result<Vec<String>, CommandError> {
+        self.usable()?;
+        log::debug!(
+            "{}: sent ahead: {}",
+            self.server,
+            round_trip_summary(commands)
+        );
+        let mut tags = Vec::with_capacity(commands.len());
+        for command in commands {
+            let tag = self.link.command(command);
+            tags.push(tag.map_err(|e| self.broke(e))?);
+        }
+        let flushed = self.link.flush();
+        flushed.map_err(|e| self.broke(e))?;
+        Ok(tags)
+    }
+
+    /// Reads the answers of commands sent by [`ImapSession::send_ahead`]: until each of
+    /// `tags` has its tagged answer, as [`ImapSession::answers`] does, or until `each`
+    /// says it has all it needs (returns `true`; the answers not read yet are `None`),
+    /// while other commands sent ahead, tagged `later`, may run at the same time: a server
+    /// may run pipelined FETCHes concurrently and interleave their responses (RFC 3501,
+    /// 5.5; Dovecot sends a FETCH's tagged OK only after the FETCHes behind it), so `each`
+    /// may be given their untagged responses too, and their tagged answers, when they
+    /// come first, are returned apart. The time starts now, as the server may have
+    /// answered long ago.
+    pub fn collect(
+        &mut self,
+        tags: &[String],
+        later: &HashSet<String>,
+        literals: Literals,
+        each: impl FnMut(usize, &mut link::Response) -> bool,
+    ) -> Result<Collected, CommandError> {
+        self.usable()?;
+        self.clock.start(self.timeout);
+        self.read_answers(tags, later, literals, each)
+    }
+
+    /// Gives the connection up (it goes back to no pool): for a connection whose answers
+    /// are still on their way and will not be read.
+    pub fn abandon(&mut self) {
+        self.broken = true;
+        let _ = self.socket.shutdown(Shutdown::Both);
+    }
+
     /// Reads until each of `tags` (commands sent, in order) has its tagged answer; see
     /// [`ImapSession::pipeline`].
     pub fn answers(
@@ -532,7 +767,25 @@ impl ImapSession {
         literals: Literals,
         mut each: impl FnMut(usize, &mut link::Response),
     ) -> Result<Vec<Answer>, CommandError> {
+        let read = self.read_answers(tags, &HashSet::new(), literals, |index, response| {
+            each(index, response);
+            false
+        });
+        let (answers, _) = read?;
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// [`ImapSession::answers`], taking the tagged answers of the commands tagged `later`
+    /// too, which are returned apart.
+    fn read_answers(
+        &mut self,
+        tags: &[String],
+        later: &HashSet<String>,
+        literals: Literals,
+        mut each: impl FnMut(usize, &mut link::Response) -> bool,
+    ) -> Result<Collected, CommandError> {
         let mut answers: Vec<Option<Answer>> = (0..tags.len()).map(|_| None).collect();
+        let mut early = Vec::new();
         let mut response = link::Response::default();
         let mut waiting = 0;
         let mut untagged = 0usize;
@@ -546,10 +799,16 @@ impl ImapSession {
                             "more than {MAX_UNTAGGED} untagged responses to one command"
                         )));
                     }
-                    each(waiting, &mut response)
+                    if each(waiting, &mut response) {
+                        break;
+                    }
                 }
                 Kind::Continuation => {
                     return Err(self.out_of_step("a continuation request we did not ask for"))
+                }
+                Kind::Tagged(tag) if later.contains(&tag) => {
+                    let answer = self.answer(&response)?;
+                    early.push((tag, answer));
                 }
                 Kind::Tagged(tag) => {
                     let Some(index) = tags.iter().position(|t| *t == tag) else {
@@ -565,7 +824,7 @@ impl ImapSession {
                 }
             }
         }
-        Ok(answers.into_iter().flatten().collect())
+        Ok((answers, early))
     }
 
     /// The command side of the connection, for protocols of their own (APPEND).
@@ -713,31 +972,26 @@ impl ImapSession {
         }
     }
 
-    /// Logs `sessions` out politely, waiting at most a few seconds, and at once: every LOGOUT is sent before any answer is awaited,
-    /// so closing several connections costs one round trip, not one each.
+    /// Logs `sessions` out: sends each its LOGOUT, then closes it without waiting for the
+    /// server's BYE and OK, which say nothing we need and would cost a round trip at the
+    /// end of every run. (The server logs the session out as it reads the command,
+    /// before it reads the end of the connection that follows it.)
     pub fn logout_all(sessions: Vec<ImapSession>) {
-        let mut sent = Vec::new();
         for mut session in sessions {
             if session.broken {
                 continue;
             }
-            // The deadline of the LOGOUTs and their answers.
+            // The deadline of the LOGOUT's write.
             session.timeout = Duration::from_secs(3).min(session.timeout);
             session.clock.start(session.timeout);
-            log::debug!("{}: round trip: LOGOUT", session.server);
+            log::debug!("{}: LOGOUT, not waiting for its answer", session.server);
             let tag = session.link.command("LOGOUT");
             let flushed = session.link.flush();
-            match (tag, flushed) {
-                (Ok(tag), Ok(())) => sent.push((session, tag)),
-                (Err(error), _) | (_, Err(error)) => {
-                    log::debug!("LOGOUT from {} failed: {error}", session.server)
-                }
-            }
-        }
-        for (mut session, tag) in sent {
-            if let Err(error) = session.answers(&[tag], Literals::Inline, |_, _| {}) {
+            if let Err(error) = tag.and(flushed) {
                 log::debug!("LOGOUT from {} failed: {error}", session.server);
             }
+            // What was written goes before the end of the stream.
+            let _ = session.socket.shutdown(Shutdown::Write);
         }
     }
 }
@@ -986,43 +1240,96 @@ fn answered_in_plaintext(openssl_error: &str) -> bool {
     .any(|sign| openssl_error.contains(sign))
 }
 
-fn tls_handshake(
-    options: &ImapOptions,
-    tcp: TcpStream,
-) -> Result<SslStream<TcpStream>, BackendError> {
-    let server = options.server();
-    let section = if options.section.config_file.is_empty() {
+/// `[Repository name]`, with its file when known, to begin TLS errors.
+fn section_name(options: &ImapOptions) -> String {
+    if options.section.config_file.is_empty() {
         format!("[Repository {}]", options.section.name)
     } else {
         format!(
             "{}: [Repository {}]",
             options.section.config_file, options.section.name
         )
-    };
+    }
+}
+
+/// The TLS settings of every connection of a repository: those of openssl's
+/// `SslConnector` (options, modes, ciphers, peer verification), without its loading of
+/// the system's CA certificates (a few hundred, tens of milliseconds of CPU) when
+/// `sslcacertfile` or `cert_fingerprint` replaces them.
+fn tls_context(options: &ImapOptions) -> Result<SslContext, BackendError> {
+    let section = section_name(options);
     let setup = |error: openssl::error::ErrorStack| {
         BackendError::repository(format!("{section}: cannot set up TLS: {error}"))
     };
-    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(setup)?;
+    let mut builder = SslContext::builder(SslMethod::tls_client()).map_err(setup)?;
+    let mut ssl_options = SslOptions::ALL
+        | SslOptions::NO_COMPRESSION
+        | SslOptions::NO_SSLV2
+        | SslOptions::NO_SSLV3
+        | SslOptions::SINGLE_DH_USE
+        | SslOptions::SINGLE_ECDH_USE;
+    ssl_options &= !SslOptions::DONT_INSERT_EMPTY_FRAGMENTS;
+    builder.set_options(ssl_options);
+    builder.set_mode(
+        SslMode::AUTO_RETRY
+            | SslMode::ACCEPT_MOVING_WRITE_BUFFER
+            | SslMode::ENABLE_PARTIAL_WRITE
+            | SslMode::RELEASE_BUFFERS,
+    );
+    builder
+        .set_cipher_list("DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK")
+        .map_err(setup)?;
     builder
         .set_min_proto_version(Some(options.min_tls))
         .map_err(setup)?;
-    let pinned = !options.fingerprints.is_empty();
-    if pinned {
-        // The fingerprint replaces CA and host name checks; it is compared below.
+    if !options.fingerprints.is_empty() {
+        // The fingerprint replaces CA and host name checks; it is compared after the
+        // handshake.
         builder.set_verify(SslVerifyMode::NONE);
-    } else if let Some(certificates) = &options.ca_certificates {
-        let mut store = X509StoreBuilder::new().map_err(setup)?;
-        for certificate in certificates {
-            store.add_cert(certificate.clone()).map_err(setup)?;
+    } else {
+        builder.set_verify(SslVerifyMode::PEER);
+        match &options.ca_certificates {
+            Some(certificates) => {
+                let mut store = X509StoreBuilder::new().map_err(setup)?;
+                for certificate in certificates {
+                    store.add_cert(certificate.clone()).map_err(setup)?;
+                }
+                builder.set_cert_store(store.build());
+            }
+            None => builder.set_default_verify_paths().map_err(setup)?,
         }
-        builder.set_cert_store(store.build());
     }
-    let connector = builder.build();
-    let mut configuration = connector.configure().map_err(setup)?;
-    if pinned {
-        configuration.set_verify_hostname(false);
+    Ok(builder.build())
+}
+
+/// The TLS handshake on `tcp` with a connection of `context`: SNI, and unless the
+/// certificate is pinned, its host name checked as `SslConnector` does.
+fn tls_handshake(
+    options: &ImapOptions,
+    context: &SslContext,
+    tcp: TcpStream,
+) -> Result<SslStream<TcpStream>, BackendError> {
+    let server = options.server();
+    let section = section_name(options);
+    let setup = |error: openssl::error::ErrorStack| {
+        BackendError::repository(format!("{section}: cannot set up TLS: {error}"))
+    };
+    let pinned = !options.fingerprints.is_empty();
+    let mut ssl = Ssl::new(context).map_err(setup)?;
+    let address = options.host.parse::<IpAddr>();
+    if address.is_err() {
+        ssl.set_hostname(&options.host).map_err(setup)?;
     }
-    let stream = match configuration.connect(&options.host, tcp) {
+    if !pinned {
+        let parameters = ssl.param_mut();
+        parameters.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
+        match address {
+            Ok(ip) => parameters.set_ip(ip),
+            Err(_) => parameters.set_host(&options.host),
+        }
+        .map_err(setup)?;
+    }
+    let stream = match ssl.connect(tcp) {
         Ok(stream) => stream,
         Err(HandshakeError::Failure(mid)) => {
             let verify = mid.ssl().verify_result();
@@ -1095,6 +1402,19 @@ fn tls_handshake(
         }
     }
     Ok(stream)
+}
+
+/// The error for a login that failed for another reason than a refusal (the network).
+fn login_failed(options: &ImapOptions, error: &dyn std::fmt::Display) -> BackendError {
+    BackendError::new(
+        ErrorScope::Repository,
+        Retry::Later,
+        format!(
+            "cannot connect to IMAP server {} ({}): login failed: {error}",
+            options.server(),
+            options.section.name
+        ),
+    )
 }
 
 /// The first mechanism of `auth_mechanisms` the server offers.
@@ -1241,6 +1561,58 @@ fn login(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use backend_api::RepositoryConfig;
+    use twinbox_integration::dovecot::{Dovecot, DovecotOptions, MINIMAL_CAPABILITY};
+
+    fn tls_options(dovecot: &Dovecot) -> ImapOptions {
+        let config = RepositoryConfig::new("Remote")
+            .with("remotehost", "127.0.0.1")
+            .with("remoteport", dovecot.imaps_port().to_string())
+            .with("remoteuser", "alice")
+            .with("remotepass", dovecot.password("alice"))
+            .with(
+                "sslcacertfile",
+                dovecot.ca_cert_path().display().to_string(),
+            )
+            .with("timeout", "20");
+        ImapOptions::from_config(&config).expect("valid options")
+    }
+
+    /// A later connection logs in before the greeting when an earlier one's greeting
+    /// offered SASL-IR with PLAIN (the end-to-end tests check it in the debug log), and
+    /// still connects when the server's greeting no longer offers SASL-IR. (Dovecot
+    /// takes the initial response all the same, so the reconnection that follows a
+    /// refused early login is not reached here.)
+    #[test]
+    fn later_connections_log_in_before_the_greeting_even_one_that_changed() {
+        let dovecot = Dovecot::start_default();
+        let options = tls_options(&dovecot);
+        let credentials = Credentials::default();
+        let reused = Reused::default();
+        let mut first = ImapSession::connect(&options, &credentials, &reused).expect("first");
+        let greeted = reused
+            .greeting_capabilities()
+            .expect("the greeting was remembered");
+        assert!(greeted.contains("SASL-IR"), "{greeted:?}");
+        let mut second = ImapSession::connect(&options, &credentials, &reused).expect("second");
+        for session in [&mut first, &mut second] {
+            session.run("NOOP").expect("a command after login");
+            assert!(session.has("UIDPLUS"), "capabilities after login");
+        }
+
+        let without = Dovecot::start(DovecotOptions {
+            imap_capability: Some(MINIMAL_CAPABILITY.replace(" SASL-IR", "")),
+            ..DovecotOptions::default()
+        });
+        let options = tls_options(&without);
+        // Another CA: only the greeting is carried over.
+        let reused = Reused::default();
+        reused.remember_greeting(&greeted);
+        let mut session = ImapSession::connect(&options, &credentials, &reused)
+            .expect("connects although the remembered greeting is not this server's");
+        session.run("NOOP").expect("a command after login");
+        assert!(session.has("UIDPLUS") || session.has("IMAP4REV1"));
+    }
 
     #[test]
     fn a_round_trip_is_logged_by_command_names_only() {

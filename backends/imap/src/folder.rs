@@ -6,7 +6,7 @@
 //! later call on the same folder reconnects (a repository-level error if that fails) and
 //! re-selects, refusing to go on if the UIDVALIDITY changed meanwhile.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use backend_api::{
@@ -15,7 +15,7 @@ use backend_api::{
 };
 
 use crate::append::{AppendMode, Outgoing};
-use crate::connection::CommandError;
+use crate::connection::{Answer, CommandError};
 use crate::link::{self, Literals};
 use crate::repository::{Pool, PooledSession};
 use crate::response::{self, SelectData};
@@ -27,6 +27,17 @@ const LIST_CHUNK: usize = 5000;
 /// UIDs per `UID FETCH` of whole messages (the engine bounds the bytes; this bounds the
 /// command).
 const FETCH_CHUNK: usize = 500;
+
+/// A batch announced by `prefetch_messages`: its `UID FETCH` commands were sent, their
+/// answers are not all read yet.
+struct FetchedAhead {
+    uids: Vec<Uid>,
+    commands: Vec<String>,
+    tags: Vec<String>,
+}
+
+/// A body read before its batch was asked for: the bytes and the INTERNALDATE.
+type EarlyBody = (Vec<u8>, Option<String>);
 
 /// What the listing learnt about one message so far.
 #[derive(Default)]
@@ -59,6 +70,20 @@ pub(crate) struct ImapFolder {
     /// acknowledged them). Only commands on UIDs go here, after the SELECT that checked
     /// the UIDVALIDITY.
     queued: Vec<String>,
+    /// Batches announced by `prefetch_messages`, oldest first, whose answers wait on the
+    /// connection: a fetch of exactly the oldest reads its answers; any other call first
+    /// reads and drops them all ([`ImapFolder::settle_fetched_ahead`]), so that answers
+    /// never come out of step with commands.
+    ahead: VecDeque<FetchedAhead>,
+    /// Bodies of announced batches that the server sent while an earlier batch was read
+    /// (a server may run pipelined FETCHes at the same time and interleave their
+    /// responses), kept until their batch is asked for.
+    early_bodies: HashMap<Uid, EarlyBody>,
+    /// Tagged answers of commands sent ahead that came while an earlier batch was read.
+    early_answers: HashMap<String, Answer>,
+    /// Tags of fetched batches whose every message came before the tagged answer: the
+    /// answer is still to be read (and dropped) before any other command's.
+    unanswered: HashSet<String>,
     /// Whether the connection broke after the last successful call (a folder not selected
     /// yet has no connection either, and has lost nothing).
     lost: bool,
@@ -83,6 +108,10 @@ impl ImapFolder {
             uid_validity: 0,
             fresh: None,
             queued: Vec::new(),
+            ahead: VecDeque::new(),
+            early_bodies: HashMap::new(),
+            early_answers: HashMap::new(),
+            unanswered: HashSet::new(),
             lost: false,
         };
         let data = folder.select()?;
@@ -113,6 +142,10 @@ impl ImapFolder {
             uid_validity: 0,
             fresh: None,
             queued: Vec::new(),
+            ahead: VecDeque::new(),
+            early_bodies: HashMap::new(),
+            early_answers: HashMap::new(),
+            unanswered: HashSet::new(),
             lost: false,
         };
         folder.uid_validity = folder.require_uid_validity(&data)?;
@@ -145,6 +178,7 @@ impl ImapFolder {
             CommandError::Broken(text) => {
                 // Dropping it hands it to the pool, which discards broken connections.
                 self.session = None;
+                self.forget_fetched_ahead();
                 self.lost = true;
                 BackendError::new(
                     ErrorScope::Folder,
@@ -159,10 +193,19 @@ impl ImapFolder {
         }
     }
 
-    /// The connection, with the mailbox selected: a folder opened from the snapshot
-    /// selects on first use, one whose connection broke reconnects and re-selects.
+    /// The connection, with the mailbox selected and no answer pending: a folder opened
+    /// from the snapshot selects on first use, one whose connection broke reconnects and
+    /// re-selects; fetches sent ahead and not asked for are read and dropped first.
     pub(crate) fn session(&mut self) -> Result<&mut PooledSession, BackendError> {
+        self.settle_fetched_ahead()?;
+        self.connected()
+    }
+
+    /// [`ImapFolder::session`], leaving the answers of fetches sent ahead pending.
+    fn connected(&mut self) -> Result<&mut PooledSession, BackendError> {
         if self.session.is_none() {
+            // Answers pending on a lost connection are lost with it.
+            self.forget_fetched_ahead();
             self.select_with(&[])?;
         }
         match self.session.as_mut() {
@@ -314,8 +357,146 @@ impl ImapFolder {
         }
     }
 
-    /// Sends the queued flag changes (one round trip) and waits for their answers.
+    fn forget_fetched_ahead(&mut self) {
+        self.ahead.clear();
+        self.early_bodies.clear();
+        self.early_answers.clear();
+        self.unanswered.clear();
+    }
+
+    /// Whether answers of commands sent ahead are still to be read.
+    fn answers_pending(&self) -> bool {
+        !self.ahead.is_empty() || !self.unanswered.is_empty()
+    }
+
+    /// Reads and drops the answers of every fetch sent ahead that was not asked for: the
+    /// engine asked for something else first (a batch refused as a whole and fetched one
+    /// message at a time, another call), which is rare and costs only those transfers.
+    fn settle_fetched_ahead(&mut self) -> Result<(), BackendError> {
+        if !self.answers_pending() {
+            return Ok(());
+        }
+        let unanswered: Vec<String> = self
+            .ahead
+            .iter()
+            .flat_map(|ahead| &ahead.tags)
+            .filter(|tag| !self.early_answers.contains_key(*tag))
+            .chain(&self.unanswered)
+            .cloned()
+            .collect();
+        let dropped: usize = self.ahead.iter().map(|ahead| ahead.uids.len()).sum();
+        self.forget_fetched_ahead();
+        let Some(session) = self.session.as_mut() else {
+            return Ok(());
+        };
+        log::debug!(
+            "folder {}: {dropped} messages fetched ahead were not asked for; dropped",
+            self.path
+        );
+        let result = session.collect(&unanswered, &HashSet::new(), Literals::Apart, |_, _| false);
+        // Refusals do not matter: nothing is kept of these answers.
+        result.map_err(|error| self.failed("fetch messages", error))?;
+        Ok(())
+    }
+
+    /// Reads the answers to `current`, the oldest batch sent ahead, passing its bodies to
+    /// `found` (those that came early first); the bodies and answers of later batches that
+    /// the server interleaves are kept for them. Returns the answers to its commands: all
+    /// OK once every message of the batch came, without waiting for the tagged answers
+    /// (which a server running the FETCHes behind at the same time may send only after
+    /// theirs: waiting would hold their bodies in memory); those are read later.
+    fn collect_fetched_ahead(
+        &mut self,
+        current: FetchedAhead,
+        found: &mut impl FnMut(u32, Vec<u8>, Option<String>),
+    ) -> Result<Vec<Answer>, BackendError> {
+        let wanted: HashSet<Uid> = current.uids.iter().copied().collect();
+        let later_uids: HashSet<Uid> = self
+            .ahead
+            .iter()
+            .flat_map(|ahead| ahead.uids.iter().copied())
+            .collect();
+        let later_tags: HashSet<String> = self
+            .ahead
+            .iter()
+            .flat_map(|ahead| ahead.tags.iter().cloned())
+            .chain(self.unanswered.iter().cloned())
+            .collect();
+        let mut missing = wanted.clone();
+        for uid in &current.uids {
+            if let Some((bytes, date)) = self.early_bodies.remove(uid) {
+                missing.remove(uid);
+                found(*uid, bytes, date);
+            }
+        }
+        let mut answers: Vec<Option<Answer>> = current
+            .tags
+            .iter()
+            .map(|tag| self.early_answers.remove(tag))
+            .collect();
+        let unanswered: Vec<String> = current
+            .tags
+            .iter()
+            .zip(&answers)
+            .filter(|(_, answer)| answer.is_none())
+            .map(|(tag, _)| tag.clone())
+            .collect();
+        // Without batches sent behind this one there is nothing to hold in memory, so the
+        // tagged answers are awaited (a UID sent twice with other bytes is then seen).
+        let may_stop = !self.ahead.is_empty();
+        let complete = may_stop && missing.is_empty();
+        let early_bodies = &mut self.early_bodies;
+        let mut each = |_: usize, response: &mut link::Response| {
+            if let Some((uid, bytes, date)) = response::fetched_body(response) {
+                if wanted.contains(&uid) {
+                    missing.remove(&uid);
+                    found(uid, bytes, date);
+                } else if later_uids.contains(&uid) {
+                    early_bodies.insert(uid, (bytes, date));
+                }
+            }
+            may_stop && missing.is_empty()
+        };
+        let result = match self.session.as_mut() {
+            // Every message came early: nothing to wait for now.
+            Some(_) if complete => Ok((vec![None; unanswered.len()], Vec::new())),
+            Some(session) => session.collect(&unanswered, &later_tags, Literals::Apart, &mut each),
+            None => Err(CommandError::Broken(
+                "the connection was lost earlier".into(),
+            )),
+        };
+        let (read, early) = result.map_err(|error| self.failed("fetch messages", error))?;
+        for (tag, answer) in early {
+            if !self.unanswered.remove(&tag) {
+                self.early_answers.insert(tag, answer);
+            }
+        }
+        // Every message came: the answers not read yet are OK as far as this batch is
+        // concerned, and are read (and dropped) later.
+        let read: Vec<Answer> = unanswered
+            .iter()
+            .zip(read)
+            .map(|(tag, answer)| {
+                answer.unwrap_or_else(|| {
+                    self.unanswered.insert(tag.clone());
+                    Ok(Vec::new())
+                })
+            })
+            .collect();
+
+        let mut read = read.into_iter();
+        for slot in &mut answers {
+            if slot.is_none() {
+                *slot = read.next();
+            }
+        }
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// Sends the queued flag changes (one round trip) and waits for their answers, after
+    /// the answers of fetches sent ahead and not asked for.
     fn send_queued(&mut self) -> Result<(), BackendError> {
+        self.settle_fetched_ahead()?;
         if self.queued.is_empty() {
             return Ok(());
         }
@@ -383,28 +564,43 @@ impl ImapFolder {
         Ok(highest.saturating_add(1))
     }
 
-    /// The bodies of the messages in `sets` (one pipelined UID FETCH per set) passed to
-    /// `found` as they are read. A set the server refuses because some of its messages
-    /// were expunged meanwhile is asked again after a NOOP (it then answers for the
-    /// rest).
-    fn fetch_bodies(
-        &mut self,
-        sets: &[String],
-        mut found: impl FnMut(u32, Vec<u8>, Option<String>),
-    ) -> Result<(), BackendError> {
-        let commands: Vec<String> = sets
+    /// The `UID FETCH` commands of the bodies of `uids`, one per set of at most
+    /// [`FETCH_CHUNK`] UIDs.
+    fn fetch_commands(uids: &[Uid]) -> Vec<String> {
+        uid_sets(uids, FETCH_CHUNK)
             .iter()
             .map(|set| format!("UID FETCH {set} (UID INTERNALDATE BODY.PEEK[])"))
-            .collect();
+            .collect()
+    }
+
+    /// The bodies asked by `commands` (pipelined `UID FETCH`es, sent now, or earlier as
+    /// the batch `ahead`) passed to `found` as they are read. A set the server refuses
+    /// because some of its messages were expunged meanwhile is asked again after a NOOP
+    /// (it then answers for the rest).
+    fn fetch_bodies(
+        &mut self,
+        commands: &[String],
+        ahead: Option<FetchedAhead>,
+        mut found: impl FnMut(u32, Vec<u8>, Option<String>),
+    ) -> Result<(), BackendError> {
+        let answers = match ahead {
+            Some(current) => self.collect_fetched_ahead(current, &mut found)?,
+            None => {
+                let result = self
+                    .session()?
+                    .pipeline(commands, Literals::Apart, |_, response| {
+                        if let Some((uid, bytes, date)) = response::fetched_body(response) {
+                            found(uid, bytes, date)
+                        }
+                    });
+                result.map_err(|error| self.failed("fetch messages", error))?
+            }
+        };
         let mut each = |_: usize, response: &mut link::Response| {
             if let Some((uid, bytes, date)) = response::fetched_body(response) {
                 found(uid, bytes, date)
             }
         };
-        let result = self
-            .session()?
-            .pipeline(&commands, Literals::Apart, &mut each);
-        let answers = result.map_err(|error| self.failed("fetch messages", error))?;
         let refused: Vec<String> = commands
             .iter()
             .zip(&answers)
@@ -460,6 +656,12 @@ pub(crate) fn qresync_enabled_in(buffer: &[u8]) -> bool {
 
 impl Drop for ImapFolder {
     fn drop(&mut self) {
+        if self.answers_pending() {
+            // Answers still pending: no one else may be handed this connection.
+            if let Some(session) = self.session.as_mut() {
+                session.abandon();
+            }
+        }
         // The pooled session goes back to the pool by its own Drop.
         self.session.take();
     }
@@ -592,16 +794,31 @@ impl Folder for ImapFolder {
     }
 
     fn fetch_messages(&mut self, uids: &[Uid]) -> Result<Vec<FetchedMessage>, BackendError> {
-        self.send_queued()?;
+        // The batch announced first, if this is it, is answered already (or on its way);
+        // anything else waits for the answers pending to be read and dropped.
+        let announced = self.queued.is_empty()
+            && self
+                .ahead
+                .front()
+                .is_some_and(|ahead| ahead.uids.as_slice() == uids);
+        let ahead = if announced {
+            self.ahead.pop_front()
+        } else {
+            self.send_queued()?;
+            None
+        };
+        let commands = match &ahead {
+            Some(ahead) => ahead.commands.clone(),
+            None => Self::fetch_commands(uids),
+        };
         let wanted: HashSet<Uid> = uids.iter().copied().filter(|u| *u != 0).collect();
         let mut found: HashMap<Uid, FetchedMessage> = HashMap::with_capacity(wanted.len());
-        // One round trip for the batch: the sets are sent at once (the engine bounds the
-        // batch's bytes, FETCH_CHUNK the length of each command), and each body lands in
-        // the buffer it was read into, which is the one returned.
-        let sets = uid_sets(uids, FETCH_CHUNK);
+        // One round trip for the batch, or none if it was sent ahead: the sets go at once
+        // (the engine bounds the batch's bytes, FETCH_CHUNK the length of each command),
+        // and each body lands in the buffer it was read into, which is the one returned.
         // A UID answered twice with other bytes: neither version can be trusted.
         let mut twice: Option<Uid> = None;
-        self.fetch_bodies(&sets, |uid, bytes, date| {
+        self.fetch_bodies(&commands, ahead, |uid, bytes, date| {
             if let Some(earlier) = found.get(&uid) {
                 if earlier.bytes != bytes {
                     twice.get_or_insert(uid);
@@ -817,10 +1034,36 @@ impl Folder for ImapFolder {
         self.changes_since(since)
     }
 
+    /// Sends the batch's `UID FETCH`es now, behind those sent ahead before; their answers
+    /// are read when the batch is fetched. Until then the server's bytes wait in the
+    /// socket (TCP holds the server back once it is full), not in memory.
+    fn prefetch_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        if !self.queued.is_empty() {
+            // Their answers must not be read behind fetches.
+            self.send_queued()?;
+        }
+        let commands = Self::fetch_commands(uids);
+        let sent = self.connected()?.send_ahead(&commands);
+        let tags = sent.map_err(|error| self.failed("fetch messages", error))?;
+        self.ahead.push_back(FetchedAhead {
+            uids: uids.to_vec(),
+            commands,
+            tags,
+        });
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<(), BackendError> {
         // The queued flag changes go now. Every other command returned only after the
         // server's tagged OK, which is the server's promise that the change is made.
-        self.send_queued()?;
+        // Fetches sent ahead change nothing, so they stay pending (the engine flushes
+        // the source between the batches it announced).
+        if !self.queued.is_empty() {
+            self.send_queued()?;
+        }
         match self.lost {
             false => Ok(()),
             true => Err(BackendError::new(

@@ -32,7 +32,12 @@
 //!   go over our own `link`, which writes several commands before reading their answers
 //!   and reads each response once, message bodies straight into the buffers handed to the
 //!   engine. A batch of bodies is one round trip, a batch of uploads one (MULTIAPPEND and
-//!   LITERAL+, see `append`), flag changes and deletions one.
+//!   LITERAL+, see `append`), flag changes and deletions one. A batch the engine announces
+//!   (`prefetch_messages`) costs none: its `UID FETCH` goes out while the batch before is
+//!   written, and its bytes wait in the socket until it is asked for. A server may run
+//!   queued FETCHes at once and interleave their messages (Dovecot does with two or more
+//!   queued), so bodies of a later batch that come early are kept for it, and a batch is
+//!   handed over once all its messages came, its tagged answer read later.
 //! - **No round trip per unchanged folder.** Right after the LIST, one pipelined round trip
 //!   SELECTs every listed folder (`repository`); a folder opened soon after answers its
 //!   status from that, takes a connection only when a call needs the mailbox, and, when its

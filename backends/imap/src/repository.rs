@@ -17,7 +17,7 @@ use backend_api::{
     RepositoryConfig, RepositoryInfo, Retry,
 };
 
-use crate::connection::{CommandError, Credentials, ImapSession};
+use crate::connection::{CommandError, Credentials, ImapSession, Reused};
 use crate::folder::ImapFolder;
 use crate::link::Literals;
 use crate::names::NameMap;
@@ -52,6 +52,7 @@ struct Snapshot {
 pub(crate) struct Pool {
     pub options: Arc<ImapOptions>,
     credentials: Credentials,
+    reused: Reused,
     state: Mutex<PoolState>,
     returned: Condvar,
 }
@@ -67,6 +68,7 @@ impl Pool {
         Pool {
             options,
             credentials: Credentials::default(),
+            reused: Reused::default(),
             state: Mutex::new(PoolState {
                 idle: Vec::new(),
                 open: 0,
@@ -95,7 +97,11 @@ impl Pool {
                 if state.open < self.options.max_connections {
                     state.open += 1;
                     drop(state);
-                    return match ImapSession::connect(&self.options, &self.credentials) {
+                    return match ImapSession::connect(
+                        &self.options,
+                        &self.credentials,
+                        &self.reused,
+                    ) {
                         Ok(session) => Ok(self.wrap(session)),
                         Err(error) => {
                             self.forget_one();

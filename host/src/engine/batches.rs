@@ -3,7 +3,7 @@
 use backend_api::{MessageInfo, Uid};
 
 /// Messages are fetched in batches of at most this many messages...
-const BATCH_MESSAGES: usize = 256;
+pub const BATCH_MESSAGES: usize = 256;
 
 /// ... and at most this many bytes for the whole account at once, shared by the folders
 /// synced in parallel, so that memory does not grow with `maxconnections`. A body is read
@@ -14,6 +14,18 @@ const BATCH_MESSAGES: usize = 256;
 /// here, 32.5-35 MiB with 8 MiB, against a goal of 32 MiB; a third of 8 MiB per folder
 /// still carries a few dozen typical messages per round trip.
 pub const ACCOUNT_BATCH_BYTES: u64 = 8 * 1024 * 1024;
+
+/// How many batches beyond the one being fetched are announced to the source
+/// ([`backend_api::Folder::prefetch_messages`]) while it is read and written: an IMAP
+/// backend sends their `UID FETCH` at once, so through a slow link the next batch arrives
+/// while this one is written instead of one round trip after it. The bytes announced wait
+/// in the socket (flow control holds the server back), not in our memory. One is enough
+/// for the round trip when writing a batch takes about as long as a round trip, and it is
+/// what keeps memory bounded: with two or more FETCHes queued, Dovecot runs them at once
+/// and interleaves their messages (measured: now and then 2.5-5 MB of a later batch read
+/// before the current one was complete, which the backend must hold), with one it never
+/// did in 1,400 batches.
+pub const BATCHES_AHEAD: usize = 1;
 
 /// The byte budget of one folder's batches when `threads` folders are synced at once.
 pub fn folder_batch_bytes(threads: usize) -> u64 {

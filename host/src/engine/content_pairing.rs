@@ -225,13 +225,16 @@ impl FolderSync<'_> {
         messages: &[&MessageInfo],
     ) -> Result<Vec<(Uid, Fingerprint)>, FolderFailure> {
         let mut fingerprints = Vec::with_capacity(messages.len());
-        for batch in batches(messages, self.batch_bytes) {
+        let batches = batches(messages, self.batch_bytes);
+        let mut announced = 0;
+        for (index, batch) in batches.iter().enumerate() {
+            self.announce_batches(side, &batches, index, &mut announced)?;
             let folder = &mut self.folders[side].folder;
-            let fetched = match folder.fetch_messages(&batch) {
+            let fetched = match folder.fetch_messages(batch) {
                 Ok(fetched) => fetched,
                 Err(error) if error.scope == ErrorScope::Message => {
                     let mut one_by_one = Vec::new();
-                    for uid in &batch {
+                    for uid in batch {
                         match folder.fetch_messages(&[*uid]) {
                             Ok(mut one) => one_by_one.append(&mut one),
                             Err(error) if error.scope == ErrorScope::Message => {}

@@ -53,8 +53,12 @@ impl FolderSync<'_> {
             });
         }
         let mut all_known = true;
-        for batch in batches(&messages, self.batch_bytes) {
-            let fetched = self.fetch_isolating_bad_messages(source, &batch, report)?;
+        let batches = batches(&messages, self.batch_bytes);
+        let mut announced = 0;
+        for (index, batch) in batches.iter().enumerate() {
+            // The source can fetch the next batches while this one is written.
+            self.announce_batches(source, &batches, index, &mut announced)?;
+            let fetched = self.fetch_isolating_bad_messages(source, batch, report)?;
             all_known &= self.copy_batch(
                 destination,
                 fetched,

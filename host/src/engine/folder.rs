@@ -26,6 +26,7 @@
 
 use backend_api::{Folder, FolderPath, FolderStatus, LineEnding, MessageInfo, Uid};
 
+use super::batches::BATCHES_AHEAD;
 use super::changes::Cleanliness;
 use super::content_pairing::NearDuplicates;
 use super::failure::FolderFailure;
@@ -178,6 +179,26 @@ impl FolderSync<'_> {
             .flush()
             .map_err(FolderFailure::backend(side))?;
         Ok(self.state.durable_step()?)
+    }
+
+    /// Tells `side` of the batches it will be asked for next, before batch `index` is
+    /// fetched: every batch up to [`BATCHES_AHEAD`] past it that `announced` (the count
+    /// told so far, updated) has not reached. Batches must then be fetched in order.
+    pub(super) fn announce_batches(
+        &mut self,
+        side: Side,
+        batches: &[Vec<Uid>],
+        index: usize,
+        announced: &mut usize,
+    ) -> Result<(), FolderFailure> {
+        while *announced < batches.len() && *announced <= index + BATCHES_AHEAD {
+            self.folders[side]
+                .folder
+                .prefetch_messages(&batches[*announced])
+                .map_err(FolderFailure::backend(side))?;
+            *announced += 1;
+        }
+        Ok(())
     }
 
     /// Makes durable what the listings showed, before anything read from them is

@@ -370,6 +370,8 @@ mod changes_tests;
 #[cfg(test)]
 mod look_alike_tests;
 #[cfg(test)]
+mod prefetch_tests;
+#[cfg(test)]
 mod safety_tests;
 #[cfg(test)]
 mod tests;

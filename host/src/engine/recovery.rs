@@ -248,10 +248,13 @@ impl FolderSync<'_> {
         messages: &[&MessageInfo],
         mut each: impl FnMut(FetchedMessage),
     ) -> Result<(), FolderFailure> {
-        for chunk in batches(messages, self.batch_bytes) {
+        let chunks = batches(messages, self.batch_bytes);
+        let mut announced = 0;
+        for (index, chunk) in chunks.iter().enumerate() {
+            self.announce_batches(side, &chunks, index, &mut announced)?;
             let mut fetched = self.folders[side]
                 .folder
-                .fetch_messages(&chunk)
+                .fetch_messages(chunk)
                 .map_err(FolderFailure::backend(side))?;
             fetched.sort_unstable_by_key(|message| message.uid);
             fetched.into_iter().for_each(&mut each);

@@ -16,6 +16,8 @@ use backend_api::{
 const LIST_CHANGES_SINCE: (u32, u32) = (1, 1);
 /// The first interface version with [`Folder::wait_for_change`].
 const WAIT_FOR_CHANGE_SINCE: (u32, u32) = (1, 2);
+/// The first interface version with [`Folder::prefetch_messages`].
+const PREFETCH_MESSAGES_SINCE: (u32, u32) = (1, 3);
 
 fn result<T>(value: RResult<T, FfiError>) -> Result<T, BackendError> {
     value.into_result().map_err(|mut error| {
@@ -302,6 +304,15 @@ impl Folder for ImportedFolder {
             _ => FolderChange::Unsupported,
         })
     }
+
+    /// Passes the hint on only to a plugin whose interface has the method; an older one
+    /// simply fetches when asked.
+    fn prefetch_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
+        if self.interface < PREFETCH_MESSAGES_SINCE || uids.is_empty() {
+            return Ok(());
+        }
+        result(self.inner.prefetch_messages(RVec::from(uids.to_vec())))
+    }
 }
 
 #[cfg(test)]
@@ -390,6 +401,9 @@ mod tests {
         fn wait_for_change(&mut self, _: u64) -> RResult<u8, FfiError> {
             RResult::ROk(0)
         }
+        fn prefetch_messages(&mut self, _: RVec<u32>) -> RResult<(), FfiError> {
+            RResult::RErr(FfiError::from(BackendError::folder("asked to prefetch")))
+        }
     }
 
     fn folder(interface: (u32, u32), changed: &[u32], vanished: Option<&[u32]>) -> ImportedFolder {
@@ -428,6 +442,20 @@ mod tests {
             .wait_for_change(std::time::Duration::from_millis(1))
             .unwrap();
         assert_eq!(asked, FolderChange::Changed);
+    }
+
+    #[test]
+    fn a_plugin_before_interface_1_3_is_never_given_the_prefetch_hint() {
+        // The fake fails when given the hint; the adapter must not give it to older ones.
+        for interface in [(1, 0), (1, 1), (1, 2)] {
+            folder(interface, &[], None)
+                .prefetch_messages(&[1])
+                .unwrap();
+        }
+        let error = folder((1, 3), &[], None)
+            .prefetch_messages(&[1])
+            .unwrap_err();
+        assert!(error.message.contains("asked to prefetch"), "{error}");
     }
 
     #[test]

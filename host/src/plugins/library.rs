@@ -139,9 +139,10 @@ fn init_root_module(
     let IsLayoutChecked::Yes(found) = header.root_mod_consts().layout() else {
         return Err(classify(path, error, Some(header)));
     };
-    // Newest first: a 1.1 library also passes no check but its own, and a 1.0 library
-    // only 1.0's.
+    // Newest first: a library of one minor passes no check of a later minor's layout,
+    // but may pass an earlier one's.
     let Some(interface) = [
+        backend_api::ffi_v1_2::root_module_layout(),
         backend_api::ffi_v1_1::root_module_layout(),
         backend_api::ffi_v1_0::root_module_layout(),
     ]
