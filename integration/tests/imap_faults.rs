@@ -143,6 +143,29 @@ fn big_message(tag: &str, size: usize) -> Vec<u8> {
     content
 }
 
+/// Panics unless every file in the local `folder` under `local` is a whole message of the
+/// server's, and nothing is left in any `tmp/` or out of place; returns how many landed.
+#[track_caller]
+fn assert_only_whole_messages(dovecot: &Dovecot, folder: &str, local: &std::path::Path) -> usize {
+    let server: BTreeMap<Vec<u8>, String> = dovecot.folder_map(USER, folder);
+    let landed = messages(&local.join(folder));
+    for file in &landed {
+        assert!(
+            server.contains_key(&file.content),
+            "{} is not a whole message ({} bytes)",
+            file.path.display(),
+            file.content.len()
+        );
+    }
+    assert!(
+        tmp_leftovers(local).is_empty(),
+        "{:?}",
+        tmp_leftovers(local)
+    );
+    assert!(stray_files(local).is_empty(), "{:?}", stray_files(local));
+    landed.len()
+}
+
 #[test]
 fn a_connection_cut_mid_fetch_fails_the_folder_cleanly_and_the_next_run_completes() {
     let dovecot = Dovecot::start_default();
@@ -173,21 +196,7 @@ fn a_connection_cut_mid_fetch_fails_the_folder_cleanly_and_the_next_run_complete
     );
     // INBOX is unaffected; Big holds only whole messages, nothing half-written anywhere.
     assert_folder_matches(&dovecot, USER, "INBOX", &local.join("INBOX"));
-    let server_big: BTreeMap<Vec<u8>, String> = dovecot.folder_map(USER, "Big");
-    for file in messages(&local.join("Big")) {
-        assert!(
-            server_big.contains_key(&file.content),
-            "{} is not a whole message ({} bytes)",
-            file.path.display(),
-            file.content.len()
-        );
-    }
-    assert!(
-        tmp_leftovers(&local).is_empty(),
-        "{:?}",
-        tmp_leftovers(&local)
-    );
-    assert!(stray_files(&local).is_empty(), "{:?}", stray_files(&local));
+    assert_only_whole_messages(&dovecot, "Big", &local);
 
     proxy.set_cut_after_fetch_bytes(None);
     let cuts = proxy.cuts();
@@ -245,27 +254,11 @@ fn a_connection_cut_while_batches_are_fetched_ahead_fails_cleanly_and_a_rerun_co
             .any(|l| l.contains("ERROR")),
         "the Big folder should fail\n{outcome}"
     );
-    let server_big: BTreeMap<Vec<u8>, String> = dovecot.folder_map(USER, "Big");
-    let landed = messages(&local.join("Big"));
+    let landed = assert_only_whole_messages(&dovecot, "Big", &local);
     assert!(
-        !landed.is_empty() && landed.len() < 12,
-        "the batch before the cut lands, the rest does not: {} files\n{outcome}",
-        landed.len()
+        landed > 0 && landed < 12,
+        "the batch before the cut lands, the rest does not: {landed} files\n{outcome}"
     );
-    for file in &landed {
-        assert!(
-            server_big.contains_key(&file.content),
-            "{} is not a whole message ({} bytes)",
-            file.path.display(),
-            file.content.len()
-        );
-    }
-    assert!(
-        tmp_leftovers(&local).is_empty(),
-        "{:?}",
-        tmp_leftovers(&local)
-    );
-    assert!(stray_files(&local).is_empty(), "{:?}", stray_files(&local));
 
     proxy.set_cut_after_fetch_bytes(None);
     sync_ok(&sandbox, &[]);

@@ -701,26 +701,12 @@ impl ImapSession {
         } else {
             self.clock.start(self.timeout);
         }
-        let mut tags = Vec::with_capacity(commands.len());
-        for command in commands {
-            let tag = self.link.command(command);
-            tags.push(tag.map_err(|e| self.broke(e))?);
-        }
-        let flushed = self.link.flush();
-        flushed.map_err(|e| self.broke(e))?;
+        let tags = self.send(commands)?;
         self.answers(&tags, literals, each)
     }
 
-    /// Sends `commands` (as [`ImapSession::pipeline`] does) without reading their
-    /// answers: the caller reads them later with [`ImapSession::collect`], in order, before
-    /// any other command's. Returns their tags.
-    pub fn send_ahead(&mut self, commands: &[String]) -> Result<Vec<String>, CommandError> {
-        self.usable()?;
-        log::debug!(
-            "{}: sent ahead: {}",
-            self.server,
-            round_trip_summary(commands)
-        );
+    /// Tags `commands`, writes them and sends them at once; returns their tags.
+    fn send(&mut self, commands: &[String]) -> Result<Vec<String>, CommandError> {
         let mut tags = Vec::with_capacity(commands.len());
         for command in commands {
             let tag = self.link.command(command);
@@ -729,6 +715,19 @@ impl ImapSession {
         let flushed = self.link.flush();
         flushed.map_err(|e| self.broke(e))?;
         Ok(tags)
+    }
+
+    /// Sends `commands` (as [`ImapSession::pipeline`] does) without reading their
+    /// answers: the caller reads them later with [`ImapSession::collect`], before any other
+    /// command is sent. Returns their tags.
+    pub fn send_ahead(&mut self, commands: &[String]) -> Result<Vec<String>, CommandError> {
+        self.usable()?;
+        log::debug!(
+            "{}: sent ahead: {}",
+            self.server,
+            round_trip_summary(commands)
+        );
+        self.send(commands)
     }
 
     /// Reads the answers of commands sent by [`ImapSession::send_ahead`]: until each of

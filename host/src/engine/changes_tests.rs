@@ -2,107 +2,37 @@
 //! MODSEQs as QRESYNC and CONDSTORE servers do: the tier is used where it can be, falls
 //! back where it cannot, and every scenario ends exactly as with full listings.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
-use backend_api::{
-    BackendError, FetchedMessage, Flags, Folder, FolderChanges, FolderInfo, FolderPath,
-    FolderStatus, MessageInfo, NewMessage, Repository, RepositoryInfo, SystemFlag, Uid,
-};
+use backend_api::{Flags, Repository, SystemFlag, Uid};
 use backend_kit::memory::{ChangeTracking, MemoryRepository};
 
+use super::recording::{Call, Recording};
 use super::tests::{assert_in_sync, contents, message, seen};
 use super::*;
 use crate::side::PerSide;
 use crate::state::SyncState;
 
-/// How often a repository's folders were listed in full and asked for changes.
-#[derive(Default)]
-struct Calls {
-    full: AtomicUsize,
-    changes: AtomicUsize,
-}
-
-/// A memory repository that counts listings.
-struct Counting {
-    inner: MemoryRepository,
-    calls: Arc<Calls>,
-}
+/// A memory repository that counts its folders' full listings and change queries.
+struct Counting(Recording);
 
 impl Counting {
     fn new(tracking: ChangeTracking) -> Self {
-        Counting {
-            inner: MemoryRepository::new().with_change_tracking(tracking),
-            calls: Arc::default(),
-        }
+        Counting(Recording::new(
+            MemoryRepository::new().with_change_tracking(tracking),
+        ))
     }
 
     /// (full listings, changes asked) since the last call.
     fn take(&self) -> (usize, usize) {
-        (
-            self.calls.full.swap(0, Ordering::SeqCst),
-            self.calls.changes.swap(0, Ordering::SeqCst),
-        )
+        let calls = self.0.take();
+        let count = |wanted: Call| calls.iter().filter(|call| **call == wanted).count();
+        (count(Call::List), count(Call::Changes))
     }
 }
 
-impl Repository for Counting {
-    fn info(&self) -> Result<RepositoryInfo, BackendError> {
-        self.inner.info()
-    }
-    fn list_folders(&self) -> Result<Vec<FolderInfo>, BackendError> {
-        self.inner.list_folders()
-    }
-    fn create_folder(&self, path: &FolderPath) -> Result<(), BackendError> {
-        self.inner.create_folder(path)
-    }
-    fn open_folder(&self, path: &FolderPath) -> Result<Box<dyn Folder>, BackendError> {
-        Ok(Box::new(CountingFolder {
-            inner: self.inner.open_folder(path)?,
-            calls: Arc::clone(&self.calls),
-        }))
-    }
-}
-
-struct CountingFolder {
-    inner: Box<dyn Folder>,
-    calls: Arc<Calls>,
-}
-
-impl Folder for CountingFolder {
-    fn status(&mut self) -> Result<FolderStatus, BackendError> {
-        self.inner.status()
-    }
-    fn list_messages(&mut self) -> Result<Vec<MessageInfo>, BackendError> {
-        self.calls.full.fetch_add(1, Ordering::SeqCst);
-        self.inner.list_messages()
-    }
-    fn fetch_messages(&mut self, uids: &[Uid]) -> Result<Vec<FetchedMessage>, BackendError> {
-        self.inner.fetch_messages(uids)
-    }
-    fn append_messages(
-        &mut self,
-        messages: Vec<NewMessage>,
-    ) -> Result<Vec<Option<Uid>>, BackendError> {
-        self.inner.append_messages(messages)
-    }
-    fn update_flags(
-        &mut self,
-        uids: &[Uid],
-        add: &Flags,
-        remove: &Flags,
-    ) -> Result<(), BackendError> {
-        self.inner.update_flags(uids, add, remove)
-    }
-    fn delete_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
-        self.inner.delete_messages(uids)
-    }
-    fn flush(&mut self) -> Result<(), BackendError> {
-        self.inner.flush()
-    }
-    fn list_changes(&mut self, since: u64) -> Result<Option<FolderChanges>, BackendError> {
-        self.calls.changes.fetch_add(1, Ordering::SeqCst);
-        self.inner.list_changes(since)
+impl std::ops::Deref for Counting {
+    type Target = Recording;
+    fn deref(&self) -> &Recording {
+        &self.0
     }
 }
 
@@ -114,7 +44,7 @@ fn sync_counted(
 ) -> AccountReport {
     let account = Account {
         name: "test",
-        repositories: PerSide::new(local as &dyn Repository, remote as &dyn Repository),
+        repositories: PerSide::new(&local.0 as &dyn Repository, &remote.0 as &dyn Repository),
         repository_names: PerSide::new("TestLocal", "TestRemote"),
         state,
         options,
@@ -328,7 +258,7 @@ fn a_lost_modseq_history_is_forgotten_even_if_the_run_then_fails() {
     });
     let account = Account {
         name: "test",
-        repositories: PerSide::new(&local as &dyn Repository, &remote as &dyn Repository),
+        repositories: PerSide::new(&local.0 as &dyn Repository, &remote.0 as &dyn Repository),
         repository_names: PerSide::new("TestLocal", "TestRemote"),
         state: &state,
         options: SyncOptions::default(),

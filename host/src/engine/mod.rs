@@ -372,6 +372,8 @@ mod look_alike_tests;
 #[cfg(test)]
 mod prefetch_tests;
 #[cfg(test)]
+mod recording;
+#[cfg(test)]
 mod safety_tests;
 #[cfg(test)]
 mod tests;
