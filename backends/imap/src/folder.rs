@@ -39,6 +39,55 @@ struct FetchedAhead {
 /// A body read before its batch was asked for: the bytes and the INTERNALDATE.
 type EarlyBody = (Vec<u8>, Option<String>);
 
+/// What `prefetch_messages` left on the connection: everything here goes with the
+/// connection when it is lost.
+#[derive(Default)]
+struct SentAhead {
+    /// Batches announced, oldest first, whose answers wait on the connection: a fetch of
+    /// exactly the oldest reads its answers; any other call first reads and drops them all
+    /// ([`ImapFolder::settle_fetched_ahead`]), so that answers never come out of step with
+    /// commands.
+    batches: VecDeque<FetchedAhead>,
+    /// Bodies of announced batches that the server sent while an earlier batch was read
+    /// (a server may run pipelined FETCHes at the same time and interleave their
+    /// responses), kept until their batch is asked for.
+    early_bodies: HashMap<Uid, EarlyBody>,
+    /// Tagged answers of announced batches that came while an earlier batch was read.
+    early_answers: HashMap<String, Answer>,
+    /// Tags of batches handed over once all their messages came, before their tagged
+    /// answers: those are still to be read (and dropped) before any other command's.
+    owed: HashSet<String>,
+}
+
+impl SentAhead {
+    /// Whether answers are still to be read.
+    fn pending(&self) -> bool {
+        !self.batches.is_empty() || !self.owed.is_empty()
+    }
+
+    /// The tags whose answers are still to come.
+    fn awaited_tags(&self) -> HashSet<String> {
+        self.batches
+            .iter()
+            .flat_map(|batch| &batch.tags)
+            .filter(|tag| !self.early_answers.contains_key(*tag))
+            .chain(&self.owed)
+            .cloned()
+            .collect()
+    }
+}
+
+/// A response handler passing each message body of a FETCH to `found`.
+fn pass_bodies(
+    found: &mut impl FnMut(u32, Vec<u8>, Option<String>),
+) -> impl FnMut(usize, &mut link::Response) + '_ {
+    move |_, response| {
+        if let Some((uid, bytes, date)) = response::fetched_body(response) {
+            found(uid, bytes, date)
+        }
+    }
+}
+
 /// What the listing learnt about one message so far.
 #[derive(Default)]
 struct Listed {
@@ -70,20 +119,8 @@ pub(crate) struct ImapFolder {
     /// acknowledged them). Only commands on UIDs go here, after the SELECT that checked
     /// the UIDVALIDITY.
     queued: Vec<String>,
-    /// Batches announced by `prefetch_messages`, oldest first, whose answers wait on the
-    /// connection: a fetch of exactly the oldest reads its answers; any other call first
-    /// reads and drops them all ([`ImapFolder::settle_fetched_ahead`]), so that answers
-    /// never come out of step with commands.
-    ahead: VecDeque<FetchedAhead>,
-    /// Bodies of announced batches that the server sent while an earlier batch was read
-    /// (a server may run pipelined FETCHes at the same time and interleave their
-    /// responses), kept until their batch is asked for.
-    early_bodies: HashMap<Uid, EarlyBody>,
-    /// Tagged answers of commands sent ahead that came while an earlier batch was read.
-    early_answers: HashMap<String, Answer>,
-    /// Tags of fetched batches whose every message came before the tagged answer: the
-    /// answer is still to be read (and dropped) before any other command's.
-    unanswered: HashSet<String>,
+    /// Fetches sent ahead by `prefetch_messages` whose answers are not all read.
+    ahead: SentAhead,
     /// Whether the connection broke after the last successful call (a folder not selected
     /// yet has no connection either, and has lost nothing).
     lost: bool,
@@ -108,10 +145,7 @@ impl ImapFolder {
             uid_validity: 0,
             fresh: None,
             queued: Vec::new(),
-            ahead: VecDeque::new(),
-            early_bodies: HashMap::new(),
-            early_answers: HashMap::new(),
-            unanswered: HashSet::new(),
+            ahead: SentAhead::default(),
             lost: false,
         };
         let data = folder.select()?;
@@ -142,10 +176,7 @@ impl ImapFolder {
             uid_validity: 0,
             fresh: None,
             queued: Vec::new(),
-            ahead: VecDeque::new(),
-            early_bodies: HashMap::new(),
-            early_answers: HashMap::new(),
-            unanswered: HashSet::new(),
+            ahead: SentAhead::default(),
             lost: false,
         };
         folder.uid_validity = folder.require_uid_validity(&data)?;
@@ -178,7 +209,7 @@ impl ImapFolder {
             CommandError::Broken(text) => {
                 // Dropping it hands it to the pool, which discards broken connections.
                 self.session = None;
-                self.forget_fetched_ahead();
+                self.ahead = SentAhead::default();
                 self.lost = true;
                 BackendError::new(
                     ErrorScope::Folder,
@@ -205,7 +236,7 @@ impl ImapFolder {
     fn connected(&mut self) -> Result<&mut PooledSession, BackendError> {
         if self.session.is_none() {
             // Answers pending on a lost connection are lost with it.
-            self.forget_fetched_ahead();
+            self.ahead = SentAhead::default();
             self.select_with(&[])?;
         }
         match self.session.as_mut() {
@@ -357,35 +388,21 @@ impl ImapFolder {
         }
     }
 
-    fn forget_fetched_ahead(&mut self) {
-        self.ahead.clear();
-        self.early_bodies.clear();
-        self.early_answers.clear();
-        self.unanswered.clear();
-    }
-
-    /// Whether answers of commands sent ahead are still to be read.
-    fn answers_pending(&self) -> bool {
-        !self.ahead.is_empty() || !self.unanswered.is_empty()
-    }
-
     /// Reads and drops the answers of every fetch sent ahead that was not asked for: the
     /// engine asked for something else first (a batch refused as a whole and fetched one
     /// message at a time, another call), which is rare and costs only those transfers.
     fn settle_fetched_ahead(&mut self) -> Result<(), BackendError> {
-        if !self.answers_pending() {
+        if !self.ahead.pending() {
             return Ok(());
         }
-        let unanswered: Vec<String> = self
+        let awaited: Vec<String> = self.ahead.awaited_tags().into_iter().collect();
+        let dropped: usize = self
             .ahead
+            .batches
             .iter()
-            .flat_map(|ahead| &ahead.tags)
-            .filter(|tag| !self.early_answers.contains_key(*tag))
-            .chain(&self.unanswered)
-            .cloned()
-            .collect();
-        let dropped: usize = self.ahead.iter().map(|ahead| ahead.uids.len()).sum();
-        self.forget_fetched_ahead();
+            .map(|batch| batch.uids.len())
+            .sum();
+        self.ahead = SentAhead::default();
         let Some(session) = self.session.as_mut() else {
             return Ok(());
         };
@@ -393,7 +410,7 @@ impl ImapFolder {
             "folder {}: {dropped} messages fetched ahead were not asked for; dropped",
             self.path
         );
-        let result = session.collect(&unanswered, &HashSet::new(), Literals::Apart, |_, _| false);
+        let result = session.collect(&awaited, &HashSet::new(), Literals::Apart, |_, _| false);
         // Refusals do not matter: nothing is kept of these answers.
         result.map_err(|error| self.failed("fetch messages", error))?;
         Ok(())
@@ -413,18 +430,14 @@ impl ImapFolder {
         let wanted: HashSet<Uid> = current.uids.iter().copied().collect();
         let later_uids: HashSet<Uid> = self
             .ahead
+            .batches
             .iter()
-            .flat_map(|ahead| ahead.uids.iter().copied())
+            .flat_map(|batch| batch.uids.iter().copied())
             .collect();
-        let later_tags: HashSet<String> = self
-            .ahead
-            .iter()
-            .flat_map(|ahead| ahead.tags.iter().cloned())
-            .chain(self.unanswered.iter().cloned())
-            .collect();
+        let later_tags = self.ahead.awaited_tags();
         let mut missing = wanted.clone();
         for uid in &current.uids {
-            if let Some((bytes, date)) = self.early_bodies.remove(uid) {
+            if let Some((bytes, date)) = self.ahead.early_bodies.remove(uid) {
                 missing.remove(uid);
                 found(*uid, bytes, date);
             }
@@ -432,9 +445,9 @@ impl ImapFolder {
         let mut answers: Vec<Option<Answer>> = current
             .tags
             .iter()
-            .map(|tag| self.early_answers.remove(tag))
+            .map(|tag| self.ahead.early_answers.remove(tag))
             .collect();
-        let unanswered: Vec<String> = current
+        let awaited: Vec<String> = current
             .tags
             .iter()
             .zip(&answers)
@@ -443,9 +456,9 @@ impl ImapFolder {
             .collect();
         // Without batches sent behind this one there is nothing to hold in memory, so the
         // tagged answers are awaited (a UID sent twice with other bytes is then seen).
-        let may_stop = !self.ahead.is_empty();
+        let may_stop = !self.ahead.batches.is_empty();
         let complete = may_stop && missing.is_empty();
-        let early_bodies = &mut self.early_bodies;
+        let early_bodies = &mut self.ahead.early_bodies;
         let mut each = |_: usize, response: &mut link::Response| {
             if let Some((uid, bytes, date)) = response::fetched_body(response) {
                 if wanted.contains(&uid) {
@@ -459,35 +472,27 @@ impl ImapFolder {
         };
         let result = match self.session.as_mut() {
             // Every message came early: nothing to wait for now.
-            Some(_) if complete => Ok((vec![None; unanswered.len()], Vec::new())),
-            Some(session) => session.collect(&unanswered, &later_tags, Literals::Apart, &mut each),
+            Some(_) if complete => Ok((vec![None; awaited.len()], Vec::new())),
+            Some(session) => session.collect(&awaited, &later_tags, Literals::Apart, &mut each),
             None => Err(CommandError::Broken(
                 "the connection was lost earlier".into(),
             )),
         };
         let (read, early) = result.map_err(|error| self.failed("fetch messages", error))?;
         for (tag, answer) in early {
-            if !self.unanswered.remove(&tag) {
-                self.early_answers.insert(tag, answer);
+            if !self.ahead.owed.remove(&tag) {
+                self.ahead.early_answers.insert(tag, answer);
             }
         }
-        // Every message came: the answers not read yet are OK as far as this batch is
-        // concerned, and are read (and dropped) later.
-        let read: Vec<Answer> = unanswered
-            .iter()
-            .zip(read)
-            .map(|(tag, answer)| {
-                answer.unwrap_or_else(|| {
-                    self.unanswered.insert(tag.clone());
+        // Every message came: an answer not read yet is OK as far as this batch is
+        // concerned, and is read (and dropped) later.
+        let mut read = awaited.into_iter().zip(read);
+        for slot in answers.iter_mut().filter(|slot| slot.is_none()) {
+            if let Some((tag, answer)) = read.next() {
+                *slot = Some(answer.unwrap_or_else(|| {
+                    self.ahead.owed.insert(tag);
                     Ok(Vec::new())
-                })
-            })
-            .collect();
-
-        let mut read = read.into_iter();
-        for slot in &mut answers {
-            if slot.is_none() {
-                *slot = read.next();
+                }));
             }
         }
         Ok(answers.into_iter().flatten().collect())
@@ -586,19 +591,10 @@ impl ImapFolder {
         let answers = match ahead {
             Some(current) => self.collect_fetched_ahead(current, &mut found)?,
             None => {
-                let result = self
-                    .session()?
-                    .pipeline(commands, Literals::Apart, |_, response| {
-                        if let Some((uid, bytes, date)) = response::fetched_body(response) {
-                            found(uid, bytes, date)
-                        }
-                    });
+                let result =
+                    self.session()?
+                        .pipeline(commands, Literals::Apart, pass_bodies(&mut found));
                 result.map_err(|error| self.failed("fetch messages", error))?
-            }
-        };
-        let mut each = |_: usize, response: &mut link::Response| {
-            if let Some((uid, bytes, date)) = response::fetched_body(response) {
-                found(uid, bytes, date)
             }
         };
         let refused: Vec<String> = commands
@@ -617,7 +613,7 @@ impl ImapFolder {
         self.run("fetch messages", "NOOP")?;
         let result = self
             .session()?
-            .pipeline(&refused, Literals::Apart, &mut each);
+            .pipeline(&refused, Literals::Apart, pass_bodies(&mut found));
         let answers = result.map_err(|error| self.failed("fetch messages", error))?;
         match answers.into_iter().find_map(Result::err) {
             Some(text) => Err(self.failed("fetch messages", CommandError::Refused(text))),
@@ -656,7 +652,7 @@ pub(crate) fn qresync_enabled_in(buffer: &[u8]) -> bool {
 
 impl Drop for ImapFolder {
     fn drop(&mut self) {
-        if self.answers_pending() {
+        if self.ahead.pending() {
             // Answers still pending: no one else may be handed this connection.
             if let Some(session) = self.session.as_mut() {
                 session.abandon();
@@ -799,10 +795,11 @@ impl Folder for ImapFolder {
         let announced = self.queued.is_empty()
             && self
                 .ahead
+                .batches
                 .front()
                 .is_some_and(|ahead| ahead.uids.as_slice() == uids);
         let ahead = if announced {
-            self.ahead.pop_front()
+            self.ahead.batches.pop_front()
         } else {
             self.send_queued()?;
             None
@@ -1048,7 +1045,7 @@ impl Folder for ImapFolder {
         let commands = Self::fetch_commands(uids);
         let sent = self.connected()?.send_ahead(&commands);
         let tags = sent.map_err(|error| self.failed("fetch messages", error))?;
-        self.ahead.push_back(FetchedAhead {
+        self.ahead.batches.push_back(FetchedAhead {
             uids: uids.to_vec(),
             commands,
             tags,
