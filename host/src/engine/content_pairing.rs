@@ -226,9 +226,8 @@ impl FolderSync<'_> {
     ) -> Result<Vec<(Uid, Fingerprint)>, FolderFailure> {
         let mut fingerprints = Vec::with_capacity(messages.len());
         let batches = batches(messages, self.batch_bytes);
-        let mut announced = 0;
         for (index, batch) in batches.iter().enumerate() {
-            self.announce_batches(side, &batches, index, &mut announced)?;
+            self.announce_batches(side, &batches, index)?;
             let folder = &mut self.folders[side].folder;
             let fetched = match folder.fetch_messages(batch) {
                 Ok(fetched) => fetched,

@@ -54,10 +54,9 @@ impl FolderSync<'_> {
         }
         let mut all_known = true;
         let batches = batches(&messages, self.batch_bytes);
-        let mut announced = 0;
         for (index, batch) in batches.iter().enumerate() {
             // The source can fetch the next batches while this one is written.
-            self.announce_batches(source, &batches, index, &mut announced)?;
+            self.announce_batches(source, &batches, index)?;
             let fetched = self.fetch_isolating_bad_messages(source, batch, report)?;
             all_known &= self.copy_batch(
                 destination,

@@ -181,22 +181,22 @@ impl FolderSync<'_> {
         Ok(self.state.durable_step()?)
     }
 
-    /// Tells `side` of the batches it will be asked for next, before batch `index` is
-    /// fetched: every batch up to [`BATCHES_AHEAD`] past it that `announced` (the count
-    /// told so far, updated) has not reached. Batches must then be fetched in order.
+    /// Tells `side` of the batches it will be asked for next, before batch `index` of
+    /// `batches` is fetched, so that it is always told of those up to [`BATCHES_AHEAD`]
+    /// past the one fetched: all of them before the first, then one more each time.
+    /// Batches must then be fetched in order.
     pub(super) fn announce_batches(
         &mut self,
         side: Side,
         batches: &[Vec<Uid>],
         index: usize,
-        announced: &mut usize,
     ) -> Result<(), FolderFailure> {
-        while *announced < batches.len() && *announced <= index + BATCHES_AHEAD {
+        let first = if index == 0 { 0 } else { index + BATCHES_AHEAD };
+        for batch in batches.iter().take(index + BATCHES_AHEAD + 1).skip(first) {
             self.folders[side]
                 .folder
-                .prefetch_messages(&batches[*announced])
+                .prefetch_messages(batch)
                 .map_err(FolderFailure::backend(side))?;
-            *announced += 1;
         }
         Ok(())
     }

@@ -249,9 +249,8 @@ impl FolderSync<'_> {
         mut each: impl FnMut(FetchedMessage),
     ) -> Result<(), FolderFailure> {
         let chunks = batches(messages, self.batch_bytes);
-        let mut announced = 0;
         for (index, chunk) in chunks.iter().enumerate() {
-            self.announce_batches(side, &chunks, index, &mut announced)?;
+            self.announce_batches(side, &chunks, index)?;
             let mut fetched = self.folders[side]
                 .folder
                 .fetch_messages(chunk)
