@@ -226,16 +226,7 @@ fn many_folders(tier: Tier) -> (BTreeMap<String, BTreeMap<Vec<u8>, String>>, Str
         imap_capability: tier.capability(),
         ..DovecotOptions::default()
     });
-    let mut uids: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-    for folder in FOLDERS {
-        if folder != "INBOX" {
-            dovecot.create_folder(USER, folder);
-        }
-        for n in 0..PER_FOLDER {
-            let uid = dovecot.deliver(USER, folder, &message(&format!("{folder}-{n}")), &[]);
-            uids.entry(folder).or_default().push(uid);
-        }
-    }
+    let uids = fill_folders(&dovecot);
     let sandbox = maildir_imap_sandbox("", &dovecot.tls_repository(USER));
     sync_ok(&sandbox, &[]);
     assert_no_changes(&sandbox);
@@ -459,14 +450,10 @@ fn assert_cost(what: &str, outcome: &Outcome, changed: usize) {
     );
 }
 
-/// Issue 9: a re-sync through a slow link costs round trips, and each connection several
-/// (TCP, TLS, greeting, login). Two folders of five change on the server (a flag, a new
-/// message, an expunge each), then two others locally (a flag each, a deletion in one):
-/// each re-sync ends with both sides equal, and costs what [`assert_cost`] allows.
-#[test]
-fn resyncs_with_changes_cost_two_round_trips_per_changed_folder_and_no_idle_connection() {
-    let dovecot = Dovecot::start_default();
-    let mut uids: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+/// Creates [`FOLDERS`] for [`USER`], each with [`PER_FOLDER`] messages; their UIDs by
+/// folder.
+fn fill_folders(dovecot: &Dovecot) -> BTreeMap<&'static str, Vec<u32>> {
+    let mut uids: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
     for folder in FOLDERS {
         if folder != "INBOX" {
             dovecot.create_folder(USER, folder);
@@ -476,6 +463,17 @@ fn resyncs_with_changes_cost_two_round_trips_per_changed_folder_and_no_idle_conn
             uids.entry(folder).or_default().push(uid);
         }
     }
+    uids
+}
+
+/// Issue 9: a re-sync through a slow link costs round trips, and each connection several
+/// (TCP, TLS, greeting, login). Two folders of five change on the server (a flag, a new
+/// message, an expunge each), then two others locally (a flag each, a deletion in one):
+/// each re-sync ends with both sides equal, and costs what [`assert_cost`] allows.
+#[test]
+fn resyncs_with_changes_cost_two_round_trips_per_changed_folder_and_no_idle_connection() {
+    let dovecot = Dovecot::start_default();
+    let uids = fill_folders(&dovecot);
     let sandbox = maildir_imap_sandbox("", &dovecot.tls_repository(USER));
     sync_ok(&sandbox, &[]);
     assert_no_changes(&sandbox);
