@@ -361,6 +361,31 @@ impl FfiFolder for ExportedFolder {
         })
     }
 
+    fn start_append(
+        &mut self,
+        messages: RVec<FfiNewMessage>,
+    ) -> RResult<abi_stable::std_types::ROption<RVec<FfiNewMessage>>, FfiError> {
+        guard("start_append", || {
+            let messages = messages.into_iter().map(Into::into).collect();
+            Ok(self
+                .inner()?
+                .start_append(messages)?
+                .map(|back| back.into_iter().map(Into::into).collect())
+                .into())
+        })
+    }
+
+    fn finish_append(&mut self) -> RResult<RVec<abi_stable::std_types::ROption<u32>>, FfiError> {
+        guard("finish_append", || {
+            Ok(self
+                .inner()?
+                .finish_append()?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
     fn prefetch_messages(&mut self, uids: RVec<u32>) -> RResult<(), FfiError> {
         guard("prefetch_messages", || {
             self.inner()?.prefetch_messages(&uids)

@@ -184,6 +184,22 @@ pub trait FfiFolder: Send {
         let _ = uids;
         RResult::ROk(())
     }
+
+    /// Interface 1.3; see [`crate::Folder::start_append`]. Absent from the vtable of older
+    /// plugins; the host checks the hello's minor before calling it.
+    fn start_append(
+        &mut self,
+        messages: RVec<FfiNewMessage>,
+    ) -> RResult<ROption<RVec<FfiNewMessage>>, FfiError> {
+        RResult::ROk(ROption::RSome(messages))
+    }
+
+    /// Interface 1.3; see [`crate::Folder::finish_append`].
+    fn finish_append(&mut self) -> RResult<RVec<ROption<u32>>, FfiError> {
+        RResult::RErr(FfiError::from(crate::BackendError::folder(
+            "finish_append without a batch started (a bug in the caller)",
+        )))
+    }
 }
 
 /// An owned repository trait object.

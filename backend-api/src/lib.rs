@@ -276,4 +276,32 @@ pub trait Folder: Send {
         let _ = uids;
         Ok(())
     }
+
+    /// Interface 1.3. Starts appending `messages` as [`Folder::append_messages`] would,
+    /// without waiting for the store's answer, so that the caller prepares and starts the
+    /// next batch while this one travels (IMAP sends the APPEND and reads its answer
+    /// later). Each batch started is finished by one [`Folder::finish_append`], in the
+    /// order started, and the caller makes no other call on the folder while one is
+    /// started and not finished, but `start_append`, `finish_append` and `flush` (which
+    /// leaves started batches alone). The messages are durable once their batch is
+    /// finished: `finish_append` returns only then (IMAP: on the server's tagged OK).
+    ///
+    /// `Ok(Some(messages))` hands the batch back untouched, nothing started: the backend
+    /// does not start appends (the default, never wrong); the caller then uses
+    /// `append_messages`.
+    fn start_append(
+        &mut self,
+        messages: Vec<NewMessage>,
+    ) -> Result<Option<Vec<NewMessage>>, BackendError> {
+        Ok(Some(messages))
+    }
+
+    /// Interface 1.3. The answer for the oldest batch started by [`Folder::start_append`]
+    /// and not finished yet: what `append_messages` would have returned for it, or the
+    /// error it would have given (an error of [`ErrorScope::Message`] means the same).
+    fn finish_append(&mut self) -> Result<Vec<Option<Uid>>, BackendError> {
+        Err(BackendError::folder(
+            "finish_append without a batch started (a bug in the caller)",
+        ))
+    }
 }

@@ -280,6 +280,46 @@ pub fn check_repository(open: &dyn Fn() -> Box<dyn Repository>) {
         "a deleted UID is not fetched"
     );
 
+    // Started appends (interface 1.3): two batches in flight at once, finished in order,
+    // store what `append_messages` would; a backend that does not start appends hands
+    // the batch back untouched.
+    let one = |i: usize| {
+        vec![NewMessage {
+            bytes: bodies[i].clone().into(),
+            flags: Flags::new(),
+            internal_date: None,
+        }]
+    };
+    match folder.start_append(one(0)).expect("start_append()") {
+        Some(back) => {
+            assert_eq!(back.len(), 1, "a batch not started is handed back whole");
+            assert_eq!(back[0].bytes, bodies[0], "and untouched");
+        }
+        None => {
+            let behind = folder
+                .start_append(one(2))
+                .expect("start_append() behind another");
+            assert!(
+                behind.is_none(),
+                "a backend that starts appends starts the next too"
+            );
+            folder.flush().expect("flush() with appends started");
+            let first = folder.finish_append().expect("finish_append()");
+            let second = folder.finish_append().expect("finish_append()");
+            assert_eq!((first.len(), second.len()), (1, 1), "one UID per message");
+            let listing = folder.list_messages().expect("list_messages()");
+            let new: Vec<Uid> = listing.iter().rev().take(2).rev().map(|m| m.uid).collect();
+            if let (Some(a), Some(b)) = (first[0], second[0]) {
+                assert_eq!(vec![a, b], new, "finished in the order started");
+            }
+            let fetched = folder.fetch_messages(&new).expect("fetch_messages()");
+            assert_eq!(
+                bytes_of(&fetched),
+                vec![(new[0], bodies[0].clone()), (new[1], bodies[2].clone())]
+            );
+        }
+    }
+
     // UIDs are never reused.
     let again = folder
         .append_messages(vec![NewMessage {

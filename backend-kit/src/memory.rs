@@ -171,6 +171,8 @@ struct MemoryStore {
     line_ending: LineEnding,
     permanent_flags: PermanentFlags,
     reports_append_uids: bool,
+    /// Whether folders start appends (`start_append`) as IMAP with LITERAL+ does.
+    starts_appends: bool,
     change_tracking: ChangeTracking,
     fault: Option<Fault>,
     writes: usize,
@@ -203,6 +205,7 @@ impl MemoryRepository {
                 line_ending: LineEnding::Lf,
                 permanent_flags: PermanentFlags::everything(),
                 reports_append_uids: true,
+                starts_appends: false,
                 change_tracking: ChangeTracking::None,
                 fault: None,
                 writes: 0,
@@ -235,6 +238,14 @@ impl MemoryRepository {
     /// Builder: whether appends report the new UID (like IMAP UIDPLUS) or `None`.
     pub fn reporting_append_uids(self, reports: bool) -> Self {
         self.lock().reports_append_uids = reports;
+        self
+    }
+
+    /// Builder: whether folders start appends and answer them later (`start_append`,
+    /// `finish_append`), as an IMAP server with LITERAL+ is used; a finished batch is
+    /// durable, as a server's tagged OK says.
+    pub fn starting_appends(self, starts: bool) -> Self {
+        self.lock().starts_appends = starts;
         self
     }
 
@@ -522,6 +533,7 @@ impl Repository for MemoryRepository {
         Ok(Box::new(MemoryFolderHandle {
             repository: self.clone(),
             path: path.clone(),
+            started: std::collections::VecDeque::new(),
         }))
     }
 }
@@ -529,6 +541,8 @@ impl Repository for MemoryRepository {
 struct MemoryFolderHandle {
     repository: MemoryRepository,
     path: FolderPath,
+    /// The answers of the batches started and not finished, oldest first.
+    started: std::collections::VecDeque<Result<Vec<Option<Uid>>, BackendError>>,
 }
 
 impl Folder for MemoryFolderHandle {
@@ -661,6 +675,34 @@ impl Folder for MemoryFolderHandle {
         // What a crash would have lost until now survives it from here on.
         self.repository.lock().folder(&self.path)?.settle();
         Ok(())
+    }
+
+    fn start_append(
+        &mut self,
+        messages: Vec<NewMessage>,
+    ) -> Result<Option<Vec<NewMessage>>, BackendError> {
+        if !self.repository.lock().starts_appends {
+            return Ok(Some(messages));
+        }
+        // Stored now, answered at the finish: a refusal is an answer, anything else fails
+        // the start (a connection lost while sending).
+        match self.append_messages(messages) {
+            Err(error) if error.scope != ErrorScope::Message => Err(error),
+            answer => {
+                self.started.push_back(answer);
+                Ok(None)
+            }
+        }
+    }
+
+    fn finish_append(&mut self) -> Result<Vec<Option<Uid>>, BackendError> {
+        let answer = self.started.pop_front().ok_or_else(|| {
+            BackendError::folder("finish_append without a batch started (a bug in the caller)")
+        })?;
+        let uids = answer?;
+        // Finished means durable.
+        self.flush()?;
+        Ok(uids)
     }
 
     fn list_changes(&mut self, since: u64) -> Result<Option<FolderChanges>, BackendError> {

@@ -98,6 +98,7 @@ pub fn prepare<'c>(
             repair: request.repair,
             cancel: None,
             max_size: account.maxsize,
+            late_copy_grace: engine::late_copies::late_copy_grace(),
         };
         prepared.push(PreparedAccount {
             state_path: state_file(&metadata, &account.name),

@@ -41,6 +41,7 @@ fn template() -> &'static [u8] {
             destination_uid_next: 4,
             flags: Flags::from_system(&[SystemFlag::Seen]),
             retried: false,
+            started_at: Some(1_790_000_000),
         };
         state
             .commit(

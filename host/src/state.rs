@@ -185,6 +185,11 @@ pub struct PendingCopy {
     /// Whether this is the second upload of its original: the first could not be found
     /// again, and a copy that cannot be found is never uploaded a third time.
     pub retried: bool,
+    /// When the copy was started, in seconds since the Unix epoch: a store reached over a
+    /// connection may still store a copy a moment after the connection dropped, so a
+    /// run soon after waits that moment out before looking for it (see
+    /// `engine::late_copies`). `None` in entries of twinbox 0.1.2 and before.
+    pub started_at: Option<u64>,
 }
 
 /// What an interrupted copy is found again by, with its size.
@@ -228,6 +233,8 @@ struct StoredPendingCopy {
     flags: Flags,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     retried: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started_at: Option<u64>,
 }
 
 impl From<StoredPendingCopy> for PendingCopy {
@@ -247,6 +254,7 @@ impl From<StoredPendingCopy> for PendingCopy {
             destination_uid_next: stored.destination_uid_next,
             flags: stored.flags,
             retried: stored.retried,
+            started_at: stored.started_at,
         }
     }
 }
@@ -266,6 +274,7 @@ impl From<PendingCopy> for StoredPendingCopy {
             destination_uid_next: copy.destination_uid_next,
             flags: copy.flags,
             retried: copy.retried,
+            started_at: copy.started_at,
         }
     }
 }
@@ -671,6 +680,22 @@ impl SyncState {
         Ok(pending)
     }
 
+    /// When the newest copy still pending in any folder was started (seconds since the
+    /// Unix epoch); `None` when nothing is pending, or only copies from before the time
+    /// was recorded.
+    pub fn newest_pending_start(&self) -> Result<Option<u64>, StateError> {
+        let txn = self.db.begin_read().map_err(|e| self.storage(e))?;
+        let table = txn.open_table(PENDING).map_err(|e| self.storage(e))?;
+        let mut newest = None;
+        for entry in table.iter().map_err(|e| self.storage(e))? {
+            let (key, value) = entry.map_err(|e| self.storage(e))?;
+            let copy: PendingCopy = serde_json::from_slice(value.value())
+                .map_err(|e| self.damaged(key.value().0, e))?;
+            newest = newest.max(copy.started_at);
+        }
+        Ok(newest)
+    }
+
     /// Applies `changes` to `folder` in one durable transaction.
     pub fn commit(&self, folder: &FolderPath, changes: &[StateChange]) -> Result<(), StateError> {
         if changes.is_empty() {
@@ -904,7 +929,9 @@ mod tests {
             destination_uid_next: 1,
             flags: Flags::new(),
             retried: false,
+            started_at: Some(200),
         };
+        assert_eq!(state.newest_pending_start().unwrap(), None);
         let id = state.next_pending_id(&inbox()).unwrap();
         state
             .commit(
@@ -915,16 +942,22 @@ mod tests {
                 }],
             )
             .unwrap();
+        let older = PendingCopy {
+            started_at: Some(100),
+            ..copy
+        };
         state
-            .commit(&other, &[StateChange::AddPending { id: 1, copy }])
+            .commit(&other, &[StateChange::AddPending { id: 1, copy: older }])
             .unwrap();
         assert_eq!(state.pending(&inbox()).unwrap().len(), 1);
+        assert_eq!(state.newest_pending_start().unwrap(), Some(200));
         assert_eq!(state.next_pending_id(&inbox()).unwrap(), id + 1);
         state
             .commit(&inbox(), &[StateChange::RemovePending { id }])
             .unwrap();
         assert!(state.pending(&inbox()).unwrap().is_empty());
         assert_eq!(state.pending(&other).unwrap().len(), 1);
+        assert_eq!(state.newest_pending_start().unwrap(), Some(100));
         state.forget_folder(&other).unwrap();
         assert!(state.pending(&other).unwrap().is_empty());
     }

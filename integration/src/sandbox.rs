@@ -43,6 +43,10 @@ pub fn test_plugin_dir() -> PathBuf {
 }
 
 /// The message every panic of the `Panicking` plugin carries.
+/// The test switch for the wait after an interrupted run (twinbox's
+/// `engine::late_copies::LATE_COPY_GRACE_VARIABLE`).
+pub const LATE_COPY_GRACE_VARIABLE: &str = "TWINBOX_TEST_LATE_COPY_GRACE_SECONDS";
+
 pub const PANIC_MESSAGE: &str = "deliberate test panic";
 
 /// `target/debug` (or whichever profile directory the test runs from): the test binary is
@@ -229,6 +233,10 @@ impl Sandbox {
             .env("XDG_CONFIG_HOME", self.path().join("config"))
             .env("XDG_DATA_HOME", self.path().join("data"))
             .env_remove("TWINBOX_PLUGIN_PATH")
+            // A run right after an interrupted one waits for copies still on their way
+            // (host/src/engine/late_copies.rs); Dovecot on 127.0.0.1 stores them within
+            // milliseconds, so a second is plenty here, and keeps the kill tests short.
+            .env(LATE_COPY_GRACE_VARIABLE, "1")
             .env_remove("RUST_LOG")
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())

@@ -101,24 +101,7 @@ impl ImapSession {
         mode: AppendMode,
     ) -> Result<Vec<Option<(u32, u32)>>, CommandError> {
         let mailbox = quoted(mailbox);
-        // The messages of each command, as ranges of `messages`.
-        let mut commands: Vec<std::ops::Range<usize>> = Vec::new();
-        let mut start = 0;
-        let mut bytes = 0;
-        for (i, message) in messages.iter().enumerate() {
-            let full = i - start >= MESSAGES_PER_COMMAND
-                || bytes + message.bytes.len() > BYTES_PER_COMMAND;
-            if i > start && (!mode.multi || full) {
-                commands.push(start..i);
-                start = i;
-                bytes = 0;
-            }
-            bytes += message.bytes.len();
-        }
-        if start < messages.len() {
-            commands.push(start..messages.len());
-        }
-
+        let commands = command_ranges(messages, mode);
         let mut tags = Vec::with_capacity(commands.len());
         let mut answers: Vec<Answer> = Vec::with_capacity(commands.len());
         for range in &commands {
@@ -135,26 +118,38 @@ impl ImapSession {
             answers = self.answers(&tags, Literals::Inline, |_, _| {})?;
         }
 
-        let mut uids = Vec::with_capacity(messages.len());
-        let mut refusal = None;
-        for (range, answer) in commands.iter().zip(answers) {
-            match answer {
-                Ok(tagged) => match append_uids(&tagged, range.len()) {
-                    Some((validity, new)) => {
-                        uids.extend(new.into_iter().map(|uid| Some((validity, uid))))
-                    }
-                    None => uids.extend(range.clone().map(|_| None)),
-                },
-                Err(text) => {
-                    refusal.get_or_insert(text);
-                    uids.extend(range.clone().map(|_| None));
-                }
+        let counts: Vec<usize> = commands.iter().map(|range| range.len()).collect();
+        appended_uids(&counts, answers)
+    }
+
+    /// Starts appending `messages` (LITERAL+ only: nothing is awaited): writes every
+    /// command of the batch and sends them. Returns each command's tag with the number
+    /// of its messages; the caller reads the answers later and gives them to
+    /// [`appended_uids`].
+    pub fn start_append_batch(
+        &mut self,
+        mailbox: &str,
+        messages: &[Outgoing<'_>],
+        mode: AppendMode,
+    ) -> Result<Vec<(String, usize)>, CommandError> {
+        debug_assert!(mode.literal_plus);
+        let mailbox = quoted(mailbox);
+        let mut started = Vec::new();
+        for range in command_ranges(messages, mode) {
+            match self.send_append(&mailbox, &messages[range.clone()], mode)? {
+                Sent::Waiting(tag) => started.push((tag, range.len())),
+                Sent::Answered(_) => return Err(self.out_of_step("APPEND answered at once")),
             }
         }
-        match refusal {
-            Some(text) => Err(CommandError::Refused(text)),
-            None => Ok(uids),
-        }
+        log::debug!(
+            "{}: sent ahead: {} x APPEND of {} messages",
+            self.server(),
+            started.len(),
+            messages.len()
+        );
+        let flushed = self.link()?.flush();
+        flushed.map_err(|e| self.broke(e))?;
+        Ok(started)
     }
 
     /// Writes one APPEND of `messages` (one, or several with MULTIAPPEND). With LITERAL+
@@ -225,6 +220,58 @@ impl ImapSession {
                 Kind::Tagged(t) => return Err(self.out_of_step(&format!("an answer tagged {t:?}"))),
             }
         }
+    }
+}
+
+/// The messages of each APPEND command of a batch, as ranges of `messages`: one per
+/// message without MULTIAPPEND, else as many as the bounds allow.
+fn command_ranges(messages: &[Outgoing<'_>], mode: AppendMode) -> Vec<std::ops::Range<usize>> {
+    let mut commands = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, message) in messages.iter().enumerate() {
+        let full =
+            i - start >= MESSAGES_PER_COMMAND || bytes + message.bytes.len() > BYTES_PER_COMMAND;
+        if i > start && (!mode.multi || full) {
+            commands.push(start..i);
+            start = i;
+            bytes = 0;
+        }
+        bytes += message.bytes.len();
+    }
+    if start < messages.len() {
+        commands.push(start..messages.len());
+    }
+    commands
+}
+
+/// For the APPEND commands of a batch, which held `counts` messages each, and their
+/// `answers`: each message's APPENDUID (UIDVALIDITY, UID) if the server sent one, or the
+/// first refusal once every answer is in (the others may have been stored: the engine
+/// finds those by content).
+pub(crate) fn appended_uids(
+    counts: &[usize],
+    answers: Vec<Answer>,
+) -> Result<Vec<Option<(u32, u32)>>, CommandError> {
+    let mut uids = Vec::with_capacity(counts.iter().sum());
+    let mut refusal = None;
+    for (count, answer) in counts.iter().zip(answers) {
+        match answer {
+            Ok(tagged) => match append_uids(&tagged, *count) {
+                Some((validity, new)) => {
+                    uids.extend(new.into_iter().map(|uid| Some((validity, uid))))
+                }
+                None => uids.extend((0..*count).map(|_| None)),
+            },
+            Err(text) => {
+                refusal.get_or_insert(text);
+                uids.extend((0..*count).map(|_| None));
+            }
+        }
+    }
+    match refusal {
+        Some(text) => Err(CommandError::Refused(text)),
+        None => Ok(uids),
     }
 }
 

@@ -36,6 +36,12 @@ struct FetchedAhead {
     tags: Vec<String>,
 }
 
+/// A batch whose APPENDs were sent by `start_append` and not finished: each command's tag
+/// and how many messages it carried.
+struct StartedAppend {
+    commands: Vec<(String, usize)>,
+}
+
 /// A body read before its batch was asked for: the bytes and the INTERNALDATE.
 type EarlyBody = (Vec<u8>, Option<String>);
 
@@ -57,12 +63,36 @@ struct SentAhead {
     /// Tags of batches handed over once all their messages came, before their tagged
     /// answers: those are still to be read (and dropped) before any other command's.
     owed: HashSet<String>,
+    /// Batches whose APPENDs `start_append` sent, oldest first; `finish_append` answers
+    /// for them. Unlike fetches, these are never dropped: reading other answers keeps
+    /// theirs in `append_answers`.
+    appending: VecDeque<StartedAppend>,
+    /// Tagged answers of started APPENDs read before their batch was finished.
+    append_answers: HashMap<String, Answer>,
 }
 
 impl SentAhead {
     /// Whether answers are still to be read.
     fn pending(&self) -> bool {
+        self.fetches_pending() || self.appends_unanswered()
+    }
+
+    /// Whether answers of fetches sent ahead are still to be read.
+    fn fetches_pending(&self) -> bool {
         !self.batches.is_empty() || !self.owed.is_empty()
+    }
+
+    /// Whether a started APPEND's answer is still to be read.
+    fn appends_unanswered(&self) -> bool {
+        self.append_tags()
+            .any(|tag| !self.append_answers.contains_key(tag))
+    }
+
+    /// The tags of every started APPEND.
+    fn append_tags(&self) -> impl Iterator<Item = &String> {
+        self.appending
+            .iter()
+            .flat_map(|started| started.commands.iter().map(|(tag, _)| tag))
     }
 
     /// The tags whose answers are still to come.
@@ -72,8 +102,35 @@ impl SentAhead {
             .flat_map(|batch| &batch.tags)
             .filter(|tag| !self.early_answers.contains_key(*tag))
             .chain(&self.owed)
+            .chain(
+                self.append_tags()
+                    .filter(|tag| !self.append_answers.contains_key(*tag)),
+            )
             .cloned()
             .collect()
+    }
+
+    /// Files the tagged answer of a command sent ahead that came while something else was
+    /// read: a started APPEND's is kept for `finish_append`, a fetch's for its batch, and
+    /// that of a batch already handed over is dropped.
+    fn file_early_answer(&mut self, tag: String, answer: Answer) {
+        if self.owed.remove(&tag) {
+            return;
+        }
+        if self.append_tags().any(|t| *t == tag) {
+            self.append_answers.insert(tag, answer);
+        } else {
+            self.early_answers.insert(tag, answer);
+        }
+    }
+
+    /// Forgets the fetches sent ahead, keeping the started APPENDs.
+    fn forget_fetches(&mut self) {
+        *self = SentAhead {
+            appending: std::mem::take(&mut self.appending),
+            append_answers: std::mem::take(&mut self.append_answers),
+            ..SentAhead::default()
+        };
     }
 }
 
@@ -402,17 +459,30 @@ impl ImapFolder {
             .iter()
             .map(|batch| batch.uids.len())
             .sum();
-        self.ahead = SentAhead::default();
+        self.ahead.forget_fetches();
         let Some(session) = self.session.as_mut() else {
+            self.ahead = SentAhead::default();
             return Ok(());
         };
-        log::debug!(
-            "folder {}: {dropped} messages fetched ahead were not asked for; dropped",
-            self.path
-        );
+        if dropped > 0 {
+            log::debug!(
+                "folder {}: {dropped} messages fetched ahead were not asked for; dropped",
+                self.path
+            );
+        }
+        // In any order: answers are matched by tag.
         let result = session.collect(&awaited, &HashSet::new(), Literals::Apart, |_, _| false);
-        // Refusals do not matter: nothing is kept of these answers.
-        result.map_err(|error| self.failed("fetch messages", error))?;
+        let (answers, _) =
+            result.map_err(|error| self.failed("read the answers sent ahead", error))?;
+        // Refusals of fetches do not matter: nothing is kept of those. A started APPEND's
+        // answer is kept for `finish_append`.
+        for (tag, answer) in awaited.into_iter().zip(answers) {
+            if let Some(answer) = answer {
+                if self.ahead.append_tags().any(|t| *t == tag) {
+                    self.ahead.append_answers.insert(tag, answer);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -480,9 +550,7 @@ impl ImapFolder {
         };
         let (read, early) = result.map_err(|error| self.failed("fetch messages", error))?;
         for (tag, answer) in early {
-            if !self.ahead.owed.remove(&tag) {
-                self.ahead.early_answers.insert(tag, answer);
-            }
+            self.ahead.file_early_answer(tag, answer);
         }
         // Every message came: an answer not read yet is OK as far as this batch is
         // concerned, and is read (and dropped) later.
@@ -543,6 +611,71 @@ impl ImapFolder {
                 self.server()
             ))
         })
+    }
+
+    /// The messages as the APPEND commands carry them.
+    fn outgoing<'a>(&self, messages: &'a [NewMessage]) -> Vec<Outgoing<'a>> {
+        messages
+            .iter()
+            .map(|message| Outgoing {
+                bytes: &message.bytes,
+                flags: wire::flag_atoms(&message.flags),
+                date: message.internal_date.and_then(|time| {
+                    let date = wire::append_date(time);
+                    if date.is_none() {
+                        log::warn!(
+                            "folder {}: internal date {time} is out of range; the server sets its own",
+                            self.path
+                        );
+                    }
+                    date.map(|d| d.format(wire::DATE_TIME_FORMAT).to_string())
+                }),
+            })
+            .collect()
+    }
+
+    /// The new UIDs an append's answers name, for this folder's UIDVALIDITY; a refusal is
+    /// about the batch's messages.
+    fn new_uids(
+        &mut self,
+        result: Result<Vec<Option<(u32, u32)>>, CommandError>,
+    ) -> Result<Vec<Option<Uid>>, BackendError> {
+        let appended = match result {
+            Ok(appended) => appended,
+            // A NO to an APPEND is about its messages (Dovecot: "Can't save a zero byte
+            // message", a size limit); a MULTIAPPEND refused stores none of its messages
+            // (RFC 3502), a plain APPEND refused stores nothing. The engine retries the
+            // batch one message at a time to find the one refused.
+            Err(CommandError::Refused(text)) => {
+                return Err(BackendError::message(format!(
+                    "folder {} on IMAP server {}: the server refused to append: {text}",
+                    self.path,
+                    self.server()
+                )))
+            }
+            Err(error) => return Err(self.failed("append messages", error)),
+        };
+        let mut mismatch = false;
+        let uids = appended
+            .into_iter()
+            .map(|found| match found {
+                Some((validity, uid)) if validity == self.uid_validity => Some(uid),
+                Some(_) => {
+                    mismatch = true;
+                    None
+                }
+                None => None,
+            })
+            .collect();
+        if mismatch {
+            log::warn!(
+                "folder {}: APPENDUID names another UIDVALIDITY than the folder's {}; the new \
+                 UIDs are looked up instead",
+                self.path,
+                self.uid_validity
+            );
+        }
+        Ok(uids)
     }
 
     fn refuse_write(&self, what: &str) -> Result<(), BackendError> {
@@ -875,23 +1008,7 @@ impl Folder for ImapFolder {
         // What SELECT said at opening is out of date from here on: the next status()
         // asks again.
         self.fresh = None;
-        let outgoing: Vec<Outgoing<'_>> = messages
-            .iter()
-            .map(|message| Outgoing {
-                bytes: &message.bytes,
-                flags: wire::flag_atoms(&message.flags),
-                date: message.internal_date.and_then(|time| {
-                    let date = wire::append_date(time);
-                    if date.is_none() {
-                        log::warn!(
-                            "folder {}: internal date {time} is out of range; the server sets its own",
-                            self.path
-                        );
-                    }
-                    date.map(|d| d.format(wire::DATE_TIME_FORMAT).to_string())
-                }),
-            })
-            .collect();
+        let outgoing = self.outgoing(&messages);
         let wire = self.wire.clone();
         let session = self.session()?;
         let mode = AppendMode::of(session);
@@ -899,42 +1016,91 @@ impl Folder for ImapFolder {
         // What SELECT said (at opening, or just now if this call selected) is out of
         // date from here on: the next status() asks again.
         self.fresh = None;
-        let appended = match result {
-            Ok(appended) => appended,
-            // A NO to an APPEND is about its messages (Dovecot: "Can't save a zero byte
-            // message", a size limit); a MULTIAPPEND refused stores none of its messages
-            // (RFC 3502), a plain APPEND refused stores nothing. The engine retries the
-            // batch one message at a time to find the one refused.
-            Err(CommandError::Refused(text)) => {
-                return Err(BackendError::message(format!(
-                    "folder {} on IMAP server {}: the server refused to append: {text}",
-                    self.path,
-                    self.server()
-                )))
-            }
-            Err(error) => return Err(self.failed("append messages", error)),
-        };
-        let mut mismatch = false;
-        let uids = appended
-            .into_iter()
-            .map(|found| match found {
-                Some((validity, uid)) if validity == self.uid_validity => Some(uid),
-                Some(_) => {
-                    mismatch = true;
-                    None
-                }
-                None => None,
-            })
-            .collect();
-        if mismatch {
-            log::warn!(
-                "folder {}: APPENDUID names another UIDVALIDITY than the folder's {}; the new \
-                 UIDs are looked up instead",
-                self.path,
-                self.uid_validity
-            );
+        self.new_uids(result)
+    }
+
+    /// With LITERAL+, sends the batch's APPENDs and returns; `finish_append` reads their
+    /// answers. Without it every literal waits for the server's `+`, so nothing would be
+    /// gained: the batch is handed back for `append_messages`.
+    fn start_append(
+        &mut self,
+        messages: Vec<NewMessage>,
+    ) -> Result<Option<Vec<NewMessage>>, BackendError> {
+        if messages.is_empty() {
+            return Ok(Some(messages));
         }
-        Ok(uids)
+        self.refuse_write("append messages")?;
+        // Fetches sent ahead are read first, and queued flag changes sent; the APPENDs
+        // started before stay in flight.
+        if !self.queued.is_empty() || self.ahead.fetches_pending() {
+            self.send_queued()?;
+        }
+        let mode = AppendMode::of(self.connected()?);
+        if !mode.literal_plus {
+            return Ok(Some(messages));
+        }
+        self.fresh = None;
+        let outgoing = self.outgoing(&messages);
+        let wire = self.wire.clone();
+        let result = self.connected()?.start_append_batch(&wire, &outgoing, mode);
+        let commands = result.map_err(|error| self.failed("append messages", error))?;
+        self.ahead.appending.push_back(StartedAppend { commands });
+        Ok(None)
+    }
+
+    fn finish_append(&mut self) -> Result<Vec<Option<Uid>>, BackendError> {
+        let Some(started) = self.ahead.appending.pop_front() else {
+            return Err(match self.lost {
+                true => self.failed(
+                    "append messages",
+                    CommandError::Broken("the connection was lost earlier".into()),
+                ),
+                false => BackendError::folder(format!(
+                    "folder {}: finish_append without a batch started (a bug in twinbox)",
+                    self.path
+                )),
+            });
+        };
+        let mut answers: Vec<Option<Answer>> = started
+            .commands
+            .iter()
+            .map(|(tag, _)| self.ahead.append_answers.remove(tag))
+            .collect();
+        let unanswered: Vec<String> = started
+            .commands
+            .iter()
+            .zip(&answers)
+            .filter(|(_, answer)| answer.is_none())
+            .map(|((tag, _), _)| tag.clone())
+            .collect();
+        if !unanswered.is_empty() {
+            let later = self.ahead.awaited_tags();
+            let result = match self.session.as_mut() {
+                // Untagged answers (EXISTS, RECENT) are not needed: APPENDUID says it all.
+                Some(session) => {
+                    session.collect(&unanswered, &later, Literals::Inline, |_, _| false)
+                }
+                None => Err(CommandError::Broken(
+                    "the connection was lost earlier".into(),
+                )),
+            };
+            let (read, early) = result.map_err(|error| self.failed("append messages", error))?;
+            for (tag, answer) in early {
+                self.ahead.file_early_answer(tag, answer);
+            }
+            let mut read = read.into_iter().flatten();
+            for slot in &mut answers {
+                if slot.is_none() {
+                    *slot = read.next();
+                }
+            }
+        }
+        let counts: Vec<usize> = started.commands.iter().map(|(_, count)| *count).collect();
+        let answers: Vec<Answer> = answers
+            .into_iter()
+            .map(|answer| answer.unwrap_or_else(|| Err("no answer".into())))
+            .collect();
+        self.new_uids(crate::append::appended_uids(&counts, answers))
     }
 
     fn update_flags(

@@ -10,11 +10,20 @@ use backend_kit::line_endings;
 use super::batches::batches;
 use super::failure::FolderFailure;
 use super::folder::FolderSync;
+use super::late_copies;
 use super::plan::CommonFlags;
 use super::recovery::Unfound;
 use super::report::{FolderReport, SyncEvent};
 use crate::side::Side;
 use crate::state::{ContentDigest, PendingCopy, StateChange};
+
+/// What an append's success says of its messages.
+enum Appended {
+    /// `append_messages` returned: durable once the folder is flushed.
+    NotYetDurable,
+    /// `finish_append` returned: durable.
+    Durable,
+}
 
 /// A batch ready to append: the messages, and the pending entry of each (with its id).
 struct PreparedBatch {
@@ -54,6 +63,9 @@ impl FolderSync<'_> {
         }
         let mut all_known = true;
         let batches = batches(&messages, self.batch_bytes);
+        // A batch whose append was started and not finished: while it travels, the next
+        // one is read and started behind it.
+        let mut in_flight: Option<Vec<(u64, PendingCopy)>> = None;
         for (index, batch) in batches.iter().enumerate() {
             // The source can fetch the next batches while this one is written.
             self.announce_batches(source, &batches, index)?;
@@ -64,8 +76,12 @@ impl FolderSync<'_> {
                 &by_uid,
                 destination_uid_next,
                 common,
+                &mut in_flight,
                 report,
             )?;
+        }
+        if let Some(last) = in_flight.take() {
+            all_known &= self.finish_append(destination, last, &mut in_flight, report)?;
         }
         if !all_known {
             // The destination could not tell every new UID: find them by content now, once
@@ -117,7 +133,12 @@ impl FolderSync<'_> {
     }
 
     /// Copies one fetched batch to `destination`: intent, effect, durability, record.
-    /// Returns whether the destination told every copy's UID.
+    /// Where the destination starts appends without waiting for them
+    /// ([`backend_api::Folder::start_append`]), the batch is started and becomes the one
+    /// `in_flight`, and the one that was (started before) is finished, made durable and
+    /// recorded. Returns whether the destination told every copy's UID of the batches
+    /// finished here.
+    #[allow(clippy::too_many_arguments)]
     fn copy_batch(
         &mut self,
         destination: Side,
@@ -125,6 +146,7 @@ impl FolderSync<'_> {
         source_info: &HashMap<Uid, &MessageInfo>,
         destination_uid_next: Uid,
         common: &CommonFlags,
+        in_flight: &mut Option<Vec<(u64, PendingCopy)>>,
         report: &mut FolderReport,
     ) -> Result<bool, FolderFailure> {
         if fetched.is_empty() {
@@ -149,14 +171,76 @@ impl FolderSync<'_> {
         self.state.commit(self.path, &intents)?;
 
         let folder = &mut self.folders[destination].folder;
-        let new_uids = match folder.append_messages(messages) {
+        let messages = match folder.start_append(messages) {
+            Ok(Some(messages)) => messages,
+            Ok(None) => {
+                return match in_flight.replace(pending) {
+                    Some(before) => self.finish_append(destination, before, in_flight, report),
+                    None => Ok(true),
+                };
+            }
+            Err(error) => return Err(FolderFailure::backend(destination)(error)),
+        };
+        let new_uids = folder.append_messages(messages);
+        self.appended(
+            destination,
+            pending,
+            new_uids,
+            Appended::NotYetDurable,
+            report,
+        )
+    }
+
+    /// Finishes the append of `started`, the oldest batch started, while `in_flight` (the
+    /// one started behind it, if any) travels on.
+    fn finish_append(
+        &mut self,
+        destination: Side,
+        started: Vec<(u64, PendingCopy)>,
+        in_flight: &mut Option<Vec<(u64, PendingCopy)>>,
+        report: &mut FolderReport,
+    ) -> Result<bool, FolderFailure> {
+        let new_uids = self.folders[destination].folder.finish_append();
+        if matches!(&new_uids, Err(error) if error.scope == ErrorScope::Message) {
+            // Sorting out a refused batch takes other calls on the folder: the batch
+            // behind it is finished first, so that nothing is in flight meanwhile.
+            let behind = in_flight
+                .take()
+                .map(|pending| (pending, self.folders[destination].folder.finish_append()));
+            let mut all_known =
+                self.appended(destination, started, new_uids, Appended::Durable, report)?;
+            if let Some((pending, new_uids)) = behind {
+                all_known &=
+                    self.appended(destination, pending, new_uids, Appended::Durable, report)?;
+            }
+            return Ok(all_known);
+        }
+        self.appended(destination, started, new_uids, Appended::Durable, report)
+    }
+
+    /// After the append of the batch `pending` answered `new_uids`: durability, then the
+    /// record; a refused message is sorted out one message at a time.
+    fn appended(
+        &mut self,
+        destination: Side,
+        pending: Vec<(u64, PendingCopy)>,
+        new_uids: Result<Vec<Option<Uid>>, backend_api::BackendError>,
+        appended: Appended,
+        report: &mut FolderReport,
+    ) -> Result<bool, FolderFailure> {
+        let new_uids = match new_uids {
             Ok(uids) => uids,
             Err(error) if error.scope == ErrorScope::Message => {
                 return self.append_one_at_a_time(destination, &pending, error, report);
             }
             Err(error) => return Err(FolderFailure::backend(destination)(error)),
         };
-        self.flush(destination)?;
+        match appended {
+            Appended::NotYetDurable => self.flush(destination)?,
+            // A finished append is durable (the folder may not be flushed while the batch
+            // behind it travels): only the step is counted.
+            Appended::Durable => self.state.durable_step()?,
+        }
 
         let all_known = self.record_copies(&pending, new_uids)?;
         report.copied_to[destination] += pending.len();
@@ -286,6 +370,7 @@ impl FolderSync<'_> {
         let from = self.folders[destination.other()].line_ending;
         let to = self.folders[destination].line_ending;
         let first_id = self.next_pending_id()?;
+        let started_at = Some(late_copies::now());
 
         let mut pending = Vec::with_capacity(fetched.len());
         let mut messages = Vec::with_capacity(fetched.len());
@@ -304,6 +389,7 @@ impl FolderSync<'_> {
                 destination_uid_next,
                 flags: flags.clone(),
                 retried: self.retrying.contains(&(destination, message.uid)),
+                started_at,
             };
             pending.push((id, copy));
             messages.push(NewMessage {

@@ -19,6 +19,7 @@ mod failure;
 mod fingerprint;
 mod flags;
 pub mod folder;
+pub mod late_copies;
 mod max_size;
 pub mod plan;
 mod recovery;
@@ -73,6 +74,9 @@ pub struct SyncOptions {
     pub cancel: Option<Arc<AtomicBool>>,
     /// `maxsize`: messages larger than this many bytes are not copied either way.
     pub max_size: Option<u64>,
+    /// How long after an interrupted run started its last copies a new run waits before
+    /// looking for them (`late_copies.rs`); zero waits never.
+    pub late_copy_grace: std::time::Duration,
 }
 
 /// Which folders `twinbox repair` starts over.
@@ -103,6 +107,8 @@ impl Default for SyncOptions {
             repair: None,
             cancel: None,
             max_size: None,
+            // Stores in memory store at once; the binary sets `LATE_COPY_GRACE`.
+            late_copy_grace: std::time::Duration::ZERO,
         }
     }
 }
@@ -138,6 +144,14 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
         dry_run: account.options.dry_run,
         ..Default::default()
     };
+    if !account.options.dry_run {
+        late_copies::wait_out(
+            account.state,
+            account.options.late_copy_grace,
+            account.name,
+            || cancelled(&account.options),
+        );
+    }
     let folders = match folder_plan(account) {
         Ok(folders) => folders,
         Err((error, retry)) => {

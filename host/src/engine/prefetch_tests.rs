@@ -77,3 +77,51 @@ fn every_batch_is_announced_in_order_and_at_most_batches_ahead_before_it_is_fetc
         }
     }
 }
+
+/// Uploads of several batches to a destination that starts appends (as IMAP with
+/// LITERAL+ is used: a batch travels while the next is read and started), interrupted
+/// after any write or durable step, converge on the end state of an uninterrupted run.
+#[test]
+fn started_appends_of_several_batches_interrupted_anywhere_converge() {
+    let setup = || {
+        let local = MemoryRepository::new();
+        let remote = MemoryRepository::new()
+            .with_line_ending(backend_api::LineEnding::CrLf)
+            .starting_appends(true);
+        for n in 0..BATCH_MESSAGES * 2 + 3 {
+            local.deliver("INBOX", &message(n), Flags::new());
+        }
+        remote.deliver(
+            "INBOX",
+            &backend_kit::line_endings::lf_to_crlf(&message(100_000)),
+            Flags::new(),
+        );
+        (local, remote, SyncState::in_memory().unwrap())
+    };
+    super::tests::assert_interrupted_anywhere_converges(setup, SyncOptions::default(), 6);
+}
+
+/// A message refused in a started batch while the next batch travels: the next is
+/// finished first, then the refused batch is appended one message at a time; the
+/// refused message alone stays uncopied.
+#[test]
+fn a_refusal_in_a_started_batch_leaves_the_batch_behind_it_whole() {
+    let local = MemoryRepository::new();
+    let remote = MemoryRepository::new()
+        .starting_appends(true)
+        .refusing_empty_messages(true);
+    let count = BATCH_MESSAGES * 2 + 3;
+    for n in 0..count {
+        let bytes = if n == 5 { Vec::new() } else { message(n) };
+        local.deliver("INBOX", &bytes, Flags::new());
+    }
+    let state = SyncState::in_memory().unwrap();
+    let report = super::tests::sync(&local, &remote, &state);
+    assert_eq!(
+        remote.messages("INBOX").len(),
+        count - 1,
+        "every message but the refused one: {report:?}"
+    );
+    let again = super::tests::sync(&local, &remote, &state);
+    assert_eq!(remote.messages("INBOX").len(), count - 1, "{again:?}");
+}

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use abi_stable::std_types::{RResult, RString, RVec};
 
-use backend_api::ffi::{FfiError, FfiFlags, FfiFolderBox, FfiRepositoryBox};
+use backend_api::ffi::{FfiError, FfiFlags, FfiFolderBox, FfiNewMessage, FfiRepositoryBox};
 use backend_api::{
     BackendError, FetchedMessage, Flags, Folder, FolderChange, FolderChanges, FolderInfo,
     FolderPath, FolderStatus, LineEnding, MessageInfo, NewMessage, Repository, RepositoryInfo, Uid,
@@ -18,6 +18,8 @@ const LIST_CHANGES_SINCE: (u32, u32) = (1, 1);
 const WAIT_FOR_CHANGE_SINCE: (u32, u32) = (1, 2);
 /// The first interface version with [`Folder::prefetch_messages`].
 const PREFETCH_MESSAGES_SINCE: (u32, u32) = (1, 3);
+/// The first interface version with [`Folder::start_append`] and [`Folder::finish_append`].
+const START_APPEND_SINCE: (u32, u32) = (1, 3);
 
 fn result<T>(value: RResult<T, FfiError>) -> Result<T, BackendError> {
     value.into_result().map_err(|mut error| {
@@ -116,6 +118,7 @@ impl Repository for ImportedRepository {
             plugin: self.plugin.clone(),
             interface: self.interface,
             path: path.clone(),
+            started: Default::default(),
         }))
     }
 }
@@ -125,6 +128,9 @@ struct ImportedFolder {
     plugin: String,
     interface: (u32, u32),
     path: FolderPath,
+    /// How many messages each batch started by `start_append` and not finished holds,
+    /// oldest first: its answer must name as many UIDs.
+    started: std::collections::VecDeque<usize>,
 }
 
 impl ImportedFolder {
@@ -305,6 +311,47 @@ impl Folder for ImportedFolder {
         })
     }
 
+    /// Hands the batch back to a plugin before interface 1.3: the caller then appends it
+    /// with `append_messages`.
+    fn start_append(
+        &mut self,
+        messages: Vec<NewMessage>,
+    ) -> Result<Option<Vec<NewMessage>>, BackendError> {
+        if self.interface < START_APPEND_SINCE {
+            return Ok(Some(messages));
+        }
+        let count = messages.len();
+        let messages: RVec<_> = messages.into_iter().map(Into::into).collect();
+        let back: Option<RVec<FfiNewMessage>> = result(self.inner.start_append(messages))?.into();
+        match back {
+            Some(back) => Ok(Some(back.into_iter().map(Into::into).collect())),
+            None => {
+                self.started.push_back(count);
+                Ok(None)
+            }
+        }
+    }
+
+    fn finish_append(&mut self) -> Result<Vec<Option<Uid>>, BackendError> {
+        let Some(count) = self.started.pop_front() else {
+            return Err(BackendError::folder(format!(
+                "folder {}: finish_append without a batch started (a bug in twinbox)",
+                self.path
+            )));
+        };
+        let uids: Vec<Option<Uid>> = result(self.inner.finish_append())?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        if uids.len() != count {
+            return Err(self.broken(format!(
+                "{count} messages appended but {} UIDs returned",
+                uids.len()
+            )));
+        }
+        Ok(uids)
+    }
+
     /// Passes the hint on only to a plugin whose interface has the method; an older one
     /// simply fetches when asked.
     fn prefetch_messages(&mut self, uids: &[Uid]) -> Result<(), BackendError> {
@@ -419,6 +466,7 @@ mod tests {
             plugin: "Test".into(),
             interface,
             path: FolderPath::inbox(),
+            started: Default::default(),
         }
     }
 
