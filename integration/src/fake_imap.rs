@@ -5,7 +5,7 @@
 //! other IMAP test runs against a real Dovecot.
 //!
 //! It speaks just enough IMAP4rev1 for a sync from server to Maildir: greeting,
-//! CAPABILITY, LOGIN, LIST/LSUB, SELECT/EXAMINE, UID SEARCH, UID FETCH (listing items or
+//! CAPABILITY, LOGIN (and no AUTHENTICATE: no SASL mechanism is offered), LIST/LSUB, SELECT/EXAMINE, UID SEARCH, UID FETCH (listing items or
 //! bodies), NOOP, LOGOUT; anything else is answered OK. Each folder may carry one
 //! [`Quirk`], played when that folder is selected, so the other folders show that the
 //! damage stays in one folder.
@@ -191,6 +191,11 @@ fn serve(shared: &Shared, client: TcpStream) -> std::io::Result<()> {
         let mut reply: Vec<u8> = Vec::new();
         match word {
             "CAPABILITY" => reply.extend(format!("* CAPABILITY {CAPABILITIES}\r\n").bytes()),
+            "AUTHENTICATE" => {
+                // No SASL mechanism is offered: only LOGIN.
+                out.write_all(format!("{tag} BAD no such mechanism\r\n").as_bytes())?;
+                continue;
+            }
             "LOGOUT" => {
                 out.write_all(format!("* BYE bye\r\n{tag} OK done\r\n").as_bytes())?;
                 let _ = out.shutdown(Shutdown::Both);

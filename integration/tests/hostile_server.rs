@@ -312,3 +312,37 @@ fn a_greeting_that_never_ends_is_cut_off_before_login() {
     assert!(started.elapsed() < Duration::from_secs(20), "{outcome}");
     assert!(folders(&sandbox.local()).is_empty());
 }
+
+#[test]
+fn a_server_without_sasl_ir_refuses_the_early_login_and_is_logged_in_as_its_greeting_says() {
+    // twinbox sends AUTHENTICATE PLAIN with the credentials before the greeting (most
+    // servers offer SASL-IR; it saves a round trip). This server offers no SASL mechanism
+    // and refuses it: the connection is made again with LOGIN, and only once.
+    let inbox = [crlf(&message("early-login"))];
+    let server = FakeImap::start(vec![FakeFolder::new("INBOX", &inbox)]);
+    let sandbox = maildir_imap_sandbox("", &server.repository());
+    sync_ok(&sandbox, &[]);
+    assert_eq!(
+        local_contents(&sandbox.local().join("INBOX")),
+        vec![message("early-login")]
+    );
+    let logins: Vec<String> = server
+        .commands()
+        .into_iter()
+        .filter_map(|c| {
+            let word = c.split(' ').nth(1)?.to_ascii_uppercase();
+            (word == "AUTHENTICATE" || word == "LOGIN").then_some(word)
+        })
+        .collect();
+    assert_eq!(
+        logins.first().map(String::as_str),
+        Some("AUTHENTICATE"),
+        "{logins:?}"
+    );
+    assert_eq!(
+        logins.iter().filter(|w| *w == "AUTHENTICATE").count(),
+        1,
+        "the early login is tried once per run: {logins:?}"
+    );
+    assert!(logins[1..].iter().all(|w| w == "LOGIN"), "{logins:?}");
+}

@@ -432,20 +432,25 @@ impl ImapSession {
             qresync_enabled: false,
         };
 
-        // A later connection to a server whose greeting (on an earlier connection of this
-        // repository) offered SASL-IR and AUTH=PLAIN, PLAIN being the mechanism chosen,
-        // sends its login at once instead of waiting a round trip for the greeting: the
-        // server reads it once it has greeted. (Not after STARTTLS, whose capabilities
-        // must be asked again in TLS.) The greeting is still read and checked.
+        // The login is sent at once instead of a round trip after the greeting (the server
+        // reads it once it has greeted) where AUTHENTICATE PLAIN with SASL-IR is what the
+        // greeting would lead to: on a later connection, when the greeting of an earlier
+        // one of this repository offered SASL-IR and AUTH=PLAIN, PLAIN being the mechanism
+        // chosen; on the first, when PLAIN is the mechanism preferred (the default), as
+        // most servers offer both. A greeting that does not offer them sends the
+        // connection the way it says, on a new connection. (Not after STARTTLS, whose
+        // capabilities must be asked again in TLS.) The greeting is still read and checked.
         let login_first = |greeted: &BTreeSet<String>| {
             greeted.contains("SASL-IR")
                 && chosen_mechanism(options, greeted).ok() == Some(Mechanism::Plain)
         };
-        let early = reused
-            .greeting_capabilities()
-            .filter(|_| options.security != Security::StartTls)
-            .filter(login_first);
-        if early.is_some() {
+        let remembered = reused.greeting_capabilities();
+        let early = options.security != Security::StartTls
+            && match &remembered {
+                Some(greeted) => login_first(greeted),
+                None => options.mechanisms.first() == Some(&Mechanism::Plain),
+            };
+        if early {
             let mut session = session(Link::new(transport));
             let mut greeting: Option<Vec<u8>> = None;
             let login = session.plain_login(options, credentials, |response| {
@@ -463,18 +468,21 @@ impl ImapSession {
             check_greeting(options, greeting)?;
             let greeted: BTreeSet<String> =
                 response::parse_capabilities(greeting).into_iter().collect();
-            if login.is_err() && !greeted.is_empty() && !login_first(&greeted) {
-                // The server no longer offers what the earlier greeting did (a daemon's
-                // connection hours later, after an upgrade): connect again, the way this
-                // greeting says.
+            if login.is_err() && !login_first(&greeted) {
+                // The server does not offer what the login took for granted (or no longer
+                // does: a daemon's connection hours later, after an upgrade): connect
+                // again, the way this greeting says. Remembered, so that this happens once.
                 log::debug!(
-                    "{server}: the greeting no longer offers SASL-IR with PLAIN; connecting again"
+                    "{server}: the greeting does not offer SASL-IR with PLAIN; connecting again"
                 );
                 reused.remember_greeting(&greeted);
                 drop(session);
                 return ImapSession::connect(options, credentials, reused);
             }
             login?;
+            if remembered.is_none() && !greeted.is_empty() {
+                reused.remember_greeting(&greeted);
+            }
             session.ask_capabilities_if_unknown(options)?;
             session.log_connected(options, started, tcp_done, tls_done, None);
             return Ok(session);

@@ -32,7 +32,8 @@
 //!   go over our own `link`, which writes several commands before reading their answers
 //!   and reads each response once, message bodies straight into the buffers handed to the
 //!   engine. A batch of bodies is one round trip, a batch of uploads one (MULTIAPPEND and
-//!   LITERAL+, see `append`), flag changes and deletions one. A batch the engine announces
+//!   LITERAL+, see `append`), flag changes and deletions one. With LITERAL+, a batch of
+//!   uploads is sent while the batch before is stored (`start_append`, `finish_append`). A batch the engine announces
 //!   (`prefetch_messages`) costs none: its `UID FETCH` goes out while the batch before is
 //!   written, and its bytes wait in the socket until it is asked for. A server may run
 //!   queued FETCHes at once and interleave their messages (Dovecot does with two or more
@@ -44,7 +45,10 @@
 //!   HIGHESTMODSEQ is the one the engine recorded, answers "no changes" without selecting
 //!   at all. Reads that follow a SELECT go in its round trip; writes wait for the SELECT's
 //!   answer, since they must not reach another mailbox generation (UIDVALIDITY). Login is
-//!   one round trip where the server allows (capabilities from the greeting, SASL-IR).
+//!   no round trip of its own where the server allows: with PLAIN preferred (the
+//!   default), `AUTHENTICATE PLAIN` with SASL-IR is sent right behind the TLS handshake
+//!   and answered in the greeting's round trip; a greeting that offers no SASL-IR with
+//!   PLAIN sends the connection again the way it says, once per repository.
 //!   `-vv` logs one line per round trip (`round trip: ...`, command names only).
 //!
 //! Layout: `options` (the `[Repository]` section), `connection` (TCP, TLS, STARTTLS,
