@@ -69,6 +69,11 @@ impl FolderSync<'_> {
         for (index, batch) in batches.iter().enumerate() {
             // The source can fetch the next batches while this one is written.
             self.announce_batches(source, &batches, index)?;
+            let bytes = batch
+                .iter()
+                .filter_map(|uid| by_uid.get(uid))
+                .map(|m| m.size);
+            let _share = self.body_budget.take(bytes.sum());
             let fetched = self.fetch_isolating_bad_messages(source, batch, report)?;
             all_known &= self.copy_batch(
                 destination,

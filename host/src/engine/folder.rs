@@ -26,7 +26,7 @@
 
 use backend_api::{Folder, FolderPath, FolderStatus, LineEnding, MessageInfo, Uid};
 
-use super::batches::BATCHES_AHEAD;
+use super::batches::{BodyBudget, BATCHES_AHEAD};
 use super::changes::Cleanliness;
 use super::content_pairing::NearDuplicates;
 use super::failure::FolderFailure;
@@ -69,6 +69,8 @@ pub struct FolderSync<'a> {
     pub max_size: Option<u64>,
     /// How many bytes of messages this folder fetches into memory at once.
     pub batch_bytes: u64,
+    /// The account's budget of bytes of bodies in memory, which the copies take from.
+    pub body_budget: &'a BodyBudget,
     pub observer: &'a dyn SyncObserver,
     /// The id the next pending copy gets, once the state was read for it.
     pub(super) pending_ids_from: Option<u64>,

@@ -165,6 +165,7 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
         folders: folders.len(),
     });
     let stop = AtomicBool::new(false);
+    let body_budget = batches::BodyBudget::new(batches::ACCOUNT_BATCH_BYTES);
     let sync_one = |(path, presence): &FolderToSync| {
         let mut folder_report = FolderReport::for_folder(path);
         if stop.load(Ordering::SeqCst) {
@@ -184,7 +185,14 @@ pub fn sync_account(account: &Account<'_>, observer: &dyn SyncObserver) -> Accou
             folder: path,
         });
         let outcome = match presence {
-            Ok(presence) => sync_folder(account, path, *presence, observer, &mut folder_report),
+            Ok(presence) => sync_folder(
+                account,
+                path,
+                *presence,
+                &body_budget,
+                observer,
+                &mut folder_report,
+            ),
             Err(problem) => {
                 folder_report.errors.push(problem.clone());
                 Ok(())
@@ -318,6 +326,7 @@ fn sync_folder(
     account: &Account<'_>,
     path: &FolderPath,
     presence: Presence,
+    body_budget: &batches::BodyBudget,
     observer: &dyn SyncObserver,
     report: &mut FolderReport,
 ) -> Result<(), FolderFailure> {
@@ -357,6 +366,7 @@ fn sync_folder(
         repair: account.options.repair,
         max_size: account.options.max_size,
         batch_bytes: batches::folder_batch_bytes(account.options.threads),
+        body_budget,
         observer,
         pending_ids_from: None,
         listed_durable: false,
