@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use abi_stable::std_types::{RResult, RString, RVec};
+use abi_stable::std_types::{ROption, RResult, RString, RVec};
 
 use backend_api::ffi::{FfiError, FfiFlags, FfiFolderBox, FfiNewMessage, FfiRepositoryBox};
 use backend_api::{
@@ -141,6 +141,26 @@ impl ImportedFolder {
         ))
     }
 
+    /// The UIDs a plugin answered for `count` messages appended (by `append_messages` or
+    /// `finish_append`): one per message, none of them 0.
+    fn appended_uids(
+        &self,
+        count: usize,
+        answer: RResult<RVec<ROption<u32>>, FfiError>,
+    ) -> Result<Vec<Option<Uid>>, BackendError> {
+        let uids: Vec<Option<Uid>> = result(answer)?.into_iter().map(Into::into).collect();
+        if uids.len() != count {
+            return Err(self.broken(format!(
+                "{count} messages appended but {} UIDs returned",
+                uids.len()
+            )));
+        }
+        if uids.contains(&Some(0)) {
+            return Err(self.broken("an appended message got UID 0".into()));
+        }
+        Ok(uids)
+    }
+
     /// Refuses UIDs that are 0 or not strictly ascending, as `list_messages` does.
     fn check_ascending(
         &self,
@@ -216,20 +236,8 @@ impl Folder for ImportedFolder {
     ) -> Result<Vec<Option<Uid>>, BackendError> {
         let count = messages.len();
         let messages: RVec<_> = messages.into_iter().map(Into::into).collect();
-        let uids: Vec<Option<Uid>> = result(self.inner.append_messages(messages))?
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        if uids.len() != count {
-            return Err(self.broken(format!(
-                "{count} messages appended but {} UIDs returned",
-                uids.len()
-            )));
-        }
-        if uids.contains(&Some(0)) {
-            return Err(self.broken("an appended message got UID 0".into()));
-        }
-        Ok(uids)
+        let answer = self.inner.append_messages(messages);
+        self.appended_uids(count, answer)
     }
 
     fn update_flags(
@@ -339,17 +347,8 @@ impl Folder for ImportedFolder {
                 self.path
             )));
         };
-        let uids: Vec<Option<Uid>> = result(self.inner.finish_append())?
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        if uids.len() != count {
-            return Err(self.broken(format!(
-                "{count} messages appended but {} UIDs returned",
-                uids.len()
-            )));
-        }
-        Ok(uids)
+        let answer = self.inner.finish_append();
+        self.appended_uids(count, answer)
     }
 
     /// Passes the hint on only to a plugin whose interface has the method; an older one
