@@ -177,3 +177,59 @@ fn two_users_mirror_each_other_both_ways() {
     );
     assert_no_changes(&sandbox);
 }
+
+/// Issue 9: a migration of several batches between two users (700 messages of 3 KB; the
+/// engine's batches hold at most 256). The source reads batches ahead while the
+/// destination's APPENDs of one batch travel as the next is read: every message arrives
+/// once, byte for byte, with its flags and INTERNALDATE.
+#[test]
+fn a_migration_of_several_batches_with_reads_ahead_and_pipelined_appends_is_exact() {
+    let dovecot = Dovecot::start_default();
+    // alice's INBOX is filled by an upload from a Maildir (pipelined too).
+    let upload = maildir_imap_sandbox(
+        "",
+        &dovecot.plaintext_repository("alice", dovecot.imap_port()),
+    );
+    let inbox = create_folder(&upload.local().join("INBOX"));
+    for n in 0..700 {
+        let mut content = message(&format!("migrated-{n}"));
+        while content.len() < 3_000 {
+            content.extend_from_slice(format!("migrated-{n} padding line\n").as_bytes());
+        }
+        deliver_cur(&inbox, &content, if n % 4 == 0 { "S" } else { "" });
+    }
+    sync_ok(&upload, &[]);
+    let alice = mirror(&dovecot, "alice", &["INBOX"]);
+    assert_eq!(alice["INBOX"].len(), 700);
+
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&imap_imap_config(
+        &sandbox,
+        "",
+        &dovecot.tls_repository("bob"),
+        &dovecot.tls_repository("alice"),
+    ));
+    let outcome = sync_code(&sandbox, &["-vv"], 0);
+    assert!(
+        outcome
+            .account_line(ACCOUNT)
+            .contains("700 messages copied (700 to local, 0 to remote)"),
+        "{outcome}"
+    );
+    // The IMAP backend's debug lines of what it sent without waiting for the answers.
+    let sent_ahead = |command: &str| {
+        outcome
+            .stderr
+            .lines()
+            .filter(|l| l.contains("sent ahead") && l.contains(command))
+            .count()
+    };
+    assert!(
+        sent_ahead("APPEND") >= 3 && sent_ahead("FETCH") >= 2,
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(mirror(&dovecot, "bob", &["INBOX"]), alice, "bob differs");
+    assert_eq!(dovecot.fetch_all("bob", "INBOX").len(), 700, "duplicates");
+    assert_no_changes(&sandbox);
+}
