@@ -26,6 +26,18 @@ fn mirror(dovecot: &Dovecot, user: &str, folders: &[&str]) -> Mirror {
         .collect()
 }
 
+/// A sandbox whose account mirrors bob (local) and alice (remote), both over TLS.
+fn bob_and_alice(dovecot: &Dovecot) -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&imap_imap_config(
+        &sandbox,
+        "",
+        &dovecot.tls_repository("bob"),
+        &dovecot.tls_repository("alice"),
+    ));
+    sandbox
+}
+
 #[test]
 fn two_users_mirror_each_other_both_ways() {
     let dovecot = Dovecot::start_default();
@@ -82,13 +94,7 @@ fn two_users_mirror_each_other_both_ways() {
         "Bob Only/\u{65e5}\u{672c}",
     ];
 
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&imap_imap_config(
-        &sandbox,
-        "",
-        &dovecot.tls_repository("bob"),
-        &dovecot.tls_repository("alice"),
-    ));
+    let sandbox = bob_and_alice(&dovecot);
     let outcome = sync_ok(&sandbox, &[]);
     assert!(
         outcome
@@ -202,13 +208,7 @@ fn a_migration_of_several_batches_with_reads_ahead_and_pipelined_appends_is_exac
     let alice = mirror(&dovecot, "alice", &["INBOX"]);
     assert_eq!(alice["INBOX"].len(), 700);
 
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&imap_imap_config(
-        &sandbox,
-        "",
-        &dovecot.tls_repository("bob"),
-        &dovecot.tls_repository("alice"),
-    ));
+    let sandbox = bob_and_alice(&dovecot);
     let outcome = sync_code(&sandbox, &["-vv"], 0);
     assert!(
         outcome
