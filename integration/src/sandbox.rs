@@ -93,6 +93,8 @@ pub fn twinbox_bin() -> PathBuf {
 /// directory and a config file. Everything is removed when it is dropped.
 pub struct Sandbox {
     dir: tempfile::TempDir,
+    /// Seconds of twinbox's wait after an interrupted run (see [`Sandbox::bare_command_for`]).
+    late_copy_grace: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Sandbox {
@@ -112,7 +114,10 @@ impl Sandbox {
         for sub in ["home", "config", "data"] {
             fs::create_dir(dir.path().join(sub)).expect("create a sandbox directory");
         }
-        Sandbox { dir }
+        Sandbox {
+            dir,
+            late_copy_grace: std::sync::atomic::AtomicU64::new(1),
+        }
     }
 
     /// The sandbox's root directory.
@@ -218,6 +223,19 @@ impl Sandbox {
         command
     }
 
+    /// Seconds a run right after an interrupted one waits for copies still on their way:
+    /// 1 unless set with [`Sandbox::set_late_copy_grace`].
+    pub fn late_copy_grace(&self) -> u64 {
+        self.late_copy_grace
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Sets [`Sandbox::late_copy_grace`] for the runs from now on.
+    pub fn set_late_copy_grace(&self, seconds: u64) {
+        self.late_copy_grace
+            .store(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// A `twinbox` command with only the sandbox's environment, no arguments.
     pub fn bare_command(&self) -> Command {
         self.bare_command_for(&twinbox_bin())
@@ -236,7 +254,7 @@ impl Sandbox {
             // A run right after an interrupted one waits for copies still on their way
             // (host/src/engine/late_copies.rs); Dovecot on 127.0.0.1 stores them within
             // milliseconds, so a second is plenty here, and keeps the kill tests short.
-            .env(LATE_COPY_GRACE_VARIABLE, "1")
+            .env(LATE_COPY_GRACE_VARIABLE, self.late_copy_grace().to_string())
             .env_remove("RUST_LOG")
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
