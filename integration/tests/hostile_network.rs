@@ -65,21 +65,7 @@ fn survive(arm: impl Fn(&Proxy), expected: &str, within: Duration) {
     );
     // Nothing half-written, nothing empty, nothing outside the Maildir layout.
     let slow = local.join("Slow");
-    let server = dovecot.folder_map(USER, "Slow");
-    for file in messages(&slow) {
-        assert!(
-            server.contains_key(&file.content),
-            "{} is not a whole message ({} bytes)",
-            file.path.display(),
-            file.content.len()
-        );
-    }
-    assert!(
-        tmp_leftovers(&local).is_empty(),
-        "{:?}",
-        tmp_leftovers(&local)
-    );
-    assert!(stray_files(&local).is_empty(), "{:?}", stray_files(&local));
+    assert_only_whole_messages(&dovecot, USER, "Slow", &local);
     assert_folder_matches(&dovecot, USER, "INBOX", &local.join("INBOX"));
 
     proxy.set_slow(Slow::No);

@@ -30,6 +30,34 @@ pub fn assert_folder_matches(dovecot: &Dovecot, user: &str, folder: &str, dir: &
     crate::assert_same_tree(&server, &local);
 }
 
+/// Panics unless every message file of `user`'s `folder` under the Maildir root `local`
+/// is a whole message of the server's, and nothing is left in any `tmp/` or out of the
+/// Maildir layout (what a run stopped half-way may leave is only whole messages); returns
+/// how many landed.
+#[track_caller]
+pub fn assert_only_whole_messages(
+    dovecot: &Dovecot,
+    user: &str,
+    folder: &str,
+    local: &Path,
+) -> usize {
+    let server = dovecot.folder_map(user, folder);
+    let landed = crate::messages(&local.join(folder));
+    for file in &landed {
+        assert!(
+            server.contains_key(&file.content),
+            "{} is not a whole message ({} bytes)",
+            file.path.display(),
+            file.content.len()
+        );
+    }
+    let leftovers = crate::tmp_leftovers(local);
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let strays = crate::stray_files(local);
+    assert!(strays.is_empty(), "{strays:?}");
+    landed.len()
+}
+
 /// A file's modification time in whole seconds since the epoch.
 pub fn mtime_unix(path: &Path) -> i64 {
     let modified = fs::metadata(path)

@@ -51,7 +51,9 @@ mod twinbox_config;
 mod users;
 
 pub use certificates::{hex, ServerCertificate};
-pub use compare::{assert_folder_matches, local_folder_dir, mtime_unix, set_mtime_unix};
+pub use compare::{
+    assert_folder_matches, assert_only_whole_messages, local_folder_dir, mtime_unix, set_mtime_unix,
+};
 pub use conversions::{
     crlf_to_lf, flag_letter, format_internal_date, imap_flags, lf_to_crlf, mutf7_encode,
     parse_internal_date, quote,
